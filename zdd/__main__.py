@@ -1,0 +1,5 @@
+"""`python -m zdd`."""
+
+from zdd.cli import app
+
+app(prog_name="zdd")

@@ -1,0 +1,250 @@
+"""The `zdd` command line: parse, call, print. The only module that prints."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from zdd import __version__
+from zdd.errors import ExitCode, ZddError
+
+app = typer.Typer(
+    help="Zero-downtime deploys for Docker Compose services: the seed's "
+    "deploy-and-restart.sh (build, then stop and recreate each sibling in turn), made safe.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+Files = Annotated[
+    Optional[list[str]],  # noqa: UP045 - typer needs Optional[...] to read the annotation
+    typer.Option(
+        "-f",
+        "--file",
+        help="Compose file (repeatable; later files override earlier ones).",
+        show_default=False,
+    ),
+]
+ProjectName = Annotated[
+    Optional[str],  # noqa: UP045 - typer needs Optional[...]
+    typer.Option("-p", "--project-name", help="Project name (default: as compose derives it)."),
+]
+ProjectDir = Annotated[
+    Optional[str],  # noqa: UP045 - typer needs Optional[...]
+    typer.Option("--project-directory", help="Project directory (default: the first file's)."),
+]
+EnvFile = Annotated[
+    Optional[str],  # noqa: UP045 - typer needs Optional[...]
+    typer.Option("--env-file", help="Env file for ${VAR} interpolation (default: .env)."),
+]
+ComposeCmd = Annotated[
+    Optional[str],  # noqa: UP045 - typer needs Optional[...]
+    typer.Option(
+        "--compose-cmd",
+        envvar="ZDD_COMPOSE_CMD",
+        help="Compose command, e.g. 'docker-compose' (default: 'docker compose', "
+        "else 'docker-compose').",
+    ),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON event per line on stdout.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Log every command; show tracebacks.")]
+Services = Annotated[
+    Optional[list[str]],  # noqa: UP045 - typer needs Optional[...]
+    typer.Argument(
+        help="Siblings or bases to roll out (default: every group).", show_default=False
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"zdd {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """zdd: deploy a new version of a Docker Compose service without a failed request."""
+
+
+@contextmanager
+def _boundary(debug: bool) -> Iterator[None]:
+    """Turn zdd's errors into one stderr line and the exit code of the contract."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="zdd: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        yield
+    except ZddError as err:
+        if debug:
+            raise
+        typer.echo(f"zdd: error: {err}", err=True)
+        raise typer.Exit(int(err.exit_code)) from None
+    except KeyboardInterrupt:
+        typer.echo("zdd: interrupted", err=True)
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+
+
+def _load_options(
+    files: list[str] | None, project: str | None, directory: str | None, env_file: str | None
+) -> Any:
+    from zdd.compose_file import LoadOptions
+
+    return LoadOptions(tuple(files or ()), project, directory, env_file)
+
+
+def _printer(as_json: bool) -> Callable[[Any], None]:
+    def report(event: Any) -> None:
+        if as_json:
+            typer.echo(json.dumps({"event": event.kind, "message": event.message, **event.data}))
+        elif event.kind == "step" and "seconds" in event.data:
+            typer.echo(f"zdd: {event.data['seconds']:6.2f}s  {event.message}", err=True)
+        else:
+            typer.echo(f"zdd: {event.message}", err=True)
+
+    return report
+
+
+@app.command()
+def deploy(
+    services: Services = None,
+    file: Files = None,
+    project_name: ProjectName = None,
+    project_directory: ProjectDir = None,
+    env_file: EnvFile = None,
+    compose_cmd: ComposeCmd = None,
+    build: Annotated[
+        bool, typer.Option("--build/--no-build", help="Build images before the rollout.")
+    ] = True,
+    no_cache: Annotated[
+        bool,
+        typer.Option("--no-cache/--cache", help="Build without the layer cache, as the seed does."),
+    ] = True,
+    pull: Annotated[
+        bool, typer.Option("--pull", help="Pull newer base images when building.")
+    ] = False,
+    delay: Annotated[
+        float,
+        typer.Option(
+            min=0, help="Seconds to wait for a sibling without a healthcheck (the seed's sleep)."
+        ),
+    ] = 5.0,
+    stop_timeout: Annotated[
+        Optional[int],  # noqa: UP045 - typer needs Optional[...]
+        typer.Option(min=0, help="Seconds for a graceful stop before SIGKILL (compose: 10)."),
+    ] = None,
+    health_timeout: Annotated[
+        Optional[float],  # noqa: UP045 - typer needs Optional[...]
+        typer.Option(
+            min=0.1,
+            help="Seconds a new container may take to turn healthy "
+            "(default: from its healthcheck: start_period + interval x retries, + margin).",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print every command of the plan; change nothing.")
+    ] = False,
+    as_json: Json = False,
+    debug: Debug = False,
+) -> None:
+    """Build, then replace each sibling in turn: stop, up --force-recreate, wait until ready.
+
+    Does what deploy-and-restart.sh does (build --no-cache, then stop and recreate
+    service_a, sleep, service_b), with the siblings found from `extends` and a
+    readiness gate in place of the blind sleep.
+    """
+    from zdd.plan import DeployOptions, build_plan
+    from zdd.rollout import Rollout
+    from zdd.runner import Runner, check_engine
+    from zdd.session import open_session
+
+    with _boundary(debug):
+        options = DeployOptions(
+            services=tuple(services or ()),
+            build=build,
+            no_cache=no_cache,
+            pull=pull,
+            delay=delay,
+            stop_timeout=stop_timeout,
+            health_timeout=health_timeout,
+        )
+        runner = Runner()
+        session = open_session(
+            _load_options(file, project_name, project_directory, env_file), compose_cmd, runner
+        )
+        plan = build_plan(session.project, session.cli, options)
+        if dry_run:
+            for step in plan.steps:
+                if as_json:
+                    typer.echo(json.dumps({"event": "plan", "step": step.describe()}))
+                else:
+                    typer.echo(step.describe())
+            return
+        check_engine(runner)
+        Rollout(runner, session.project.name, _printer(as_json)).run(plan)
+
+
+@app.command()
+def services(
+    file: Files = None,
+    project_name: ProjectName = None,
+    project_directory: ProjectDir = None,
+    env_file: EnvFile = None,
+    as_json: Json = False,
+    debug: Debug = False,
+) -> None:
+    """List the groups: each base service and the siblings that `extends` it."""
+    from zdd.compose_file import load_project
+
+    with _boundary(debug):
+        project = load_project(_load_options(file, project_name, project_directory, env_file))
+        grouped = {name for g in project.groups for name in (g.base, *g.siblings)}
+        others = [name for name in project.services if name not in grouped]
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "project": project.name,
+                        "files": [str(p) for p in project.files],
+                        "legacy": project.legacy,
+                        "groups": [
+                            {"base": g.base, "siblings": list(g.siblings)} for g in project.groups
+                        ],
+                        "others": others,
+                    }
+                )
+            )
+            return
+        kind = "legacy v1 format" if project.legacy else "compose spec"
+        names = ", ".join(_relative(p) for p in project.files)
+        typer.echo(f"project {project.name} ({names}, {kind})")
+        for group in project.groups:
+            base = group.base if group.base_in_project else f"{group.base} (from another file)"
+            typer.echo(f"  {base} -> {', '.join(group.siblings)}")
+        if not project.groups:
+            typer.echo("  no groups: no service `extends` another one")
+        if others:
+            typer.echo(f"  not rolled out: {', '.join(others)}")
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,391 @@
+"""Load a compose project as compose does: files, env, project name, merge, extends, groups."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from zdd.errors import ComposeFileError, UsageError
+from zdd.interpolate import interpolate, read_env_file
+from zdd.merge import merge_service
+
+DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+OVERRIDE_FILES = (
+    "compose.override.yaml",
+    "compose.override.yml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+)
+# Keys a v1-format service may not take from the service it extends (compose 1.29 rules).
+NOT_INHERITED = ("links", "volumes_from", "depends_on", "net", "network_mode")
+_VALID_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """The compose flags that decide which project is loaded."""
+
+    files: tuple[str, ...] = ()
+    project_name: str | None = None
+    project_directory: str | None = None
+    env_file: str | None = None
+    cwd: Path = field(default_factory=Path.cwd)
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+@dataclass(frozen=True)
+class Service:
+    """One service with its effective configuration (files merged, `extends` applied)."""
+
+    name: str
+    config: Mapping[str, Any]
+    parent: str | None = None  # the project service it extends, if any
+    template: str | None = None  # `file#service` when it extends a service of another file
+
+    @property
+    def builds(self) -> bool:
+        """Whether compose builds this service's image."""
+        return "build" in self.config
+
+
+@dataclass(frozen=True)
+class Group:
+    """A base service and the siblings that extend it."""
+
+    base: str
+    siblings: tuple[str, ...]
+    base_in_project: bool = True
+
+
+@dataclass(frozen=True)
+class Project:
+    """A compose project as zdd needs it."""
+
+    name: str
+    directory: Path
+    files: tuple[Path, ...]
+    legacy: bool
+    services: Mapping[str, Service]
+    groups: tuple[Group, ...]
+    env: Mapping[str, str]
+
+    def select(self, names: Sequence[str]) -> tuple[Group, ...]:
+        """Narrow the groups to the named siblings or bases (all groups when none named)."""
+        if not names:
+            return self.groups
+        unknown = [name for name in names if name not in self.services and not self._base(name)]
+        if unknown:
+            known = ", ".join(self.services) or "none"
+            raise UsageError(f"unknown service {unknown[0]!r}; services in {self.name}: {known}")
+        selected: list[Group] = []
+        for group in self.groups:
+            if group.base in names:
+                selected.append(group)
+                continue
+            siblings = tuple(s for s in group.siblings if s in names)
+            if siblings:
+                selected.append(Group(group.base, siblings, group.base_in_project))
+        grouped = {s for g in self.groups for s in (g.base, *g.siblings)}
+        loose = [name for name in names if name not in grouped]
+        if loose:
+            raise UsageError(
+                f"{loose[0]!r} is not part of a group: zdd rolls out services that `extends` "
+                f"a base service; groups: {self.describe_groups()}"
+            )
+        return tuple(selected)
+
+    def _base(self, name: str) -> bool:
+        return any(group.base == name for group in self.groups)
+
+    def describe_groups(self) -> str:
+        """One-line summary of the groups, e.g. `app: service_a, service_b`."""
+        return "; ".join(f"{g.base}: {', '.join(g.siblings)}" for g in self.groups) or "none"
+
+
+def load_project(options: LoadOptions) -> Project:
+    """Load, interpolate and merge the compose files; resolve `extends`; find the groups."""
+    start_dir = _absolute(options.cwd, options.project_directory or ".")
+    early_env = _environment(options, start_dir)
+    files = find_files(options, early_env, start_dir)
+    directory = (
+        _absolute(options.cwd, options.project_directory)
+        if options.project_directory
+        else files[0].parent
+    )
+    env = _environment(options, directory)
+    documents = [(path, interpolate(read_yaml(path), env, path.name)) for path in files]
+    legacy = _check_formats(documents)
+    services, origins, top = _merge_documents(documents, legacy)
+    name = project_name(options, env, top, directory)
+    resolved = _resolve_all(services, origins)
+    return Project(
+        name=name,
+        directory=directory,
+        files=tuple(files),
+        legacy=legacy,
+        services=resolved,
+        groups=find_groups(resolved),
+        env=env,
+    )
+
+
+def _absolute(cwd: Path, path: str) -> Path:
+    return (cwd / Path(path).expanduser()).resolve()
+
+
+def _environment(options: LoadOptions, directory: Path) -> dict[str, str]:
+    """The interpolation environment: the `.env` file, overridden by the shell's."""
+    if options.env_file:
+        values = read_env_file(_absolute(options.cwd, options.env_file))
+    elif (directory / ".env").is_file():
+        values = read_env_file(directory / ".env")
+    else:
+        values = {}
+    return {**values, **options.environ}
+
+
+def find_files(options: LoadOptions, env: Mapping[str, str], start: Path) -> list[Path]:
+    """The compose files in use: `-f`, else COMPOSE_FILE, else the default names."""
+    if options.files:
+        names: Iterable[str] = options.files
+    elif env.get("COMPOSE_FILE"):
+        separator = env.get("COMPOSE_PATH_SEPARATOR", os.pathsep)
+        names = [name for name in env["COMPOSE_FILE"].split(separator) if name]
+    else:
+        return _default_files(start)
+    paths = []
+    for name in names:
+        if name == "-":
+            raise ComposeFileError(
+                "reading a compose file from stdin is not supported; use -f PATH"
+            )
+        path = _absolute(options.cwd, name)
+        if not path.is_file():
+            raise ComposeFileError(f"compose file not found: {name}")
+        paths.append(path)
+    return paths
+
+
+def _default_files(start: Path) -> list[Path]:
+    for directory in (start, *start.parents):
+        found = [directory / name for name in DEFAULT_FILES if (directory / name).is_file()]
+        if found:
+            overrides = [directory / n for n in OVERRIDE_FILES if (directory / n).is_file()]
+            return [found[0], *overrides[:1]]
+    raise ComposeFileError(
+        f"no compose file in {start} or its parents (looked for {', '.join(DEFAULT_FILES)}); "
+        "use -f PATH"
+    )
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read one compose file into a mapping; YAML errors name the file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ComposeFileError(f"cannot read {path}: {err.strerror}") from err
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise ComposeFileError(f"{path}{line}: invalid YAML: {err.problem or err}") from err
+    except yaml.YAMLError as err:
+        raise ComposeFileError(f"{path}: invalid YAML: {err}") from err
+    if data is None:
+        raise ComposeFileError(f"{path}: the file is empty")
+    if not isinstance(data, dict):
+        raise ComposeFileError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def is_legacy(document: Mapping[str, Any]) -> bool:
+    """True for the v1 format: services at the top level, no `version:` or `services:`."""
+    return "services" not in document and "version" not in document
+
+
+def _check_formats(documents: Sequence[tuple[Path, dict[str, Any]]]) -> bool:
+    kinds = {is_legacy(doc) for _, doc in documents}
+    if len(kinds) > 1:
+        raise ComposeFileError(
+            "cannot mix the legacy v1 format (services at the top level) with other formats: "
+            + ", ".join(str(path) for path, _ in documents)
+        )
+    return kinds.pop()
+
+
+def _services_of(path: Path, document: Mapping[str, Any], legacy: bool) -> dict[str, Any]:
+    services = document if legacy else document.get("services")
+    if services is None:
+        return {}
+    if not isinstance(services, dict):
+        raise ComposeFileError(f"{path}: `services` must be a mapping")
+    for name, config in services.items():
+        if not isinstance(config, dict):
+            raise ComposeFileError(f"{path}: service {name!r} must be a mapping")
+    return dict(services)
+
+
+def _merge_documents(
+    documents: Sequence[tuple[Path, dict[str, Any]]], legacy: bool
+) -> tuple[dict[str, dict[str, Any]], dict[str, Path], dict[str, Any]]:
+    """Merge services file by file; remember which file gave each service its `extends`."""
+    services: dict[str, dict[str, Any]] = {}
+    origins: dict[str, Path] = {}
+    top: dict[str, Any] = {}
+    for path, document in documents:
+        if not legacy:
+            top.update({k: v for k, v in document.items() if k != "services"})
+        for name, config in _services_of(path, document, legacy).items():
+            services[name] = merge_service(services.get(name, {}), config)
+            if name not in origins or "extends" in config:
+                origins[name] = path
+    if not services:
+        raise ComposeFileError(
+            f"no services in {', '.join(str(p) for p, _ in documents)}; "
+            "zdd needs a base service and siblings that `extends` it"
+        )
+    return services, origins, top
+
+
+def project_name(
+    options: LoadOptions, env: Mapping[str, str], top: Mapping[str, Any], directory: Path
+) -> str:
+    """-p, COMPOSE_PROJECT_NAME, top-level `name:`, else the directory name normalised."""
+    for source, value in (
+        ("-p", options.project_name),
+        ("COMPOSE_PROJECT_NAME", env.get("COMPOSE_PROJECT_NAME")),
+        ("name:", top.get("name")),
+    ):
+        if value:
+            if not _VALID_NAME.fullmatch(str(value)):
+                raise UsageError(
+                    f"invalid project name {value!r} from {source}: use lowercase letters, "
+                    "digits, dashes and underscores, starting with a letter or digit"
+                )
+            return str(value)
+    normalised = re.sub(r"[^a-z0-9_-]", "", directory.name.lower()).lstrip("_-")
+    if not normalised:
+        raise UsageError(f"cannot derive a project name from {directory}; use -p NAME")
+    return normalised
+
+
+def _extends_target(name: str, config: Mapping[str, Any], origin: Path) -> tuple[Path, str]:
+    extends = config["extends"]
+    if isinstance(extends, str):
+        return origin, extends
+    if not isinstance(extends, dict) or not isinstance(extends.get("service"), str):
+        raise ComposeFileError(f"{origin}: service {name!r}: `extends` needs a `service` name")
+    file = extends.get("file")
+    return ((origin.parent / file).resolve() if file else origin), extends["service"]
+
+
+@dataclass
+class _Scope:
+    """The services of one file set (the project, or a file named by `extends.file`)."""
+
+    services: Mapping[str, dict[str, Any]]
+    origins: Mapping[str, Path]
+    label: str = ""
+
+    def is_local(self, path: Path) -> bool:
+        return path in self.origins.values()
+
+
+class _Resolver:
+    """Applies `extends` chains, loading each extended file once."""
+
+    def __init__(self, project: _Scope) -> None:
+        self.project = project
+        self.external: dict[Path, _Scope] = {}
+
+    def parent_of(self, name: str) -> tuple[str | None, str | None]:
+        """(project service extended, or `file#service` of another file) for `name`."""
+        config = self.project.services[name]
+        if "extends" not in config:
+            return None, None
+        path, base = _extends_target(name, config, self.project.origins[name])
+        if self.project.is_local(path):
+            return base, None
+        return None, f"{path.name}#{base}"
+
+    def effective(self, name: str, scope: _Scope, chain: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The service's configuration with its `extends` chain applied, base first."""
+        label = f"{scope.label}{name}"
+        if label in chain:
+            raise ComposeFileError(f"extends cycle: {' -> '.join((*chain, label))}")
+        config = scope.services[name]
+        if "extends" not in config:
+            return dict(config)
+        path, base = _extends_target(name, config, scope.origins[name])
+        target = scope if scope.is_local(path) else self._external(path)
+        if base not in target.services:
+            known = ", ".join(target.services) or "none"
+            raise ComposeFileError(
+                f"service {name!r} extends {base!r}, which is not defined in "
+                f"{path.name} (services: {known})"
+            )
+        inherited = self.effective(base, target, (*chain, label))
+        if target is not scope:
+            inherited = _rebase_build(inherited, path.parent)
+        inherited = {k: v for k, v in inherited.items() if k not in NOT_INHERITED}
+        return merge_service(inherited, {k: v for k, v in config.items() if k != "extends"})
+
+    def _external(self, path: Path) -> _Scope:
+        if path not in self.external:
+            if not path.is_file():
+                raise ComposeFileError(f"`extends` names a missing file: {path}")
+            raw = read_yaml(path)
+            services = _services_of(path, raw, is_legacy(raw))
+            self.external[path] = _Scope(services, dict.fromkeys(services, path), f"{path.name}#")
+        return self.external[path]
+
+
+def _resolve_all(
+    services: dict[str, dict[str, Any]], origins: dict[str, Path]
+) -> dict[str, Service]:
+    resolver = _Resolver(_Scope(services, origins))
+    resolved: dict[str, Service] = {}
+    for name in services:
+        effective = resolver.effective(name, resolver.project)
+        parent, template = resolver.parent_of(name)
+        resolved[name] = Service(name, effective, parent, template)
+    return resolved
+
+
+def _rebase_build(config: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """Make a relative build context from another file absolute, as compose does."""
+    build = config.get("build")
+    if build is None:
+        return config
+    build = {"context": build} if isinstance(build, str) else dict(build)
+    build["context"] = str((directory / str(build.get("context", "."))).resolve())
+    return {**config, "build": build}
+
+
+def find_groups(services: Mapping[str, Service]) -> tuple[Group, ...]:
+    """Groups: each root of an `extends` tree and the leaves under it, in file order.
+
+    A service that another one extends is a template: built, never started.
+    """
+    templates = {s.parent for s in services.values() if s.parent}
+    order: dict[str, list[str]] = {}
+    in_project: dict[str, bool] = {}
+    for service in services.values():
+        if service.name in templates or not (service.parent or service.template):
+            continue
+        root = service
+        while root.parent:
+            root = services[root.parent]
+        key = str(service.template) if root is service else root.name
+        order.setdefault(key, []).append(service.name)
+        in_project[key] = key in services
+    first_seen = list(services)
+    keys = sorted(order, key=lambda k: first_seen.index(k) if k in services else len(first_seen))
+    return tuple(Group(key, tuple(order[key]), in_project[key]) for key in keys)

@@ -1,0 +1,85 @@
+"""Read container state from the engine, by compose labels, in one `docker inspect`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from zdd.runner import Runner
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+ONEOFF_LABEL = "com.docker.compose.oneoff"
+
+
+@dataclass(frozen=True)
+class Container:
+    """What zdd needs to know about one container."""
+
+    id: str
+    name: str
+    service: str
+    image_id: str
+    status: str  # created, running, restarting, exited, dead, paused
+    health: str | None  # starting, healthy, unhealthy; None without a healthcheck
+    restart_count: int
+    exit_code: int
+    ips: tuple[str, ...]
+    health_log: str = ""
+    oneoff: bool = False  # a `compose run` container, not a service container
+
+    @property
+    def running(self) -> bool:
+        """Running and not restarting."""
+        return self.status == "running"
+
+
+def parse_inspect(item: Mapping[str, Any]) -> Container:
+    """One `docker inspect` entry as a Container."""
+    state = item.get("State") or {}
+    health = state.get("Health") or {}
+    labels = (item.get("Config") or {}).get("Labels") or {}
+    networks = ((item.get("NetworkSettings") or {}).get("Networks")) or {}
+    ips = tuple(n["IPAddress"] for n in networks.values() if n and n.get("IPAddress"))
+    last = (health.get("Log") or [{}])[-1]
+    return Container(
+        id=item["Id"],
+        name=str(item.get("Name", "")).lstrip("/"),
+        service=labels.get(SERVICE_LABEL, ""),
+        image_id=item.get("Image", ""),
+        status=state.get("Status", "unknown"),
+        health=health.get("Status"),
+        restart_count=int(item.get("RestartCount", 0)),
+        exit_code=int(state.get("ExitCode", 0)),
+        ips=ips,
+        health_log=str(last.get("Output", "")).strip(),
+        oneoff=labels.get(ONEOFF_LABEL) == "True",
+    )
+
+
+def inspect(runner: Runner, ids: Iterable[str]) -> list[Container]:
+    """`docker inspect` of many containers in one call."""
+    ids = list(ids)
+    if not ids:
+        return []
+    output = runner.run(["docker", "inspect", *ids])
+    return [parse_inspect(item) for item in json.loads(output)]
+
+
+def project_containers(runner: Runner, project: str, service: str | None = None) -> list[Container]:
+    """The project's service containers (not one-off `run` containers), optionally one service."""
+    argv = ["docker", "ps", "-aq", "--no-trunc", "--filter", f"label={PROJECT_LABEL}={project}"]
+    if service is not None:
+        argv += ["--filter", f"label={SERVICE_LABEL}={service}"]
+    ids = runner.run(argv).split()
+    return [c for c in inspect(runner, ids) if c.service and not c.oneoff]
+
+
+def by_service(containers: Iterable[Container]) -> dict[str, list[Container]]:
+    """Containers keyed by compose service."""
+    grouped: dict[str, list[Container]] = {}
+    for container in containers:
+        grouped.setdefault(container.service, []).append(container)
+    return grouped

@@ -1,0 +1,95 @@
+"""Readiness gates, built on one polling helper with an injectable clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from zdd.containers import Container
+from zdd.errors import DeployError
+
+T = TypeVar("T")
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+
+FAILED_STATES = ("exited", "dead", "restarting", "removing")
+
+
+class GateError(DeployError):
+    """A new container did not become ready; the message says why."""
+
+
+def wait_until(
+    check: Callable[[], T | None],
+    timeout: float,
+    *,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = time.sleep,
+    first: float = 0.05,
+    cap: float = 0.5,
+) -> T | None:
+    """Call `check` until it returns a value or `timeout` passes; poll fast, back off to `cap`."""
+    deadline = clock() + timeout
+    interval = first
+    while True:
+        result = check()
+        if result is not None:
+            return result
+        remaining = deadline - clock()
+        if remaining <= 0:
+            return None
+        sleep(min(interval, remaining))
+        interval = min(interval * 1.5, cap)
+
+
+def check_alive(container: Container, restarts: int) -> None:
+    """Fail fast when the container exited, died or restarted since the gate began."""
+    if container.status in FAILED_STATES or container.restart_count > restarts:
+        how = (
+            f"restarted {container.restart_count - restarts} time(s)"
+            if container.restart_count > restarts
+            else f"is {container.status} (exit code {container.exit_code})"
+        )
+        raise GateError(f"{container.service}: new container {container.name} {how}")
+
+
+def wait_healthy(
+    read: Callable[[], Container],
+    budget: float,
+    *,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = time.sleep,
+) -> Container:
+    """Wait for `healthy`. `unhealthy` while warming up is "not ready yet", not a failure."""
+    first = read()
+    last = [first]
+
+    def ready() -> Container | None:
+        container = read()
+        last[0] = container
+        check_alive(container, first.restart_count)
+        return container if container.health == "healthy" else None
+
+    container = wait_until(ready, budget, clock=clock, sleep=sleep)
+    if container is None:
+        seen = last[0]
+        detail = f"; last check: {seen.health_log.splitlines()[-1]}" if seen.health_log else ""
+        raise GateError(
+            f"{seen.service}: not healthy after {budget:g} s (health: {seen.health}){detail}; "
+            "raise --health-timeout if it needs longer"
+        )
+    return container
+
+
+def wait_running(
+    read: Callable[[], Container], delay: float, *, sleep: Sleep = time.sleep
+) -> Container:
+    """The seed's gate, for containers without a healthcheck: sleep, then check it runs."""
+    restarts = read().restart_count
+    sleep(delay)
+    container = read()
+    check_alive(container, restarts)
+    if not container.running:
+        raise GateError(f"{container.service}: new container {container.name} is not running")
+    return container

@@ -1,0 +1,156 @@
+"""Plan a rollout: options and project in, the ordered steps out. Pure: runs nothing."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from zdd.compose_file import Group, Project
+from zdd.errors import UsageError
+from zdd.runner import ComposeCli
+
+
+class ProxyMode(StrEnum):
+    """How a container is put in and taken out of rotation."""
+
+    NGINX = "nginx"
+    EXTERNAL = "external"
+    NONE = "none"
+
+
+class GatePolicy(StrEnum):
+    """What tells zdd that a new container is ready."""
+
+    HEALTHCHECK = "healthcheck"  # the container's Docker healthcheck reports healthy
+    DELAY = "delay"  # no healthcheck: the seed's fixed delay, then a running check
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    """What `zdd deploy` was asked to do."""
+
+    services: tuple[str, ...] = ()
+    build: bool = True
+    no_cache: bool = True
+    pull: bool = False
+    delay: float = 5.0
+    stop_timeout: int | None = None
+    health_timeout: float | None = None
+    proxy: ProxyMode = ProxyMode.NONE
+
+
+@dataclass(frozen=True)
+class Command:
+    """A compose command the plan runs as it is."""
+
+    argv: tuple[str, ...]
+    service: str | None = None
+
+    def describe(self) -> str:
+        """The exact command line."""
+        return shlex.join(self.argv)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Wait until the new container of `service` is ready, or fail."""
+
+    service: str
+    policy: GatePolicy
+    budget: float
+    delay: float
+
+    def describe(self) -> str:
+        """What the gate waits for, in words."""
+        if self.policy is GatePolicy.DELAY:
+            return f"# wait {self.delay:g} s (no healthcheck), then check {self.service} is running"
+        return f"# wait until {self.service} is healthy (at most {self.budget:g} s)"
+
+
+Step = Command | Gate
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The ordered steps of one deploy."""
+
+    groups: tuple[Group, ...]
+    steps: tuple[Step, ...]
+
+    @property
+    def siblings(self) -> tuple[str, ...]:
+        """Every sibling the plan replaces, in order."""
+        return tuple(s for g in self.groups for s in g.siblings)
+
+
+def build_plan(project: Project, cli: ComposeCli, options: DeployOptions) -> Plan:
+    """The seed's sequence: build once, then stop/up/gate each sibling in turn."""
+    groups = project.select(options.services)
+    if not groups:
+        raise UsageError(
+            f"no siblings in project {project.name}: zdd rolls out services that `extends` a "
+            "base service (e.g. service_a and service_b with `extends: app`)"
+        )
+    steps: list[Step] = []
+    targets = build_targets(project, groups)
+    if options.build and targets:
+        steps.append(Command(cli.build(targets, no_cache=options.no_cache, pull=options.pull)))
+    for group in groups:
+        for sibling in group.siblings:
+            steps.append(Command(cli.stop(sibling, options.stop_timeout), sibling))
+            steps.append(Command(cli.up(sibling, build=options.build), sibling))
+            steps.append(gate_for(project.services[sibling].config, sibling, options))
+    return Plan(groups, tuple(steps))
+
+
+def build_targets(project: Project, groups: Sequence[Group]) -> list[str]:
+    """The base (when it is a project service) and the siblings, for services that build."""
+    names: list[str] = []
+    for group in groups:
+        for name in (group.base, *group.siblings):
+            service = project.services.get(name)
+            if service is not None and service.builds and name not in names:
+                names.append(name)
+    return names
+
+
+def gate_for(config: Mapping[str, Any], service: str, options: DeployOptions) -> Gate:
+    """Healthcheck gate when the service defines one, else the seed's delay."""
+    check = healthcheck_of(config)
+    if check is None:
+        budget = options.health_timeout or options.delay
+        return Gate(service, GatePolicy.DELAY, budget, options.delay)
+    return Gate(service, GatePolicy.HEALTHCHECK, options.health_timeout or check, options.delay)
+
+
+def healthcheck_of(config: Mapping[str, Any]) -> float | None:
+    """The budget a compose healthcheck implies: start_period + interval x retries, + margin."""
+    check = config.get("healthcheck")
+    if not isinstance(check, dict) or check.get("disable"):
+        return None
+    test = check.get("test")
+    if test in (["NONE"], "NONE") or test is None:
+        return None
+    interval = parse_duration(check.get("interval", "30s"))
+    timeout = parse_duration(check.get("timeout", "30s"))
+    start = parse_duration(check.get("start_period", "0s"))
+    retries = int(check.get("retries", 3))
+    return round(start + (interval + min(timeout, interval)) * (retries + 1) + 10, 1)
+
+
+_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Compose durations (`1m30s`, `500ms`, `10`) in seconds."""
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip()
+    parts = re.findall(r"(\d+(?:\.\d+)?)(us|ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise UsageError(f"invalid duration {value!r} (examples: 5s, 1m30s, 500ms)")
+    return sum(float(n) * _UNITS[u] for n, u in parts)

@@ -1,0 +1,96 @@
+"""Execute a plan: run each step in order, report progress, stop at the first failure."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from zdd.containers import Container, inspect, project_containers
+from zdd.errors import ComposeCommandError, DeployError, UsageError
+from zdd.health import GateError, wait_healthy, wait_running
+from zdd.plan import Command, Gate, GatePolicy, Plan
+from zdd.runner import Runner
+
+
+@dataclass(frozen=True)
+class Event:
+    """One progress event: `kind` is step, warning or summary."""
+
+    kind: str
+    message: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+Reporter = Callable[[Event], None]
+
+
+@dataclass
+class Rollout:
+    """Runs a plan against the engine."""
+
+    runner: Runner
+    project: str
+    report: Reporter
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+    def run(self, plan: Plan) -> None:
+        """Run every step; raise a ZddError at the first that fails."""
+        started = self.clock()
+        for step in plan.steps:
+            step_started = self.clock()
+            if isinstance(step, Command):
+                self._command(step)
+            else:
+                self._gate(step)
+            self.report(
+                Event(
+                    "step",
+                    step.describe(),
+                    {"service": step.service, "seconds": round(self.clock() - step_started, 2)},
+                )
+            )
+        total = round(self.clock() - started, 2)
+        self.report(
+            Event(
+                "summary",
+                f"replaced {len(plan.siblings)} sibling(s) in {total:g} s",
+                {"siblings": list(plan.siblings), "seconds": total},
+            )
+        )
+
+    def _command(self, step: Command) -> None:
+        try:
+            self.runner.run(step.argv)
+        except ComposeCommandError as err:
+            if step.service is None:  # the build: nothing was changed yet
+                raise DeployError(f"build failed, nothing was changed: {err}") from err
+            raise
+
+    def _gate(self, gate: Gate) -> None:
+        read = self._reader(gate.service)
+        if gate.policy is GatePolicy.HEALTHCHECK or read().health is not None:
+            wait_healthy(read, gate.budget, clock=self.clock, sleep=self.sleep)
+        else:
+            wait_running(read, gate.delay, sleep=self.sleep)
+
+    def _reader(self, service: str) -> Callable[[], Container]:
+        """Find the service's new container once, then inspect only it."""
+        containers = project_containers(self.runner, self.project, service)
+        if not containers:
+            raise GateError(f"{service}: no container after `up`")
+        if len(containers) > 1:
+            raise UsageError(
+                f"{service}: zdd replaces one container per sibling, found {len(containers)}"
+            )
+        container_id = containers[0].id
+
+        def read() -> Container:
+            found = inspect(self.runner, [container_id])
+            if not found:
+                raise GateError(f"{service}: container {container_id[:12]} disappeared")
+            return found[0]
+
+        return read

@@ -1,0 +1,166 @@
+"""The one place that runs compose and docker (through `sh`), with argv lists only."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zdd.errors import ComposeCommandError, ComposeUnavailableError
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = (
+    "install the Docker Compose v2 plugin (`docker compose`) or docker-compose 1.29, "
+    "or name one with --compose-cmd"
+)
+
+
+class Runner:
+    """Runs argv lists, turns failures into typed errors and keeps the time spent."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.calls = 0
+
+    def run(
+        self, argv: Sequence[str], *, stdin: str | None = None, timeout: float | None = None
+    ) -> str:
+        """Run `argv`; return its stdout or raise ComposeCommandError / ComposeUnavailableError."""
+        import sh  # imported late: `zdd --version` and `--help` never pay for it
+
+        log.debug("run: %s", shlex.join(argv))
+        started = time.monotonic()
+        try:
+            command = sh.Command(argv[0])
+        except sh.CommandNotFound as err:
+            raise ComposeUnavailableError(f"{argv[0]} not found: {INSTALL_HINT}") from err
+        try:
+            result = command(
+                *argv[1:], _in=stdin, _timeout=timeout, _tty_out=False, _return_cmd=True
+            )
+        except sh.ErrorReturnCode as err:
+            stderr = err.stderr.decode(errors="replace")
+            log.debug("exit %s: %s", err.exit_code, stderr.strip())
+            raise ComposeCommandError(argv, err.exit_code, stderr) from err
+        except sh.TimeoutException as err:
+            raise ComposeCommandError(argv, -1, f"timed out after {timeout} s") from err
+        finally:
+            self.seconds += time.monotonic() - started
+            self.calls += 1
+        return str(result)
+
+
+@dataclass(frozen=True)
+class ComposeBinary:
+    """A compose binary and the version it reported."""
+
+    argv: tuple[str, ...]
+    version: str
+
+    @property
+    def major(self) -> int:
+        """1 for compose 1.x (Python), 2 for compose v2 (Go)."""
+        return int(self.version.split(".", 1)[0] or 0)
+
+
+def detect_compose(runner: Runner, override: str | None) -> ComposeBinary:
+    """`--compose-cmd`, else the `docker compose` plugin, else `docker-compose`."""
+    candidates = (
+        [tuple(shlex.split(override))]
+        if override
+        else [
+            ("docker", "compose"),
+            ("docker-compose",),
+        ]
+    )
+    failures = []
+    for argv in candidates:
+        if not argv:
+            break
+        try:
+            output = runner.run([*argv, "version", "--short"], timeout=30)
+        except (ComposeCommandError, ComposeUnavailableError) as err:
+            failures.append(f"{' '.join(argv)}: {err}")
+            continue
+        version = output.strip().removeprefix("v")
+        if version[:1].isdigit():
+            return ComposeBinary(argv, version)
+        failures.append(f"{' '.join(argv)}: unexpected version output {output.strip()!r}")
+    detail = "; ".join(failures) or "empty --compose-cmd"
+    raise ComposeUnavailableError(f"no usable compose binary ({detail}): {INSTALL_HINT}")
+
+
+def check_engine(runner: Runner) -> str:
+    """The engine's version; a clear error when the engine cannot be reached."""
+    try:
+        return runner.run(["docker", "version", "--format", "{{.Server.Version}}"], timeout=30)
+    except ComposeCommandError as err:
+        reason = err.stderr.strip().splitlines()[-1:] or [f"exit {err.returncode}"]
+        raise ComposeUnavailableError(
+            f"cannot reach the Docker engine ({reason[0]}); start dockerd or set DOCKER_HOST"
+        ) from err
+
+
+@dataclass(frozen=True)
+class ComposeCli:
+    """Builds compose argv lists: the binary and `-f`/`-p` flags once, then one intent each."""
+
+    binary: ComposeBinary
+    files: tuple[Path, ...]
+    project_name: str
+    project_directory: Path | None = None
+    env_file: Path | None = None
+    extra: tuple[str, ...] = field(default=())
+
+    def base(self) -> list[str]:
+        """The binary with the project flags every command shares."""
+        argv = list(self.binary.argv)
+        for path in self.files:
+            argv += ["-f", str(path)]
+        argv += ["-p", self.project_name]
+        if self.project_directory is not None:
+            argv += ["--project-directory", str(self.project_directory)]
+        if self.env_file is not None:
+            argv += ["--env-file", str(self.env_file)]
+        return argv
+
+    def build(self, services: Sequence[str], *, no_cache: bool, pull: bool) -> tuple[str, ...]:
+        """`build [--no-cache] [--pull] SERVICE...`."""
+        flags = _flag("--no-cache", no_cache) + _flag("--pull", pull)
+        return (*self.base(), "build", *flags, *services)
+
+    def pull(self, services: Sequence[str]) -> tuple[str, ...]:
+        """`pull SERVICE...` for image-only services."""
+        return (*self.base(), "pull", *services)
+
+    def stop(self, service: str, timeout: int | None) -> tuple[str, ...]:
+        """`stop [-t N] SERVICE`: graceful stop, SIGKILL after the timeout."""
+        flags = ("-t", str(timeout)) if timeout is not None else ()
+        return (*self.base(), "stop", *flags, service)
+
+    def up(self, service: str, *, build: bool) -> tuple[str, ...]:
+        """`up -d --no-deps --force-recreate [--no-build] SERVICE`.
+
+        --no-deps: compose v1 otherwise recreates the sibling's depends_on/links services too.
+        """
+        return (
+            *self.base(),
+            "up",
+            "-d",
+            "--no-deps",
+            "--force-recreate",
+            *_flag("--no-build", not build),
+            service,
+        )
+
+    def exec(self, service: str, command: Sequence[str]) -> tuple[str, ...]:
+        """`exec -T SERVICE COMMAND...` (no TTY: zdd reads the output)."""
+        return (*self.base(), "exec", "-T", service, *command)
+
+
+def _flag(flag: str, enabled: bool) -> tuple[str, ...]:
+    return (flag,) if enabled else ()

@@ -1,0 +1,35 @@
+"""Open a project for one zdd command: load the files, find compose, bake the base argv."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from zdd.compose_file import LoadOptions, Project, load_project
+from zdd.legacy import write_translation
+from zdd.runner import ComposeBinary, ComposeCli, Runner, detect_compose
+
+
+@dataclass(frozen=True)
+class Session:
+    """The project, the compose binary and the argv builder one command works with."""
+
+    project: Project
+    binary: ComposeBinary
+    cli: ComposeCli
+    runner: Runner
+
+
+def open_session(options: LoadOptions, compose_cmd: str | None, runner: Runner) -> Session:
+    """Load the project and pick the compose binary; translate a v1 file for compose v2."""
+    project = load_project(options)
+    binary = detect_compose(runner, compose_cmd)
+    env_file = Path(options.cwd, options.env_file).resolve() if options.env_file else None
+    if project.legacy and binary.major >= 2:
+        files: tuple[Path, ...] = (write_translation(project, options.environ),)
+        directory: Path | None = project.directory
+    else:
+        files = project.files
+        directory = project.directory if options.project_directory else None
+    cli = ComposeCli(binary, files, project.name, directory, env_file)
+    return Session(project, binary, cli, runner)
