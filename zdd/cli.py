@@ -14,6 +14,7 @@ import typer
 
 from zdd import __version__
 from zdd.errors import ExitCode, ZddError
+from zdd.plan import ProxyMode
 
 app = typer.Typer(
     help="Zero-downtime deploys for Docker Compose services: the seed's "
@@ -84,11 +85,8 @@ def main(
 @contextmanager
 def _boundary(debug: bool) -> Iterator[None]:
     """Turn zdd's errors into one stderr line and the exit code of the contract."""
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="zdd: %(message)s",
-        stream=sys.stderr,
-    )
+    logging.basicConfig(level=logging.WARNING, format="zdd: %(message)s", stream=sys.stderr)
+    logging.getLogger("zdd").setLevel(logging.DEBUG if debug else logging.WARNING)
     try:
         yield
     except ZddError as err:
@@ -157,6 +155,22 @@ def deploy(
             "(default: from its healthcheck: start_period + interval x retries, + margin).",
         ),
     ] = None,
+    proxy: Annotated[
+        Optional[ProxyMode],  # noqa: UP045 - typer needs Optional[...]
+        typer.Option(
+            help="How siblings enter and leave rotation: nginx (zdd renders the upstreams), "
+            "external (your --pre-stop/--post-start hooks), none (gate and roll back only). "
+            "Default: `x-zdd: {proxy: ...}` in the compose file, else none.",
+        ),
+    ] = None,
+    proxy_service: Annotated[
+        Optional[str],  # noqa: UP045 - typer needs Optional[...]
+        typer.Option(help="The nginx proxy's compose service (default: x-zdd, else proxy)."),
+    ] = None,
+    drain_timeout: Annotated[
+        float,
+        typer.Option(min=0, help="Seconds to wait for a drained sibling's in-flight requests."),
+    ] = 30.0,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print every command of the plan; change nothing.")
     ] = False,
@@ -170,11 +184,17 @@ def deploy(
     readiness gate in place of the blind sleep.
     """
     from zdd.plan import DeployOptions, build_plan
-    from zdd.rollout import Rollout
+    from zdd.proxy import make_rotation
+    from zdd.rollout import Event, Rollout
     from zdd.runner import Runner, check_engine
     from zdd.session import open_session
 
     with _boundary(debug):
+        runner = Runner()
+        session = open_session(
+            _load_options(file, project_name, project_directory, env_file), compose_cmd, runner
+        )
+        settings = session.project.settings
         options = DeployOptions(
             services=tuple(services or ()),
             build=build,
@@ -183,10 +203,8 @@ def deploy(
             delay=delay,
             stop_timeout=stop_timeout,
             health_timeout=health_timeout,
-        )
-        runner = Runner()
-        session = open_session(
-            _load_options(file, project_name, project_directory, env_file), compose_cmd, runner
+            proxy=proxy or ProxyMode(settings.get("proxy", "none")),
+            drain_timeout=drain_timeout,
         )
         plan = build_plan(session.project, session.cli, options)
         if dry_run:
@@ -197,7 +215,15 @@ def deploy(
                     typer.echo(step.describe())
             return
         check_engine(runner)
-        Rollout(runner, session.project.name, _printer(as_json)).run(plan)
+        report = _printer(as_json)
+        rotation = make_rotation(
+            options.proxy,
+            session,
+            proxy_service=proxy_service or settings.get("proxy_service", "proxy"),
+            drain_timeout=drain_timeout,
+            warn=lambda message: report(Event("warning", message)),
+        )
+        Rollout(runner, session.project.name, report, rotation).run(plan)
 
 
 @app.command()
@@ -248,3 +274,48 @@ def _relative(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def _print_report(report: Any, as_json: bool) -> None:
+    summary = report.summary()
+    if as_json:
+        typer.echo(json.dumps({"event": "probe", **summary}))
+        return
+    kinds = ", ".join(f"{k} {v}" for k, v in summary["failures"].items()) or "none"
+    typer.echo(
+        f"zdd: probe: {summary['requests']} requests, {summary['failed']} failed ({kinds}), "
+        f"longest failure run {summary['longest_failure_ms']} ms, "
+        f"p50 {summary['p50_ms']} ms, p99 {summary['p99_ms']} ms",
+        err=True,
+    )
+    for item in summary["versions"]:
+        typer.echo(
+            f"zdd: probe:   {item['version']}: {item['count']} answers, "
+            f"{item['first_s']}-{item['last_s']} s",
+            err=True,
+        )
+
+
+@app.command()
+def probe(
+    url: Annotated[str, typer.Argument(help="URL to request, e.g. http://127.0.0.1:8000/")],
+    duration: Annotated[float, typer.Option(min=0.1, help="Seconds to probe.")] = 10.0,
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Parallel clients.")] = 8,
+    method: Annotated[str, typer.Option(help="GET or POST.")] = "GET",
+    max_requests: Annotated[int, typer.Option(min=1, help="Stop after this many.")] = 100_000,
+    as_json: Json = False,
+    debug: Debug = False,
+) -> None:
+    """The seed's curl loop, measured: failures by kind, longest outage, versions served."""
+    from zdd.errors import UsageError, VerifyError
+    from zdd.probe import Probe
+
+    with _boundary(debug):
+        if method.upper() not in ("GET", "POST"):
+            raise UsageError(f"--method must be GET or POST, got {method!r}")
+        report = Probe(url, concurrency=concurrency, method=method, max_requests=max_requests).run(
+            duration
+        )
+        _print_report(report, as_json)
+        if report.failed:
+            raise VerifyError(f"{report.failed} of {report.requests} requests failed")

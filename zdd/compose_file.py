@@ -74,6 +74,7 @@ class Project:
     services: Mapping[str, Service]
     groups: tuple[Group, ...]
     env: Mapping[str, str]
+    settings: Mapping[str, Any] = field(default_factory=dict)  # the top-level `x-zdd` mapping
 
     def select(self, names: Sequence[str]) -> tuple[Group, ...]:
         """Narrow the groups to the named siblings or bases (all groups when none named)."""
@@ -123,7 +124,7 @@ def load_project(options: LoadOptions) -> Project:
     legacy = _check_formats(documents)
     services, origins, top = _merge_documents(documents, legacy)
     name = project_name(options, env, top, directory)
-    resolved = _resolve_all(services, origins)
+    resolved = _resolve_all(services, origins, env)
     return Project(
         name=name,
         directory=directory,
@@ -132,7 +133,15 @@ def load_project(options: LoadOptions) -> Project:
         services=resolved,
         groups=find_groups(resolved),
         env=env,
+        settings=_settings(top),
     )
+
+
+def _settings(top: Mapping[str, Any]) -> Mapping[str, Any]:
+    settings = top.get("x-zdd") or {}
+    if not isinstance(settings, dict):
+        raise ComposeFileError("top-level `x-zdd` must be a mapping")
+    return settings
 
 
 def _absolute(cwd: Path, path: str) -> Path:
@@ -301,8 +310,9 @@ class _Scope:
 class _Resolver:
     """Applies `extends` chains, loading each extended file once."""
 
-    def __init__(self, project: _Scope) -> None:
+    def __init__(self, project: _Scope, env: Mapping[str, str]) -> None:
         self.project = project
+        self.env = env
         self.external: dict[Path, _Scope] = {}
 
     def parent_of(self, name: str) -> tuple[str | None, str | None]:
@@ -341,16 +351,16 @@ class _Resolver:
         if path not in self.external:
             if not path.is_file():
                 raise ComposeFileError(f"`extends` names a missing file: {path}")
-            raw = read_yaml(path)
+            raw = interpolate(read_yaml(path), self.env, path.name)
             services = _services_of(path, raw, is_legacy(raw))
             self.external[path] = _Scope(services, dict.fromkeys(services, path), f"{path.name}#")
         return self.external[path]
 
 
 def _resolve_all(
-    services: dict[str, dict[str, Any]], origins: dict[str, Path]
+    services: dict[str, dict[str, Any]], origins: dict[str, Path], env: Mapping[str, str]
 ) -> dict[str, Service]:
-    resolver = _Resolver(_Scope(services, origins))
+    resolver = _Resolver(_Scope(services, origins), env)
     resolved: dict[str, Service] = {}
     for name in services:
         effective = resolver.effective(name, resolver.project)

@@ -26,7 +26,7 @@ class Container:
     health: str | None  # starting, healthy, unhealthy; None without a healthcheck
     restart_count: int
     exit_code: int
-    ips: tuple[str, ...]
+    networks: Mapping[str, str]  # network name -> IP address
     health_log: str = ""
     oneoff: bool = False  # a `compose run` container, not a service container
 
@@ -42,7 +42,7 @@ def parse_inspect(item: Mapping[str, Any]) -> Container:
     health = state.get("Health") or {}
     labels = (item.get("Config") or {}).get("Labels") or {}
     networks = ((item.get("NetworkSettings") or {}).get("Networks")) or {}
-    ips = tuple(n["IPAddress"] for n in networks.values() if n and n.get("IPAddress"))
+    addresses = {name: n["IPAddress"] for name, n in networks.items() if n and n.get("IPAddress")}
     last = (health.get("Log") or [{}])[-1]
     return Container(
         id=item["Id"],
@@ -53,7 +53,7 @@ def parse_inspect(item: Mapping[str, Any]) -> Container:
         health=health.get("Status"),
         restart_count=int(item.get("RestartCount", 0)),
         exit_code=int(state.get("ExitCode", 0)),
-        ips=ips,
+        networks=addresses,
         health_log=str(last.get("Output", "")).strip(),
         oneoff=labels.get(ONEOFF_LABEL) == "True",
     )

@@ -41,6 +41,7 @@ class DeployOptions:
     stop_timeout: int | None = None
     health_timeout: float | None = None
     proxy: ProxyMode = ProxyMode.NONE
+    drain_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,28 @@ class Gate:
         return f"# wait until {self.service} is healthy (at most {self.budget:g} s)"
 
 
-Step = Command | Gate
+class RotateAction(StrEnum):
+    """A change to the proxy's rotation."""
+
+    DRAIN = "drain"
+    ADMIT = "admit"
+
+
+@dataclass(frozen=True)
+class Rotate:
+    """Take a sibling out of the proxy's rotation (drain) or put its new container in (admit)."""
+
+    service: str
+    action: RotateAction
+
+    def describe(self) -> str:
+        """What the proxy step does, in words."""
+        if self.action is RotateAction.DRAIN:
+            return f"# drain {self.service}: out of rotation, wait for its in-flight requests"
+        return f"# admit {self.service}: into rotation, confirm the proxy reaches it"
+
+
+Step = Command | Gate | Rotate
 
 
 @dataclass(frozen=True)
@@ -88,7 +110,7 @@ class Plan:
 
 
 def build_plan(project: Project, cli: ComposeCli, options: DeployOptions) -> Plan:
-    """The seed's sequence: build once, then stop/up/gate each sibling in turn."""
+    """The seed's sequence: build once, then drain/stop/up/gate/admit each sibling in turn."""
     groups = project.select(options.services)
     if not groups:
         raise UsageError(
@@ -99,11 +121,16 @@ def build_plan(project: Project, cli: ComposeCli, options: DeployOptions) -> Pla
     targets = build_targets(project, groups)
     if options.build and targets:
         steps.append(Command(cli.build(targets, no_cache=options.no_cache, pull=options.pull)))
+    rotates = options.proxy is not ProxyMode.NONE
     for group in groups:
         for sibling in group.siblings:
+            if rotates:
+                steps.append(Rotate(sibling, RotateAction.DRAIN))
             steps.append(Command(cli.stop(sibling, options.stop_timeout), sibling))
             steps.append(Command(cli.up(sibling, build=options.build), sibling))
             steps.append(gate_for(project.services[sibling].config, sibling, options))
+            if rotates:
+                steps.append(Rotate(sibling, RotateAction.ADMIT))
     return Plan(groups, tuple(steps))
 
 

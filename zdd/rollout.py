@@ -10,7 +10,8 @@ from typing import Any
 from zdd.containers import Container, inspect, project_containers
 from zdd.errors import ComposeCommandError, DeployError, UsageError
 from zdd.health import GateError, wait_healthy, wait_running
-from zdd.plan import Command, Gate, GatePolicy, Plan
+from zdd.plan import Command, Gate, GatePolicy, Plan, RotateAction
+from zdd.proxy import NoRotation, Rotation
 from zdd.runner import Runner
 
 
@@ -33,18 +34,25 @@ class Rollout:
     runner: Runner
     project: str
     report: Reporter
+    rotation: Rotation = field(default_factory=NoRotation)
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    ready: dict[str, Container] = field(default_factory=dict)  # sibling -> its gated container
 
     def run(self, plan: Plan) -> None:
         """Run every step; raise a ZddError at the first that fails."""
         started = self.clock()
+        self.rotation.sync()
         for step in plan.steps:
             step_started = self.clock()
             if isinstance(step, Command):
                 self._command(step)
+            elif isinstance(step, Gate):
+                self.ready[step.service] = self._gate(step)
+            elif step.action is RotateAction.DRAIN:
+                self.rotation.drain(step.service)
             else:
-                self._gate(step)
+                self.rotation.admit(step.service, self.ready[step.service])
             self.report(
                 Event(
                     "step",
@@ -69,12 +77,11 @@ class Rollout:
                 raise DeployError(f"build failed, nothing was changed: {err}") from err
             raise
 
-    def _gate(self, gate: Gate) -> None:
+    def _gate(self, gate: Gate) -> Container:
         read = self._reader(gate.service)
         if gate.policy is GatePolicy.HEALTHCHECK or read().health is not None:
-            wait_healthy(read, gate.budget, clock=self.clock, sleep=self.sleep)
-        else:
-            wait_running(read, gate.delay, sleep=self.sleep)
+            return wait_healthy(read, gate.budget, clock=self.clock, sleep=self.sleep)
+        return wait_running(read, gate.delay, sleep=self.sleep)
 
     def _reader(self, service: str) -> Callable[[], Container]:
         """Find the service's new container once, then inspect only it."""

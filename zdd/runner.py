@@ -142,8 +142,8 @@ class ComposeCli:
         flags = ("-t", str(timeout)) if timeout is not None else ()
         return (*self.base(), "stop", *flags, service)
 
-    def up(self, service: str, *, build: bool) -> tuple[str, ...]:
-        """`up -d --no-deps --force-recreate [--no-build] SERVICE`.
+    def up(self, service: str, *, build: bool, recreate: bool = True) -> tuple[str, ...]:
+        """`up -d --no-deps [--force-recreate] [--no-build] SERVICE`.
 
         --no-deps: compose v1 otherwise recreates the sibling's depends_on/links services too.
         """
@@ -152,7 +152,7 @@ class ComposeCli:
             "up",
             "-d",
             "--no-deps",
-            "--force-recreate",
+            *_flag("--force-recreate", recreate),
             *_flag("--no-build", not build),
             service,
         )

@@ -1,0 +1,55 @@
+"""How containers are put in and out of rotation: managed nginx, external hooks, or none."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+from zdd.containers import Container
+
+if TYPE_CHECKING:
+    from zdd.session import Session
+
+
+class Rotation(Protocol):
+    """What the rollout asks of a proxy."""
+
+    def sync(self) -> None:
+        """Bring the proxy's view in line with the running containers (start of a command)."""
+
+    def drain(self, sibling: str) -> None:
+        """Take the sibling's container out of rotation; return when its requests are done."""
+
+    def admit(self, sibling: str, container: Container) -> None:
+        """Put the sibling's new container in rotation; return when the proxy serves it."""
+
+
+class NoRotation:
+    """`--proxy none`: gating and rollback only."""
+
+    def sync(self) -> None:
+        """Nothing to sync."""
+
+    def drain(self, sibling: str) -> None:
+        """Nothing to drain."""
+
+    def admit(self, sibling: str, container: Container) -> None:
+        """Nothing to admit."""
+
+
+def make_rotation(
+    mode: str,
+    session: Session,
+    *,
+    proxy_service: str,
+    drain_timeout: float,
+    warn: Callable[[str], None],
+) -> Rotation:
+    """The rotation for `--proxy MODE`."""
+    if mode == "nginx":
+        from zdd.proxy.nginx import NginxRotation
+
+        return NginxRotation(
+            session.runner, session.cli, session.project, proxy_service, drain_timeout, warn
+        )
+    return NoRotation()

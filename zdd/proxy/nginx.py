@@ -1,0 +1,157 @@
+"""Managed nginx: zdd renders each group's upstream servers and reloads nginx gracefully.
+
+The user's nginx config holds, per group (base service `app` here):
+
+    upstream app {
+        server 127.0.0.1:9 down;               # nginx refuses an empty upstream
+        include /etc/nginx/zdd/app/*.conf;     # zdd's servers; matches nothing at first
+    }
+
+zdd writes `/etc/nginx/zdd/<base>/servers.conf` inside the proxy container and applies it
+with one `docker exec` that tests, reloads and waits for the old workers to finish.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib.resources import files
+from typing import Any
+
+from zdd.compose_file import Project
+from zdd.containers import Container, by_service, project_containers
+from zdd.errors import ComposeCommandError, DeployError, UsageError
+from zdd.health import wait_until
+from zdd.runner import ComposeCli, Runner
+
+UPSTREAM_DIR = "/etc/nginx/zdd"
+TICK = 0.05  # the apply script's poll interval, seconds
+APPLY_SCRIPT = files("zdd.proxy").joinpath("nginx_apply.sh").read_text(encoding="utf-8")
+
+
+def container_port(config: Mapping[str, Any]) -> int:
+    """The port a sibling listens on: `x-zdd.port`, else `expose`, else the target of `ports`."""
+    settings = config.get("x-zdd") or {}
+    if isinstance(settings, dict) and settings.get("port"):
+        return int(settings["port"])
+    for key in ("expose", "ports"):
+        for entry in config.get(key) or []:
+            if isinstance(entry, dict) and entry.get("target"):
+                return int(entry["target"])
+            target = str(entry).split("/", 1)[0].rsplit(":", 1)[-1].split("-", 1)[0]
+            if target.isdigit():
+                return int(target)
+    raise UsageError(
+        "cannot tell which port the siblings listen on: add `expose: [PORT]` to the base "
+        "service (or `x-zdd: {port: PORT}`)"
+    )
+
+
+def servers_text(addresses: Mapping[str, str]) -> str:
+    """The rendered upstream file: one `server` line per in-rotation container."""
+    lines = [f"server {address};  # {sibling}\n" for sibling, address in sorted(addresses.items())]
+    return "# rendered by zdd; do not edit\n" + "".join(lines)
+
+
+@dataclass
+class NginxRotation:
+    """Keeps each group's upstream list in the proxy container in line with the rollout."""
+
+    runner: Runner
+    cli: ComposeCli
+    project: Project
+    proxy_service: str
+    drain_timeout: float
+    warn: Callable[[str], None]
+    members: dict[str, dict[str, str]] = field(default_factory=dict)  # base -> sibling -> addr
+    proxy: Container | None = None
+
+    def __post_init__(self) -> None:
+        if self.proxy_service not in self.project.services:
+            raise UsageError(
+                f"--proxy nginx: no service {self.proxy_service!r} in {self.project.name}; "
+                "name it with --proxy-service"
+            )
+        self.base_of = {s: g.base for g in self.project.groups for s in g.siblings}
+        self.ports = {
+            g.base: container_port(self.project.services[g.siblings[0]].config)
+            for g in self.project.groups
+        }
+
+    def sync(self) -> None:
+        """Start the proxy if needed and render every group from the running containers."""
+        containers = by_service(project_containers(self.runner, self.project.name))
+        proxy = [c for c in containers.get(self.proxy_service, []) if c.running]
+        if not proxy:
+            self.runner.run(self.cli.up(self.proxy_service, build=False, recreate=False))
+            proxy = self._wait_proxy()
+        self.proxy = proxy[0]
+        for group in self.project.groups:
+            self.members[group.base] = {
+                sibling: self._address(group.base, c)
+                for sibling in group.siblings
+                for c in containers.get(sibling, [])
+                if c.running and c.health in (None, "healthy")
+            }
+            self._apply(group.base)
+
+    def drain(self, sibling: str) -> None:
+        """Render without the sibling, reload, wait for the old workers' requests."""
+        base = self.base_of[sibling]
+        if self.members[base].pop(sibling, None) is None:
+            return
+        if not self.members[base]:
+            self.warn(f"{sibling} is the only sibling in rotation: requests fail until it is back")
+        self._apply(base)
+
+    def admit(self, sibling: str, container: Container) -> None:
+        """Render with the new container, reload, confirm the proxy reaches it."""
+        base = self.base_of[sibling]
+        address = self._address(base, container)
+        self.members[base][sibling] = address
+        self._apply(base, confirm=address)
+
+    def _wait_proxy(self) -> list[Container]:
+        def running() -> list[Container] | None:
+            found = project_containers(self.runner, self.project.name, self.proxy_service)
+            return [c for c in found if c.running] or None
+
+        proxy = wait_until(running, 30)
+        if not proxy:
+            raise DeployError(f"proxy service {self.proxy_service!r} is not running")
+        return proxy
+
+    def _address(self, base: str, container: Container) -> str:
+        assert self.proxy is not None
+        shared = [net for net in container.networks if net in self.proxy.networks]
+        if not shared:
+            raise DeployError(
+                f"{container.service} shares no network with the proxy {self.proxy.name}"
+            )
+        return f"{container.networks[shared[0]]}:{self.ports[base]}"
+
+    def _apply(self, base: str, confirm: str = "") -> None:
+        assert self.proxy is not None
+        ticks = max(1, round(self.drain_timeout / TICK))
+        argv = [
+            "docker", "exec", "-i", self.proxy.id, "sh", "-s", "--",
+            f"{UPSTREAM_DIR}/{base}/servers.conf",
+            servers_text(self.members[base]),
+            str(ticks),
+            confirm,
+        ]  # fmt: skip
+        try:
+            output = self.runner.run(argv, stdin=APPLY_SCRIPT, timeout=self.drain_timeout + 30)
+        except ComposeCommandError as err:
+            what = "nginx -t refused the rendered upstream" if err.returncode == 3 else str(err)
+            raise DeployError(f"proxy {self.proxy.name}: {what}: {err.stderr.strip()}") from err
+        for line in output.splitlines():
+            word, _, value = line.partition(" ")
+            if word == "drain-timeout":
+                self.warn(f"{base}: {value} nginx worker(s) still busy after --drain-timeout")
+            if (
+                word == "confirm"
+                and value != "skip"
+                and not (value.isdigit() and 0 < int(value) < 500)
+            ):
+                raise DeployError(f"proxy {self.proxy.name} cannot reach {confirm} (HTTP {value})")

@@ -1,0 +1,59 @@
+# Runs inside the proxy container as `sh -s -- FILE SERVERS DRAIN_TICKS [CONFIRM]` (POSIX sh).
+# Writes the upstream servers, tests and reloads nginx, waits until the new worker generation
+# serves, then until every worker of the old generation has exited (their in-flight requests
+# are done), at most DRAIN_TICKS x 50 ms. CONFIRM (IP:PORT) is then requested from here.
+# Exit: 0 done; 3 nginx -t refused the config (the previous file is put back); 4 no new
+# workers after the reload. Prints `drained TICKS` or `drain-timeout ALIVE` on stdout.
+set -eu
+file=$1 servers=$2 ticks=$3 confirm=${4:-}
+
+workers() {
+    for dir in /proc/[0-9]*; do
+        cmd=$(tr '\0' ' ' < "$dir/cmdline" 2>/dev/null) || continue
+        case "$cmd" in "nginx: worker process"*) printf '%s ' "${dir#/proc/}" ;; esac
+    done
+}
+
+mkdir -p "${file%/*}"
+if [ -f "$file" ]; then cp "$file" "$file.prev"; else : > "$file.prev"; fi
+old=$(workers)
+printf '%s' "$servers" > "$file"
+if ! out=$(nginx -t 2>&1); then
+    mv "$file.prev" "$file"
+    printf '%s\n' "$out" >&2
+    exit 3
+fi
+nginx -s reload
+
+i=0
+while :; do
+    fresh=0
+    for pid in $(workers); do
+        case " $old " in *" $pid "*) ;; *) fresh=1 ;; esac
+    done
+    [ "$fresh" = 1 ] && break
+    i=$((i + 1))
+    if [ "$i" -ge 200 ]; then echo "no new nginx workers 10 s after reload" >&2; exit 4; fi
+    sleep 0.05
+done
+
+j=0
+while :; do
+    alive=0
+    for pid in $old; do [ -d "/proc/$pid" ] && alive=$((alive + 1)); done
+    if [ "$alive" = 0 ]; then echo "drained $j"; break; fi
+    j=$((j + 1))
+    if [ "$j" -ge "$ticks" ]; then echo "drain-timeout $alive"; break; fi
+    sleep 0.05
+done
+
+if [ -n "$confirm" ]; then
+    if command -v curl > /dev/null 2>&1; then
+        code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$confirm/" || echo 000)
+    elif command -v wget > /dev/null 2>&1; then
+        code=$(wget -q -O /dev/null -T 5 "http://$confirm/" && echo 200 || echo 000)
+    else
+        code=skip
+    fi
+    echo "confirm $code"
+fi
