@@ -171,6 +171,13 @@ def deploy(
         float,
         typer.Option(min=0, help="Seconds to wait for a drained sibling's in-flight requests."),
     ] = 30.0,
+    verify: Annotated[
+        Optional[str],  # noqa: UP045 - typer needs Optional[...]
+        typer.Option(
+            metavar="URL",
+            help="Probe URL during the deploy (8 clients); exit 5 if any request failed.",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print every command of the plan; change nothing.")
     ] = False,
@@ -223,7 +230,21 @@ def deploy(
             drain_timeout=drain_timeout,
             warn=lambda message: report(Event("warning", message)),
         )
-        Rollout(runner, session.project.name, report, rotation).run(plan)
+        rollout = Rollout(runner, session.project.name, report, rotation)
+        if verify is None:
+            rollout.run(plan)
+            return
+        from zdd.errors import VerifyError
+        from zdd.probe import Probe
+
+        probe = Probe(verify).start()
+        try:
+            rollout.run(plan)
+        finally:
+            seen = probe.stop()
+            _print_report(seen, as_json)
+        if seen.failed:
+            raise VerifyError(f"--verify: {seen.failed} of {seen.requests} requests failed")
 
 
 @app.command()

@@ -22,6 +22,10 @@ OVERRIDE_FILES = (
     "docker-compose.override.yml",
     "docker-compose.override.yaml",
 )
+# Top-level keys of the Compose spec: https://docs.docker.com/reference/compose-file/
+SPEC_TOP_LEVEL = frozenset(
+    ("version", "services", "name", "networks", "volumes", "secrets", "configs", "include")
+)
 # Keys a v1-format service may not take from the service it extends (compose 1.29 rules).
 NOT_INHERITED = ("links", "volumes_from", "depends_on", "net", "network_mode")
 _VALID_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -215,8 +219,13 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def is_legacy(document: Mapping[str, Any]) -> bool:
-    """True for the v1 format: services at the top level, no `version:` or `services:`."""
-    return "services" not in document and "version" not in document
+    """True for the v1 format: services at the top level, no `version:` or `services:`.
+
+    A file with only top-level spec keys (an override adding `networks:`) is not v1.
+    """
+    if "services" in document or "version" in document:
+        return False
+    return not all(key in SPEC_TOP_LEVEL or str(key).startswith("x-") for key in document)
 
 
 def _check_formats(documents: Sequence[tuple[Path, dict[str, Any]]]) -> bool:

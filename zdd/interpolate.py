@@ -39,8 +39,10 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return value[1:-1]
+    if value[:1] in ("'", '"'):
+        end = value.find(value[0], 1)
+        if end > 0:  # what follows the closing quote is a comment: KEY="v1" # note
+            return value[1:end]
     return value.split(" #", 1)[0].rstrip()
 
 

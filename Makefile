@@ -1,0 +1,47 @@
+# make deploy: engine, images, venv, first start if needed, then a verified zdd deploy.
+# make test:   the whole suite (unit + engine tier) against a real engine.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ZDD := $(VENV)/bin/zdd
+DEMO_URL ?= http://127.0.0.1:8000/
+# Offline stand-ins built by scripts/images.sh; set these to public images where a
+# registry is reachable (e.g. ZDD_PYTHON_IMAGE=python:3.12-slim ZDD_NGINX_IMAGE=nginx:1.27).
+export ZDD_PYTHON_IMAGE ?= zdd/python-base:bookworm
+export ZDD_NGINX_IMAGE ?= zdd/nginx-base:bookworm
+
+.PHONY: deploy test unit lint engine images engine-down demo-down
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+engine:
+	scripts/engine-up.sh
+
+images: engine
+	scripts/images.sh
+
+deploy: $(VENV)/.installed images
+	@if [ -z "$$(docker ps -q --filter label=com.docker.compose.project=zdd-demo --filter label=com.docker.compose.service=service_a)" ]; then \
+		echo "zdd: first start of the demo stack"; $(ZDD) deploy; fi
+	$(ZDD) deploy --verify $(DEMO_URL)
+	@curl -s $(DEMO_URL)
+
+test: $(VENV)/.installed images
+	$(PY) -m pytest
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest tests/unit
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check zdd tests
+	$(VENV)/bin/ruff format --check zdd tests
+	$(VENV)/bin/mypy
+
+demo-down:
+	docker compose down -v --remove-orphans
+
+engine-down:
+	scripts/engine-down.sh

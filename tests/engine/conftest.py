@@ -1,0 +1,173 @@
+"""Engine tier: a real Docker engine, real compose v2 and v1, the demo stack, a real probe.
+
+One engine and one set of base images (scripts/engine-up.sh, scripts/images.sh) serve the
+whole session; each test gets its own project name, loopback port and a copy of the demo
+files, and a teardown that removes everything labelled with its project.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from zdd.probe import Probe, Report
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = {"v2": "docker compose", "v1": "docker-compose"}
+BASE_IMAGES = {
+    "ZDD_PYTHON_IMAGE": "zdd/python-base:bookworm",
+    "ZDD_NGINX_IMAGE": "zdd/nginx-base:bookworm",
+}
+
+
+def _unavailable(reason: str) -> None:
+    """Skip where no engine can be had; fail in CI (ZDD_REQUIRE_ENGINE=1)."""
+    if os.environ.get("ZDD_REQUIRE_ENGINE"):
+        pytest.fail(f"engine tier required but unavailable: {reason}")
+    pytest.skip(reason)
+
+
+def _ok(argv: list[str]) -> bool:
+    try:
+        return subprocess.run(argv, check=False, capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def engine() -> None:
+    """A reachable engine with the demo's base images."""
+    if not shutil.which("docker") or not _ok(["docker", "info"]):
+        _unavailable("no Docker engine (run scripts/engine-up.sh)")
+    for image in BASE_IMAGES.values():
+        if not _ok(["docker", "image", "inspect", image]):
+            _unavailable(f"base image {image} missing (run scripts/images.sh)")
+
+
+@pytest.fixture(scope="session", params=sorted(COMPOSE))
+def compose_cmd(request: pytest.FixtureRequest, engine: None) -> str:
+    """Each compose version in turn."""
+    command = COMPOSE[request.param]
+    if not _ok([*command.split(), "version"]):
+        _unavailable(f"{command} is not installed (run scripts/engine-up.sh)")
+    return command
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Stack:
+    """One test's copy of the demo stack, deployed with one compose version."""
+
+    directory: Path
+    compose_cmd: str
+    project: str = field(default_factory=lambda: f"zddt{uuid.uuid4().hex[:8]}")
+    port: int = field(default_factory=free_port)
+    env: dict[str, str] = field(default_factory=dict)
+    compose_file: str = "docker-compose.yml"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def environ(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        env = {**os.environ, **BASE_IMAGES, "ZDD_DEMO_PORT": str(self.port), **self.env}
+        env.pop("COMPOSE_FILE", None)
+        env.pop("COMPOSE_PROJECT_NAME", None)
+        return {**env, **(extra or {})}
+
+    def zdd(
+        self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the real CLI (`python -m zdd`) in the stack's directory."""
+        argv = [sys.executable, "-m", "zdd", *args[:1], "-f", self.compose_file]
+        argv += ["-p", self.project, "--compose-cmd", self.compose_cmd, *args[1:]]
+        return subprocess.run(
+            argv,
+            check=False,
+            cwd=self.directory,
+            env=self.environ(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def deploy(self, *args: str, env: Mapping[str, str] | None = None) -> str:
+        """`zdd deploy` that must succeed; returns its stderr (the progress)."""
+        result = self.zdd("deploy", *args, env=env)
+        assert result.returncode == 0, f"zdd deploy exited {result.returncode}:\n{result.stderr}"
+        return result.stderr
+
+    def containers(self) -> dict[str, dict[str, object]]:
+        """service -> `docker inspect` of its (one) container, running or not."""
+        ids = docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={self.project}")
+        if not ids.split():
+            return {}
+        found = json.loads(docker("inspect", *ids.split()))
+        return {c["Config"]["Labels"]["com.docker.compose.service"]: c for c in found}
+
+    def teardown(self) -> None:
+        """Remove the project's containers, networks and images, whatever made them."""
+        label = f"label=com.docker.compose.project={self.project}"
+        ids = docker("ps", "-aq", "--filter", label).split()
+        if ids:
+            docker("rm", "-f", "-v", *ids)
+        networks = docker("network", "ls", "-q", "--filter", label).split()
+        if networks:
+            docker("network", "rm", *networks, check=False)
+        images = [
+            line.split()[1]
+            for line in docker("images", "--format", "{{.Repository}} {{.ID}}").splitlines()
+            if line.startswith((f"{self.project}-", f"{self.project}_"))
+        ]
+        if images:
+            docker("rmi", "-f", *set(images), check=False)
+
+
+def docker(*args: str, check: bool = True) -> str:
+    result = subprocess.run(
+        ["docker", *args], check=False, capture_output=True, text=True, timeout=120
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)}: {result.stderr.strip()}")
+    return result.stdout
+
+
+@pytest.fixture
+def stack(tmp_path: Path, compose_cmd: str) -> Iterator[Stack]:
+    """A private copy of the demo (compose file, service/, compose/) and its teardown."""
+    directory = tmp_path / "demo"
+    directory.mkdir()
+    shutil.copy(REPO / "docker-compose.yml", directory)
+    shutil.copytree(REPO / "service", directory / "service")
+    shutil.copytree(REPO / "compose", directory / "compose", symlinks=True)
+    created = Stack(directory, compose_cmd)
+    try:
+        yield created
+    finally:
+        created.teardown()
+
+
+def probe(url: str, method: str = "GET") -> Probe:
+    """The load probe the engine tests run during a deploy: 8 clients, bounded."""
+    return Probe(url, concurrency=8, method=method, max_requests=200_000, max_seconds=300)
+
+
+def served_versions(report: Report, last_seconds: float) -> set[str]:
+    """The versions answered in the last `last_seconds` of the probe."""
+    end = max(s.started for s in report.samples)
+    return {s.version for s in report.samples if s.version and s.started >= end - last_seconds}

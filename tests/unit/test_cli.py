@@ -1,0 +1,261 @@
+"""The command line through typer's CliRunner: exit codes, stdout, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from zdd import __version__
+from zdd.cli import app
+from zdd.errors import ComposeFileError
+
+from .conftest import Write
+
+runner = CliRunner()
+
+FAKE_COMPOSE = """\
+#!/bin/sh
+# Stands in for docker-compose: answers `version --short`, accepts anything else.
+if [ "$1" = version ] && [ "$2" = --short ]; then
+  echo "{version}"
+fi
+exit 0
+"""
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run in tmp_path with none of the compose variables of the real environment."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PATH_SEPARATOR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("ZDD_COMPOSE_CMD", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def fake_compose(tmp_path: Path, version: str = "1.29.2") -> Path:
+    path = tmp_path / "bin" / "fake-compose"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(FAKE_COMPOSE.format(version=version), encoding="utf-8")
+    path.chmod(0o755)
+    return path
+
+
+def error_line(stderr: str) -> str:
+    """The single error line; fails on tracebacks or extra lines."""
+    assert "Traceback" not in stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("zdd: error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize("args", [["--help"], ["-h"], ["deploy", "--help"], ["services", "--help"]])
+def test_help_exits_zero(args: list[str]) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.stdout
+
+
+def test_deploy_help_lists_the_contract_options() -> None:
+    result = runner.invoke(app, ["deploy", "--help"])
+    for option in ("--file", "--project-name", "--compose-cmd", "--dry-run", "--stop-timeout"):
+        assert option in result.stdout
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout == f"zdd {__version__}\n"
+
+
+def test_services_of_the_seed(seed_file: Path) -> None:
+    result = runner.invoke(app, ["services", "-f", str(seed_file)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "project legacy (legacy/docker-compose.yml, legacy v1 format)",
+        "  app -> service_a, service_b",
+        "  not rolled out: proxy",
+    ]
+
+
+def test_services_json(seed_file: Path) -> None:
+    result = runner.invoke(app, ["services", "-f", str(seed_file), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "project": "legacy",
+        "files": [str(seed_file)],
+        "legacy": True,
+        "groups": [{"base": "app", "siblings": ["service_a", "service_b"]}],
+        "others": ["proxy"],
+    }
+
+
+def test_services_reads_compose_file_and_project_name_from_the_environment(
+    write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write("p/one.yaml", "services:\n  app: {image: a}\n")
+    write("p/two.yaml", "services:\n  web-1: {extends: app}\n")
+    monkeypatch.chdir("p")
+    monkeypatch.setenv("COMPOSE_FILE", "one.yaml:two.yaml")
+    monkeypatch.setenv("COMPOSE_PROJECT_NAME", "shop")
+    result = runner.invoke(app, ["services"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "project shop (one.yaml, two.yaml, compose spec)",
+        "  app -> web-1",
+    ]
+
+
+def test_services_without_groups(write: Write) -> None:
+    path = write("p/compose.yaml", "services:\n  db: {image: postgres}\n")
+    result = runner.invoke(app, ["services", "-f", str(path)])
+    assert result.exit_code == 0
+    assert "  no groups: no service `extends` another one" in result.stdout
+
+
+def test_malformed_yaml_is_one_line_exit_2(write: Write) -> None:
+    path = write("p/compose.yaml", "services:\n  app:\n    image: x\n   bad: 1\n")
+    result = runner.invoke(app, ["services", "-f", str(path)])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    line = error_line(result.stderr)
+    assert line.startswith(f"zdd: error: {path}:4: invalid YAML: ")
+
+
+def test_debug_shows_the_exception(write: Write) -> None:
+    path = write("p/compose.yaml", "")
+    result = runner.invoke(app, ["services", "-f", str(path), "--debug"])
+    assert isinstance(result.exception, ComposeFileError)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["services", "-f", "missing.yml"], "zdd: error: compose file not found: missing.yml"),
+        (["services"], "zdd: error: no compose file in "),
+        (["services", "-f", "p/compose.yaml", "-p", "Bad Name"], "invalid project name"),
+        (["services", "-f", "p/cycle.yaml"], "zdd: error: extends cycle: a -> b -> a"),
+    ],
+    ids=["missing-file", "no-default-file", "invalid-p", "cycle"],
+)
+def test_compose_file_errors_exit_2(write: Write, args: list[str], message: str) -> None:
+    write("p/compose.yaml", "services:\n  app: {image: a}\n")
+    write("p/cycle.yaml", "services:\n  a: {extends: b}\n  b: {extends: a}\n")
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert message in error_line(result.stderr)
+
+
+def test_deploy_dry_run_prints_the_seed_sequence(tmp_path: Path, seed_file: Path) -> None:
+    compose = fake_compose(tmp_path)
+    result = runner.invoke(
+        app, ["deploy", "--dry-run", "-f", str(seed_file), "--compose-cmd", str(compose)]
+    )
+    assert result.exit_code == 0, result.output
+    base = f"{compose} -f {seed_file} -p legacy"
+    assert result.stdout.splitlines() == [
+        f"{base} build --no-cache app service_a service_b",
+        f"{base} stop service_a",
+        f"{base} up -d --no-deps --force-recreate service_a",
+        "# wait 5 s (no healthcheck), then check service_a is running",
+        f"{base} stop service_b",
+        f"{base} up -d --no-deps --force-recreate service_b",
+        "# wait 5 s (no healthcheck), then check service_b is running",
+    ]
+
+
+def test_deploy_dry_run_flags_and_narrowing(tmp_path: Path, seed_file: Path) -> None:
+    compose = fake_compose(tmp_path)
+    args = ["deploy", "service_b", "--dry-run", "-f", str(seed_file), "-p", "demo"]
+    args += ["--compose-cmd", str(compose), "--stop-timeout", "20", "--delay", "2", "--cache"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    base = f"{compose} -f {seed_file} -p demo"
+    assert result.stdout.splitlines() == [
+        f"{base} build app service_b",
+        f"{base} stop -t 20 service_b",
+        f"{base} up -d --no-deps --force-recreate service_b",
+        "# wait 2 s (no healthcheck), then check service_b is running",
+    ]
+
+
+def test_deploy_dry_run_json(tmp_path: Path, seed_file: Path) -> None:
+    compose = fake_compose(tmp_path)
+    args = ["deploy", "--dry-run", "--json", "-f", str(seed_file), "--compose-cmd", str(compose)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [e["event"] for e in events] == ["plan"] * 7
+    assert events[0]["step"].endswith(" build --no-cache app service_a service_b")
+
+
+def test_deploy_dry_run_with_compose_v2_uses_a_translated_file(
+    tmp_path: Path, seed_file: Path
+) -> None:
+    compose = fake_compose(tmp_path, "v2.20.2")
+    result = runner.invoke(
+        app, ["deploy", "--dry-run", "-f", str(seed_file), "--compose-cmd", str(compose)]
+    )
+    assert result.exit_code == 0, result.output
+    first = result.stdout.splitlines()[0]
+    match = re.fullmatch(
+        rf"{compose} -f (\S+) -p legacy --project-directory {seed_file.parent} "
+        "build --no-cache app service_a service_b",
+        first,
+    )
+    assert match, first
+    translated = Path(match.group(1))
+    assert translated.parent == tmp_path / "cache/zdd/legacy"
+    assert translated.is_file()
+
+
+def test_deploy_unknown_service_exits_2(tmp_path: Path, seed_file: Path) -> None:
+    compose = fake_compose(tmp_path)
+    args = ["deploy", "service_c", "--dry-run", "-f", str(seed_file), "--compose-cmd", str(compose)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert error_line(result.stderr) == (
+        "zdd: error: unknown service 'service_c'; services in legacy: "
+        "proxy, app, service_a, service_b"
+    )
+
+
+def test_deploy_without_siblings_exits_2(tmp_path: Path, write: Write) -> None:
+    compose = fake_compose(tmp_path)
+    path = write("p/compose.yaml", "services:\n  app: {build: .}\n")
+    result = runner.invoke(
+        app, ["deploy", "--dry-run", "-f", str(path), "--compose-cmd", str(compose)]
+    )
+    assert result.exit_code == 2
+    assert "no siblings in project p" in error_line(result.stderr)
+
+
+def test_missing_compose_binary_exits_3(seed_file: Path) -> None:
+    args = ["deploy", "--dry-run", "-f", str(seed_file), "--compose-cmd", "/nonexistent/compose"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 3
+    line = error_line(result.stderr)
+    assert "no usable compose binary" in line
+    assert "/nonexistent/compose" in line
+    assert "install the Docker Compose v2 plugin (`docker compose`) or docker-compose 1.29" in line
+
+
+def test_compose_binary_with_unexpected_version_exits_3(tmp_path: Path, seed_file: Path) -> None:
+    compose = fake_compose(tmp_path, "not a version")
+    result = runner.invoke(
+        app, ["deploy", "--dry-run", "-f", str(seed_file), "--compose-cmd", str(compose)]
+    )
+    assert result.exit_code == 3
+    assert "unexpected version output 'not a version'" in error_line(result.stderr)
+
+
+@pytest.mark.parametrize("option", [["--delay", "-1"], ["--stop-timeout", "-5"]])
+def test_out_of_range_options_exit_2(seed_file: Path, option: list[str]) -> None:
+    result = runner.invoke(app, ["deploy", "--dry-run", "-f", str(seed_file), *option])
+    assert result.exit_code == 2
+    assert "Invalid value" in result.stderr

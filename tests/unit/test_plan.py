@@ -1,0 +1,347 @@
+"""The plan (argv by argv against the seed's script) and the legacy v1 translation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from zdd.compose_file import Project
+from zdd.errors import ExitCode, UsageError
+from zdd.legacy import translate, write_translation
+from zdd.plan import (
+    Command,
+    DeployOptions,
+    Gate,
+    GatePolicy,
+    Plan,
+    build_plan,
+    healthcheck_of,
+    parse_duration,
+)
+from zdd.runner import ComposeBinary, ComposeCli
+
+from .conftest import Load, Write
+
+V1 = ComposeBinary(("docker-compose",), "1.29.2")
+GATE_5S = ("gate", GatePolicy.DELAY, 5.0, 5.0)
+
+
+def _cli(project: Project) -> ComposeCli:
+    return ComposeCli(binary=V1, files=project.files, project_name=project.name)
+
+
+def _steps(plan: Plan, project: Project) -> list[Any]:
+    """Each step as the argv after the shared base, or a ("gate", ...) tuple."""
+    base = ("docker-compose", *(a for f in project.files for a in ("-f", str(f))), "-p")
+    base += (project.name,)
+    described: list[Any] = []
+    for step in plan.steps:
+        if isinstance(step, Command):
+            assert step.argv[: len(base)] == base
+            described.append(" ".join(step.argv[len(base) :]))
+        else:
+            assert isinstance(step, Gate)
+            described.append(("gate", step.policy, step.budget, step.delay))
+    return described
+
+
+@pytest.fixture
+def seed(seed_file: Path, load: Load) -> Project:
+    return load(str(seed_file))
+
+
+def test_seed_plan_is_the_seed_sequence(seed: Project, seed_file: Path) -> None:
+    cli = ComposeCli(binary=V1, files=(seed_file,), project_name="legacy")
+    plan = build_plan(seed, cli, DeployOptions())
+    base = ("docker-compose", "-f", str(seed_file), "-p", "legacy")
+    commands = [s for s in plan.steps if isinstance(s, Command)]
+    assert all(c.argv[:5] == base for c in commands)
+    assert [c.argv[5:] for c in commands] == [
+        ("build", "--no-cache", "app", "service_a", "service_b"),
+        ("stop", "service_a"),
+        ("up", "-d", "--no-deps", "--force-recreate", "service_a"),
+        ("stop", "service_b"),
+        ("up", "-d", "--no-deps", "--force-recreate", "service_b"),
+    ]
+    kinds = ["gate" if isinstance(s, Gate) else s.argv[5] for s in plan.steps]
+    assert kinds == ["build", "stop", "up", "gate", "stop", "up", "gate"]
+    gates = [s for s in plan.steps if isinstance(s, Gate)]
+    assert gates == [
+        Gate("service_a", GatePolicy.DELAY, 5.0, 5.0),
+        Gate("service_b", GatePolicy.DELAY, 5.0, 5.0),
+    ]
+    assert plan.siblings == ("service_a", "service_b")
+    assert [c.service for c in commands] == [
+        None,
+        "service_a",
+        "service_a",
+        "service_b",
+        "service_b",
+    ]
+
+
+def test_seed_plan_describes_itself(seed: Project, seed_file: Path) -> None:
+    plan = build_plan(seed, _cli(seed), DeployOptions())
+    base = f"docker-compose -f {seed_file} -p legacy"
+    assert [s.describe() for s in plan.steps] == [
+        f"{base} build --no-cache app service_a service_b",
+        f"{base} stop service_a",
+        f"{base} up -d --no-deps --force-recreate service_a",
+        "# wait 5 s (no healthcheck), then check service_a is running",
+        f"{base} stop service_b",
+        f"{base} up -d --no-deps --force-recreate service_b",
+        "# wait 5 s (no healthcheck), then check service_b is running",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        pytest.param(
+            DeployOptions(stop_timeout=30),
+            [
+                "build --no-cache app service_a service_b",
+                "stop -t 30 service_a",
+                "up -d --no-deps --force-recreate service_a",
+                GATE_5S,
+                "stop -t 30 service_b",
+                "up -d --no-deps --force-recreate service_b",
+                GATE_5S,
+            ],
+            id="stop-timeout",
+        ),
+        pytest.param(
+            DeployOptions(services=("service_b",)),
+            [
+                "build --no-cache app service_b",
+                "stop service_b",
+                "up -d --no-deps --force-recreate service_b",
+                GATE_5S,
+            ],
+            id="narrowed-to-one-sibling",
+        ),
+        pytest.param(
+            DeployOptions(services=("app",)),
+            [
+                "build --no-cache app service_a service_b",
+                "stop service_a",
+                "up -d --no-deps --force-recreate service_a",
+                GATE_5S,
+                "stop service_b",
+                "up -d --no-deps --force-recreate service_b",
+                GATE_5S,
+            ],
+            id="base-selects-its-group",
+        ),
+        pytest.param(
+            DeployOptions(build=False, delay=2),
+            [
+                "stop service_a",
+                "up -d --no-deps --force-recreate --no-build service_a",
+                ("gate", GatePolicy.DELAY, 2.0, 2.0),
+                "stop service_b",
+                "up -d --no-deps --force-recreate --no-build service_b",
+                ("gate", GatePolicy.DELAY, 2.0, 2.0),
+            ],
+            id="no-build",
+        ),
+        pytest.param(
+            DeployOptions(no_cache=False, pull=True, health_timeout=60),
+            [
+                "build --pull app service_a service_b",
+                "stop service_a",
+                "up -d --no-deps --force-recreate service_a",
+                ("gate", GatePolicy.DELAY, 60.0, 5.0),
+                "stop service_b",
+                "up -d --no-deps --force-recreate service_b",
+                ("gate", GatePolicy.DELAY, 60.0, 5.0),
+            ],
+            id="cache-pull-health-timeout",
+        ),
+    ],
+)
+def test_seed_plan_options(seed: Project, options: DeployOptions, expected: list[Any]) -> None:
+    assert _steps(build_plan(seed, _cli(seed), options), seed) == expected
+
+
+HEALTHY = """
+services:
+  app:
+    build: .
+    healthcheck:
+      test: ["CMD", "curl", "-f", "http://localhost:3000/"]
+      interval: 2s
+      timeout: 1s
+      retries: 3
+      start_period: 5s
+  web: {extends: app}
+  plain: {extends: app, healthcheck: {disable: true}}
+"""
+
+
+def test_healthcheck_gate_budget_follows_the_healthcheck(write: Write, load: Load) -> None:
+    write("p/compose.yaml", HEALTHY)
+    project = load(cwd="p")
+    plan = build_plan(project, _cli(project), DeployOptions())
+    gates = [s for s in plan.steps if isinstance(s, Gate)]
+    # start_period 5 + (interval 2 + min(timeout 1, interval 2)) x (retries 3 + 1) + margin 10
+    assert gates == [
+        Gate("web", GatePolicy.HEALTHCHECK, 27.0, 5.0),
+        Gate("plain", GatePolicy.DELAY, 5.0, 5.0),
+    ]
+    assert gates[0].describe() == "# wait until web is healthy (at most 27 s)"
+    narrowed = build_plan(project, _cli(project), DeployOptions(health_timeout=12.5))
+    assert next(s for s in narrowed.steps if isinstance(s, Gate)).budget == 12.5
+
+
+@pytest.mark.parametrize(
+    ("healthcheck", "budget"),
+    [
+        ({"test": ["CMD", "true"]}, 0 + (30 + 30) * 4 + 10),  # compose's defaults
+        ({"test": "true", "interval": "10s", "timeout": "30s", "retries": 2}, (10 + 10) * 3 + 10),
+        (
+            {"test": "true", "interval": "1m", "start_period": "1m30s", "retries": 1},
+            90 + (60 + 30) * 2 + 10,
+        ),
+        ({"test": "true", "interval": 5, "timeout": 2, "retries": 0}, 7 + 10),
+        ({"test": ["NONE"]}, None),
+        ({"test": "NONE"}, None),
+        ({"disable": True, "test": "true"}, None),
+        ({"interval": "5s"}, None),
+        (None, None),
+    ],
+)
+def test_healthcheck_of(healthcheck: Any, budget: float | None) -> None:
+    config = {} if healthcheck is None else {"healthcheck": healthcheck}
+    assert healthcheck_of(config) == budget
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("5s", 5.0),
+        ("1m30s", 90.0),
+        ("500ms", 0.5),
+        ("1.5s", 1.5),
+        ("1h", 3600.0),
+        ("2h1m", 7260.0),
+        ("250us", 0.00025),
+        (" 10s ", 10.0),
+        (10, 10.0),
+        (2.5, 2.5),
+    ],
+)
+def test_parse_duration(value: Any, seconds: float) -> None:
+    assert parse_duration(value) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("value", ["", "s", "5 s", "abc", "1x", "5s junk", "-5s", "1d"])
+def test_parse_duration_rejects(value: str) -> None:
+    with pytest.raises(UsageError, match=r"invalid duration .*\(examples: 5s, 1m30s, 500ms\)"):
+        parse_duration(value)
+
+
+def test_no_siblings_says_how_zdd_finds_them(write: Write, load: Load) -> None:
+    write("p/compose.yaml", "services:\n  app: {build: .}\n  db: {image: postgres}\n")
+    project = load(cwd="p")
+    with pytest.raises(UsageError) as caught:
+        build_plan(project, _cli(project), DeployOptions())
+    assert "no siblings in project p" in str(caught.value)
+    assert "services that `extends` a base service" in str(caught.value)
+    assert caught.value.exit_code == ExitCode.USAGE
+
+
+def test_unknown_service_is_a_usage_error(seed: Project) -> None:
+    with pytest.raises(UsageError, match=r"unknown service 'service_c'; services in legacy: "):
+        build_plan(seed, _cli(seed), DeployOptions(services=("service_c",)))
+
+
+def test_two_groups_build_once_then_roll_each(write: Write, load: Load) -> None:
+    write(
+        "p/compose.yaml",
+        """
+        services:
+          api: {build: api}
+          api-1: {extends: api}
+          worker: {image: w}
+          worker.1: {extends: worker}
+        """,
+    )
+    project = load(cwd="p")
+    assert _steps(build_plan(project, _cli(project), DeployOptions()), project) == [
+        "build --no-cache api api-1",
+        "stop api-1",
+        "up -d --no-deps --force-recreate api-1",
+        GATE_5S,
+        "stop worker.1",
+        "up -d --no-deps --force-recreate worker.1",
+        GATE_5S,
+    ]
+
+
+def test_sibling_of_another_files_template_builds_itself(write: Write, load: Load) -> None:
+    write("p/compose.yaml", "services:\n  web: {extends: {file: lib/base.yml, service: app}}\n")
+    write("p/lib/base.yml", "services:\n  app: {build: .}\n")
+    project = load(cwd="p")
+    steps = _steps(build_plan(project, _cli(project), DeployOptions()), project)
+    assert steps[0] == "build --no-cache web"
+
+
+# legacy v1 -> Compose spec
+
+
+def test_translate_seed(seed: Project, seed_file: Path) -> None:
+    services = translate(seed)["services"]
+    assert list(services) == ["proxy", "app", "service_a", "service_b"]
+    context = str(seed_file.parent / "service")
+    for name, config in services.items():
+        assert config["network_mode"] == "bridge", name
+        assert "extends" not in config, name
+        if name != "proxy":
+            assert config["build"] == {"context": context}, name
+            assert Path(config["build"]["context"]).is_absolute()
+    assert services["service_a"] == {
+        "build": {"context": context},
+        "restart": "always",
+        "ports": ["3000"],
+        "environment": ["VIRTUAL_HOST=localhost", "VIRTUAL_PORT=3000"],
+        "network_mode": "bridge",
+    }
+
+
+def test_translate_renamed_v1_keys(write: Write, load: Load, tmp_path: Path) -> None:
+    write(
+        "p/docker-compose.yml",
+        """
+        app:
+          build: ./src
+          dockerfile: Dockerfile.prod
+          env_file: app.env
+          log_driver: syslog
+          log_opt: {tag: app}
+        web:
+          extends: {service: app}
+          net: host
+        """,
+    )
+    services = translate(load(cwd="p"))["services"]
+    assert services["web"] == {
+        "build": {"context": str(tmp_path / "p/src"), "dockerfile": "Dockerfile.prod"},
+        "env_file": [str(tmp_path / "p/app.env")],
+        "logging": {"driver": "syslog", "options": {"tag": "app"}},
+        "network_mode": "host",
+    }
+
+
+def test_write_translation_stays_out_of_the_project(seed: Project, tmp_path: Path) -> None:
+    environ = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    path = write_translation(seed, environ)
+    assert path.parent == tmp_path / "cache/zdd/legacy"
+    assert path.name.startswith("legacy-") and path.suffix == ".yml"
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert document == translate(seed)
+    assert write_translation(seed, environ) == path  # named by content: written once
+    assert list(path.parent.iterdir()) == [path]
