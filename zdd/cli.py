@@ -155,6 +155,15 @@ def deploy(
             "(default: from its healthcheck: start_period + interval x retries, + margin).",
         ),
     ] = None,
+    health_path: Annotated[
+        Optional[str],  # noqa: UP045 - typer needs Optional[...]
+        typer.Option(
+            metavar="PATH",
+            help="For siblings without a Docker healthcheck: ready once http://127.0.0.1:PORT"
+            "PATH, requested inside the new container, answers 2xx (needs curl, wget or python "
+            "there).",
+        ),
+    ] = None,
     proxy: Annotated[
         Optional[ProxyMode],  # noqa: UP045 - typer needs Optional[...]
         typer.Option(
@@ -171,6 +180,21 @@ def deploy(
         float,
         typer.Option(min=0, help="Seconds to wait for a drained sibling's in-flight requests."),
     ] = 30.0,
+    pre_stop: Annotated[
+        Optional[str],  # noqa: UP045 - typer needs Optional[...]
+        typer.Option(
+            metavar="CMD",
+            help="--proxy external: run before a sibling's old container stops "
+            "(env: ZDD_CONTAINER_ID, ZDD_CONTAINER_NAME, ZDD_CONTAINER_IP, ZDD_SERVICE).",
+        ),
+    ] = None,
+    post_start: Annotated[
+        Optional[str],  # noqa: UP045 - typer needs Optional[...]
+        typer.Option(
+            metavar="CMD",
+            help="--proxy external: run once a sibling's new container is ready (same env).",
+        ),
+    ] = None,
     verify: Annotated[
         Optional[str],  # noqa: UP045 - typer needs Optional[...]
         typer.Option(
@@ -212,6 +236,7 @@ def deploy(
             health_timeout=health_timeout,
             proxy=proxy or ProxyMode(settings.get("proxy", "none")),
             drain_timeout=drain_timeout,
+            health_path=health_path,
         )
         plan = build_plan(session.project, session.cli, options)
         if dry_run:
@@ -229,6 +254,8 @@ def deploy(
             proxy_service=proxy_service or settings.get("proxy_service", "proxy"),
             drain_timeout=drain_timeout,
             warn=lambda message: report(Event("warning", message)),
+            pre_stop=pre_stop,
+            post_start=post_start,
         )
         rollout = Rollout(runner, session.project.name, report, rotation)
         if verify is None:

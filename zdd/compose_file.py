@@ -113,6 +113,24 @@ class Project:
         return "; ".join(f"{g.base}: {', '.join(g.siblings)}" for g in self.groups) or "none"
 
 
+def service_port(config: Mapping[str, Any]) -> int:
+    """The port a sibling listens on: `x-zdd.port`, else `expose`, else the target of `ports`."""
+    settings = config.get("x-zdd") or {}
+    if isinstance(settings, dict) and settings.get("port"):
+        return int(settings["port"])
+    for key in ("expose", "ports"):
+        for entry in config.get(key) or []:
+            if isinstance(entry, dict) and entry.get("target"):
+                return int(entry["target"])
+            target = str(entry).split("/", 1)[0].rsplit(":", 1)[-1].split("-", 1)[0]
+            if target.isdigit():
+                return int(target)
+    raise UsageError(
+        "cannot tell which port the siblings listen on: add `expose: [PORT]` to the base "
+        "service (or `x-zdd: {port: PORT}`)"
+    )
+
+
 def load_project(options: LoadOptions) -> Project:
     """Load, interpolate and merge the compose files; resolve `extends`; find the groups."""
     start_dir = _absolute(options.cwd, options.project_directory or ".")

@@ -93,3 +93,29 @@ def wait_running(
     if not container.running:
         raise GateError(f"{container.service}: new container {container.name} is not running")
     return container
+
+
+def wait_http(
+    read: Callable[[], Container],
+    answers: Callable[[str], bool],
+    url: str,
+    budget: float,
+    *,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = time.sleep,
+) -> Container:
+    """Wait until `answers(container_id)` says the readiness URL answered 2xx."""
+    first = read()
+
+    def ready() -> Container | None:
+        container = read()
+        check_alive(container, first.restart_count)
+        return container if answers(container.id) else None
+
+    container = wait_until(ready, budget, clock=clock, sleep=sleep)
+    if container is None:
+        raise GateError(
+            f"{first.service}: {url} did not answer 2xx within {budget:g} s; "
+            "raise --health-timeout if it needs longer"
+        )
+    return container

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from zdd.compose_file import Group, Project
+from zdd.compose_file import Group, Project, service_port
 from zdd.errors import UsageError
 from zdd.runner import ComposeCli
 
@@ -26,6 +26,7 @@ class GatePolicy(StrEnum):
     """What tells zdd that a new container is ready."""
 
     HEALTHCHECK = "healthcheck"  # the container's Docker healthcheck reports healthy
+    HTTP = "http"  # --health-path answers 2xx, requested inside the container
     DELAY = "delay"  # no healthcheck: the seed's fixed delay, then a running check
 
 
@@ -42,6 +43,7 @@ class DeployOptions:
     health_timeout: float | None = None
     proxy: ProxyMode = ProxyMode.NONE
     drain_timeout: float = 30.0
+    health_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,16 @@ class Gate:
     policy: GatePolicy
     budget: float
     delay: float
+    url: str = ""  # GatePolicy.HTTP: the URL requested inside the container
 
     def describe(self) -> str:
         """What the gate waits for, in words."""
         if self.policy is GatePolicy.DELAY:
             return f"# wait {self.delay:g} s (no healthcheck), then check {self.service} is running"
+        if self.policy is GatePolicy.HTTP:
+            return (
+                f"# wait until {self.url} answers 2xx in {self.service} (at most {self.budget:g} s)"
+            )
         return f"# wait until {self.service} is healthy (at most {self.budget:g} s)"
 
 
@@ -146,8 +153,12 @@ def build_targets(project: Project, groups: Sequence[Group]) -> list[str]:
 
 
 def gate_for(config: Mapping[str, Any], service: str, options: DeployOptions) -> Gate:
-    """Healthcheck gate when the service defines one, else the seed's delay."""
+    """Healthcheck gate when the service defines one, else --health-path, else the delay."""
     check = healthcheck_of(config)
+    if check is None and options.health_path:
+        path = "/" + options.health_path.lstrip("/")
+        url = f"http://127.0.0.1:{service_port(config)}{path}"
+        return Gate(service, GatePolicy.HTTP, options.health_timeout or 60.0, options.delay, url)
     if check is None:
         budget = options.health_timeout or options.delay
         return Gate(service, GatePolicy.DELAY, budget, options.delay)

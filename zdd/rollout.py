@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from zdd.containers import Container, inspect, project_containers
 from zdd.errors import ComposeCommandError, DeployError, UsageError
-from zdd.health import GateError, wait_healthy, wait_running
+from zdd.health import GateError, wait_healthy, wait_http, wait_running
 from zdd.plan import Command, Gate, GatePolicy, Plan, RotateAction
 from zdd.proxy import NoRotation, Rotation
 from zdd.runner import Runner
@@ -25,6 +26,21 @@ class Event:
 
 
 Reporter = Callable[[Event], None]
+
+# Runs inside the new container (`sh -s -- URL`): the readiness URL is requested from the
+# container itself, so it works where container IPs are not reachable from the host.
+HTTP_CHECK = """
+url=$1
+if command -v curl >/dev/null 2>&1; then exec curl -fsS -o /dev/null -m 2 "$url"; fi
+if command -v wget >/dev/null 2>&1; then exec wget -q -O /dev/null -T 2 "$url"; fi
+for py in python3 python; do
+    if command -v $py >/dev/null 2>&1; then
+        exec $py -c 'import sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=2)' "$url"
+    fi
+done
+echo "no curl, wget or python in the container to request $url" >&2
+exit 127
+"""
 
 
 @dataclass
@@ -81,7 +97,23 @@ class Rollout:
         read = self._reader(gate.service)
         if gate.policy is GatePolicy.HEALTHCHECK or read().health is not None:
             return wait_healthy(read, gate.budget, clock=self.clock, sleep=self.sleep)
+        if gate.policy is GatePolicy.HTTP:
+            answers = partial(self._answers, gate.url)
+            return wait_http(
+                read, answers, gate.url, gate.budget, clock=self.clock, sleep=self.sleep
+            )
         return wait_running(read, gate.delay, sleep=self.sleep)
+
+    def _answers(self, url: str, container_id: str) -> bool:
+        """Whether `url`, requested inside the container, answers 2xx."""
+        argv = ["docker", "exec", "-i", container_id, "sh", "-s", "--", url]
+        try:
+            self.runner.run(argv, stdin=HTTP_CHECK, timeout=10)
+        except ComposeCommandError as err:
+            if err.returncode == 127:
+                raise GateError(f"cannot probe {url}: {err.stderr.strip()}") from err
+            return False
+        return True
 
     def _reader(self, service: str) -> Callable[[], Container]:
         """Find the service's new container once, then inspect only it."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import shlex
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +27,12 @@ class Runner:
         self.calls = 0
 
     def run(
-        self, argv: Sequence[str], *, stdin: str | None = None, timeout: float | None = None
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: str | None = None,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> str:
         """Run `argv`; return its stdout or raise ComposeCommandError / ComposeUnavailableError."""
         import sh  # imported late: `zdd --version` and `--help` never pay for it
@@ -40,7 +45,12 @@ class Runner:
             raise ComposeUnavailableError(f"{argv[0]} not found: {INSTALL_HINT}") from err
         try:
             result = command(
-                *argv[1:], _in=stdin, _timeout=timeout, _tty_out=False, _return_cmd=True
+                *argv[1:],
+                _in=stdin,
+                _timeout=timeout,
+                _env=dict(env) if env is not None else None,
+                _tty_out=False,
+                _return_cmd=True,
             )
         except sh.ErrorReturnCode as err:
             stderr = err.stderr.decode(errors="replace")

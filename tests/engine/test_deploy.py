@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import urllib.request
 from typing import Any
 
 import pytest
 
-from tests.engine.conftest import Stack, probe, served_versions
+from tests.engine.conftest import REPO, Stack, probe, served_versions
 
 pytestmark = pytest.mark.docker
 
@@ -57,9 +58,14 @@ def test_first_deploy_then_new_version(stack: Stack) -> None:
 
 
 def test_seed_legacy_file(stack: Stack) -> None:
-    """The seed's own v1-format file: compose v1 runs it, compose v2 through the translation."""
+    """The seed's own v1-format file: compose v1 runs it, compose v2 through the translation.
+
+    It has no healthcheck: the first deploy gates on an HTTP path requested inside each new
+    container; the second runs --proxy external hooks around each replacement.
+    """
     stack.compose_file = "compose/legacy/docker-compose.yml"
-    progress = stack.deploy("--delay", "2")
+    progress = stack.deploy("--health-path", "/health")
+    assert "/health answers 2xx in service_a" in progress
     containers = stack.containers()
     assert set(containers) == set(SIBLINGS), "zdd rolls out the siblings only"
     for sibling in SIBLINGS:
@@ -70,6 +76,20 @@ def test_seed_legacy_file(stack: Stack) -> None:
         assert fetch(f"http://127.0.0.1:{port}/")["host"] == container["Id"][:12]
     if stack.compose_cmd == "docker compose":
         assert "/legacy/" in progress and "--project-directory" in progress
+
+    hook = "sh -c 'echo {} $ZDD_SERVICE $ZDD_CONTAINER_ID >> hooks.log'"
+    stack.deploy(
+        "--delay", "1", "--proxy", "external",
+        "--pre-stop", hook.format("pre-stop"), "--post-start", hook.format("post-start"),
+    )  # fmt: skip
+    after = stack.containers()
+    lines = (stack.directory / "hooks.log").read_text().split("\n")
+    assert lines[:4] == [
+        f"pre-stop service_a {containers['service_a']['Id']}",
+        f"post-start service_a {after['service_a']['Id']}",
+        f"pre-stop service_b {containers['service_b']['Id']}",
+        f"post-start service_b {after['service_b']['Id']}",
+    ]
 
 
 SCENARIOS = {
@@ -108,3 +128,63 @@ def test_zero_failed_requests(stack: Stack, scenario: str) -> None:
     assert report.requests >= 1000, summary
     new = served_versions(report, 1.5)
     assert new and all(v.startswith("2-") for v in new), summary
+
+
+def run_seed_script(stack: Stack) -> None:
+    """The seed's deploy-and-restart.sh, its six commands as published."""
+    env = stack.environ(
+        {
+            "COMPOSE": stack.compose_cmd,
+            "COMPOSE_FILE": stack.compose_file,
+            "COMPOSE_PROJECT_NAME": stack.project,
+        }
+    )
+    result = subprocess.run(
+        ["bash", str(REPO / "bench" / "seed-deploy-and-restart.sh")],
+        check=False,
+        cwd=stack.directory,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def wait_serving(url: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            fetch(url)
+            return
+        except (OSError, ValueError):
+            time.sleep(0.5)
+    raise AssertionError(f"{url} never answered")
+
+
+@pytest.mark.parametrize("scenario", ["warmup-8s", "slow-1.5s-get"])
+def test_seed_sequence_for_comparison(stack: Stack, scenario: str) -> None:
+    """The seed's script behind a self-discovering proxy: its failures, printed beside zdd's."""
+    env, method, clients = SCENARIOS[scenario]
+    stack.env.update(env, ZDD_NGINX_CONF="./compose/proxy/discover.conf")
+    compose = [*stack.compose_cmd.split(), "-f", stack.compose_file, "-p", stack.project]
+    subprocess.run(
+        [*compose, "up", "-d", "proxy"],
+        check=True,
+        cwd=stack.directory,
+        env=stack.environ(),
+        capture_output=True,
+        timeout=120,
+    )
+    run_seed_script(stack)
+    wait_serving(stack.url)
+    (stack.directory / "service" / "VERSION").write_text("2\n")
+    load = probe(stack.url, method)
+    load.concurrency = clients
+    load.start()
+    started = time.monotonic()
+    run_seed_script(stack)
+    seconds = time.monotonic() - started
+    time.sleep(3)
+    summary = load.stop().summary()
+    print(f"\nRESULT seed {scenario} [{stack.compose_cmd}] deploy {seconds:.1f}s {summary}")

@@ -44,8 +44,14 @@ def make_rotation(
     proxy_service: str,
     drain_timeout: float,
     warn: Callable[[str], None],
+    pre_stop: str | None = None,
+    post_start: str | None = None,
 ) -> Rotation:
     """The rotation for `--proxy MODE`."""
+    if mode == "external":
+        from zdd.proxy.external import ExternalRotation
+
+        return ExternalRotation(session.runner, session.project.name, pre_stop, post_start)
     if mode == "nginx":
         from zdd.proxy.nginx import NginxRotation
 

@@ -16,9 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.resources import files
-from typing import Any
 
-from zdd.compose_file import Project
+from zdd.compose_file import Project, service_port
 from zdd.containers import Container, by_service, project_containers
 from zdd.errors import ComposeCommandError, DeployError, UsageError
 from zdd.health import wait_until
@@ -27,24 +26,6 @@ from zdd.runner import ComposeCli, Runner
 UPSTREAM_DIR = "/etc/nginx/zdd"
 TICK = 0.05  # the apply script's poll interval, seconds
 APPLY_SCRIPT = files("zdd.proxy").joinpath("nginx_apply.sh").read_text(encoding="utf-8")
-
-
-def container_port(config: Mapping[str, Any]) -> int:
-    """The port a sibling listens on: `x-zdd.port`, else `expose`, else the target of `ports`."""
-    settings = config.get("x-zdd") or {}
-    if isinstance(settings, dict) and settings.get("port"):
-        return int(settings["port"])
-    for key in ("expose", "ports"):
-        for entry in config.get(key) or []:
-            if isinstance(entry, dict) and entry.get("target"):
-                return int(entry["target"])
-            target = str(entry).split("/", 1)[0].rsplit(":", 1)[-1].split("-", 1)[0]
-            if target.isdigit():
-                return int(target)
-    raise UsageError(
-        "cannot tell which port the siblings listen on: add `expose: [PORT]` to the base "
-        "service (or `x-zdd: {port: PORT}`)"
-    )
 
 
 def servers_text(addresses: Mapping[str, str]) -> str:
@@ -74,7 +55,7 @@ class NginxRotation:
             )
         self.base_of = {s: g.base for g in self.project.groups for s in g.siblings}
         self.ports = {
-            g.base: container_port(self.project.services[g.siblings[0]].config)
+            g.base: service_port(self.project.services[g.siblings[0]].config)
             for g in self.project.groups
         }
 

@@ -1,0 +1,60 @@
+"""`--proxy external`: the user's proxy discovers containers itself; zdd runs their hooks.
+
+`--pre-stop CMD` runs before a sibling's old container is stopped (drain it there);
+`--post-start CMD` after its new container is healthy (admit it there). Each gets
+ZDD_CONTAINER_ID, ZDD_CONTAINER_NAME, ZDD_CONTAINER_IP, ZDD_SERVICE and ZDD_PROJECT in
+its environment. CMD is split like a shell would split it, but no shell runs it.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass, field
+
+from zdd.containers import Container, project_containers
+from zdd.errors import ComposeCommandError, DeployError
+from zdd.runner import Runner
+
+
+@dataclass
+class ExternalRotation:
+    """Runs the user's host-side hooks around each replacement."""
+
+    runner: Runner
+    project: str
+    pre_stop: str | None
+    post_start: str | None
+    current: dict[str, Container] = field(default_factory=dict)
+
+    def sync(self) -> None:
+        """Remember each sibling's current container, for --pre-stop."""
+        for container in project_containers(self.runner, self.project):
+            if container.running:
+                self.current[container.service] = container
+
+    def drain(self, sibling: str) -> None:
+        """Run --pre-stop for the sibling's current container."""
+        container = self.current.get(sibling)
+        if self.pre_stop and container is not None:
+            self._hook("--pre-stop", self.pre_stop, container)
+
+    def admit(self, sibling: str, container: Container) -> None:
+        """Run --post-start for the new container."""
+        self.current[sibling] = container
+        if self.post_start:
+            self._hook("--post-start", self.post_start, container)
+
+    def _hook(self, flag: str, command: str, container: Container) -> None:
+        env = {
+            **os.environ,
+            "ZDD_CONTAINER_ID": container.id,
+            "ZDD_CONTAINER_NAME": container.name,
+            "ZDD_CONTAINER_IP": next(iter(container.networks.values()), ""),
+            "ZDD_SERVICE": container.service,
+            "ZDD_PROJECT": self.project,
+        }
+        try:
+            self.runner.run(shlex.split(command), env=env, timeout=300)
+        except ComposeCommandError as err:
+            raise DeployError(f"{flag} hook failed for {container.service}: {err}") from err
