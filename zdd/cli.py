@@ -351,6 +351,10 @@ def probe(
     concurrency: Annotated[int, typer.Option(min=1, max=256, help="Parallel clients.")] = 8,
     method: Annotated[str, typer.Option(help="GET or POST.")] = "GET",
     max_requests: Annotated[int, typer.Option(min=1, help="Stop after this many.")] = 100_000,
+    rate: Annotated[
+        Optional[float],  # noqa: UP045 - typer needs Optional[...]
+        typer.Option(min=0.1, help="Requests per second over all clients (default: no limit)."),
+    ] = None,
     as_json: Json = False,
     debug: Debug = False,
 ) -> None:

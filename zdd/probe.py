@@ -124,6 +124,7 @@ class Probe:
         timeout: float = 10.0,
         max_requests: int = 1_000_000,
         max_seconds: float = 3600.0,
+        rate: float | None = None,
         parse: Callable[[bytes], str | None] = parse_version,
     ) -> None:
         parts = urlsplit(url)
@@ -137,6 +138,7 @@ class Probe:
             max_requests,
             max_seconds,
         )
+        self.rate = rate  # requests per second over all clients; None: as fast as answered
         self.report = Report()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -173,6 +175,8 @@ class Probe:
             sample = self._request(body)
             with self._lock:
                 self.report.samples.append(sample)
+            if self.rate:
+                self._stop.wait(max(0.0, self.concurrency / self.rate - sample.seconds))
 
     def _request(self, body: bytes | None) -> Sample:
         started = time.monotonic()

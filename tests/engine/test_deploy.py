@@ -114,9 +114,7 @@ def test_zero_failed_requests(stack: Stack, scenario: str) -> None:
     stack.env.update(env)
     stack.deploy()
     (stack.directory / "service" / "VERSION").write_text("2\n")
-    load = probe(stack.url, method)
-    load.concurrency = clients
-    load.start()
+    load = probe(stack.url, method, clients).start()
     started = time.monotonic()
     stack.deploy()
     seconds = time.monotonic() - started
@@ -179,9 +177,7 @@ def test_seed_sequence_for_comparison(stack: Stack, scenario: str) -> None:
     run_seed_script(stack)
     wait_serving(stack.url)
     (stack.directory / "service" / "VERSION").write_text("2\n")
-    load = probe(stack.url, method)
-    load.concurrency = clients
-    load.start()
+    load = probe(stack.url, method, clients).start()
     started = time.monotonic()
     run_seed_script(stack)
     seconds = time.monotonic() - started
