@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -27,7 +27,7 @@ app = typer.Typer(
 )
 
 Files = Annotated[
-    Optional[list[str]],  # noqa: UP045 - typer needs Optional[...] to read the annotation
+    list[str] | None,
     typer.Option(
         "-f",
         "--file",
@@ -36,19 +36,19 @@ Files = Annotated[
     ),
 ]
 ProjectName = Annotated[
-    Optional[str],  # noqa: UP045 - typer needs Optional[...]
+    str | None,
     typer.Option("-p", "--project-name", help="Project name (default: as compose derives it)."),
 ]
 ProjectDir = Annotated[
-    Optional[str],  # noqa: UP045 - typer needs Optional[...]
+    str | None,
     typer.Option("--project-directory", help="Project directory (default: the first file's)."),
 ]
 EnvFile = Annotated[
-    Optional[str],  # noqa: UP045 - typer needs Optional[...]
+    str | None,
     typer.Option("--env-file", help="Env file for ${VAR} interpolation (default: .env)."),
 ]
 ComposeCmd = Annotated[
-    Optional[str],  # noqa: UP045 - typer needs Optional[...]
+    str | None,
     typer.Option(
         "--compose-cmd",
         envvar="ZDD_COMPOSE_CMD",
@@ -59,7 +59,7 @@ ComposeCmd = Annotated[
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON event per line on stdout.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Log every command; show tracebacks.")]
 Services = Annotated[
-    Optional[list[str]],  # noqa: UP045 - typer needs Optional[...]
+    list[str] | None,
     typer.Argument(
         help="Siblings or bases to roll out (default: every group).", show_default=False
     ),
@@ -119,6 +119,82 @@ def _printer(as_json: bool) -> Callable[[Any], None]:
     return report
 
 
+# Options shared by `deploy` and `rollback`.
+Delay = Annotated[
+    float,
+    typer.Option(
+        min=0, help="Seconds to wait for a sibling without a healthcheck (the seed's sleep)."
+    ),
+]
+StopTimeout = Annotated[
+    int | None,
+    typer.Option(min=0, help="Seconds for a graceful stop before SIGKILL (compose: 10)."),
+]
+HealthTimeout = Annotated[
+    float | None,
+    typer.Option(
+        min=0.1,
+        help="Seconds a new container may take to turn healthy "
+        "(default: from its healthcheck: start_period + interval x retries, + margin).",
+    ),
+]
+HealthPath = Annotated[
+    str | None,
+    typer.Option(
+        metavar="PATH",
+        help="For siblings without a Docker healthcheck: ready once http://127.0.0.1:PORT"
+        "PATH, requested inside the new container, answers 2xx (needs curl, wget or python "
+        "there).",
+    ),
+]
+Proxy = Annotated[
+    ProxyMode | None,
+    typer.Option(
+        help="How siblings enter and leave rotation: nginx (zdd renders the upstreams), "
+        "external (your --pre-stop/--post-start hooks), none (gate and roll back only). "
+        "Default: `x-zdd: {proxy: ...}` in the compose file, else none.",
+    ),
+]
+ProxyService = Annotated[
+    str | None, typer.Option(help="The nginx proxy's compose service (default: x-zdd, else proxy).")
+]
+DrainTimeout = Annotated[
+    float, typer.Option(min=0, help="Seconds to wait for a drained sibling's in-flight requests.")
+]
+PreStop = Annotated[
+    str | None,
+    typer.Option(
+        metavar="CMD",
+        help="--proxy external: run before a sibling's old container stops "
+        "(env: ZDD_CONTAINER_ID, ZDD_CONTAINER_NAME, ZDD_CONTAINER_IP, ZDD_SERVICE).",
+    ),
+]
+PostStart = Annotated[
+    str | None,
+    typer.Option(
+        metavar="CMD",
+        help="--proxy external: run once a sibling's new container is ready (same env).",
+    ),
+]
+Verify = Annotated[
+    str | None,
+    typer.Option(
+        metavar="URL", help="Probe URL during the deploy (8 clients); exit 5 if any request failed."
+    ),
+]
+Monitor = Annotated[
+    float,
+    typer.Option(
+        min=0,
+        help="Seconds to keep watching a sibling after it turned ready; an exit or `unhealthy` "
+        "in that window rolls it back.",
+    ),
+]
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", help="Print every command of the plan; change nothing.")
+]
+
+
 @app.command()
 def deploy(
     services: Services = None,
@@ -137,96 +213,35 @@ def deploy(
     pull: Annotated[
         bool, typer.Option("--pull", help="Pull newer base images when building.")
     ] = False,
-    delay: Annotated[
-        float,
-        typer.Option(
-            min=0, help="Seconds to wait for a sibling without a healthcheck (the seed's sleep)."
-        ),
-    ] = 5.0,
-    stop_timeout: Annotated[
-        Optional[int],  # noqa: UP045 - typer needs Optional[...]
-        typer.Option(min=0, help="Seconds for a graceful stop before SIGKILL (compose: 10)."),
-    ] = None,
-    health_timeout: Annotated[
-        Optional[float],  # noqa: UP045 - typer needs Optional[...]
-        typer.Option(
-            min=0.1,
-            help="Seconds a new container may take to turn healthy "
-            "(default: from its healthcheck: start_period + interval x retries, + margin).",
-        ),
-    ] = None,
-    health_path: Annotated[
-        Optional[str],  # noqa: UP045 - typer needs Optional[...]
-        typer.Option(
-            metavar="PATH",
-            help="For siblings without a Docker healthcheck: ready once http://127.0.0.1:PORT"
-            "PATH, requested inside the new container, answers 2xx (needs curl, wget or python "
-            "there).",
-        ),
-    ] = None,
-    proxy: Annotated[
-        Optional[ProxyMode],  # noqa: UP045 - typer needs Optional[...]
-        typer.Option(
-            help="How siblings enter and leave rotation: nginx (zdd renders the upstreams), "
-            "external (your --pre-stop/--post-start hooks), none (gate and roll back only). "
-            "Default: `x-zdd: {proxy: ...}` in the compose file, else none.",
-        ),
-    ] = None,
-    proxy_service: Annotated[
-        Optional[str],  # noqa: UP045 - typer needs Optional[...]
-        typer.Option(help="The nginx proxy's compose service (default: x-zdd, else proxy)."),
-    ] = None,
-    drain_timeout: Annotated[
-        float,
-        typer.Option(min=0, help="Seconds to wait for a drained sibling's in-flight requests."),
-    ] = 30.0,
-    pre_stop: Annotated[
-        Optional[str],  # noqa: UP045 - typer needs Optional[...]
-        typer.Option(
-            metavar="CMD",
-            help="--proxy external: run before a sibling's old container stops "
-            "(env: ZDD_CONTAINER_ID, ZDD_CONTAINER_NAME, ZDD_CONTAINER_IP, ZDD_SERVICE).",
-        ),
-    ] = None,
-    post_start: Annotated[
-        Optional[str],  # noqa: UP045 - typer needs Optional[...]
-        typer.Option(
-            metavar="CMD",
-            help="--proxy external: run once a sibling's new container is ready (same env).",
-        ),
-    ] = None,
-    verify: Annotated[
-        Optional[str],  # noqa: UP045 - typer needs Optional[...]
-        typer.Option(
-            metavar="URL",
-            help="Probe URL during the deploy (8 clients); exit 5 if any request failed.",
-        ),
-    ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print every command of the plan; change nothing.")
-    ] = False,
+    delay: Delay = 5.0,
+    stop_timeout: StopTimeout = None,
+    health_timeout: HealthTimeout = None,
+    health_path: HealthPath = None,
+    monitor: Monitor = 0.0,
+    proxy: Proxy = None,
+    proxy_service: ProxyService = None,
+    drain_timeout: DrainTimeout = 30.0,
+    pre_stop: PreStop = None,
+    post_start: PostStart = None,
+    verify: Verify = None,
+    dry_run: DryRun = False,
     as_json: Json = False,
     debug: Debug = False,
 ) -> None:
-    """Build, then replace each sibling in turn: stop, up --force-recreate, wait until ready.
+    """Build, then replace each sibling in turn: drain, stop, up --force-recreate, gate, admit.
 
     Does what deploy-and-restart.sh does (build --no-cache, then stop and recreate
     service_a, sleep, service_b), with the siblings found from `extends` and a
-    readiness gate in place of the blind sleep.
+    readiness gate in place of the blind sleep. A sibling that fails its gate goes back
+    to its previous image and the rollout stops (exit 1); Ctrl-C finishes the sibling in
+    progress and stops (exit 130).
     """
-    from zdd.plan import DeployOptions, build_plan
-    from zdd.proxy import make_rotation
-    from zdd.rollout import Event, Rollout
-    from zdd.runner import Runner, check_engine
-    from zdd.session import open_session
+    from zdd.plan import build_plan
 
     with _boundary(debug):
-        runner = Runner()
-        session = open_session(
-            _load_options(file, project_name, project_directory, env_file), compose_cmd, runner
-        )
-        settings = session.project.settings
-        options = DeployOptions(
+        session = _session(file, project_name, project_directory, env_file, compose_cmd)
+        options = _deploy_options(
+            session.project.settings,
             services=tuple(services or ()),
             build=build,
             no_cache=no_cache,
@@ -234,44 +249,121 @@ def deploy(
             delay=delay,
             stop_timeout=stop_timeout,
             health_timeout=health_timeout,
-            proxy=proxy or ProxyMode(settings.get("proxy", "none")),
-            drain_timeout=drain_timeout,
             health_path=health_path,
-        )
-        plan = build_plan(session.project, session.cli, options)
-        if dry_run:
-            for step in plan.steps:
-                if as_json:
-                    typer.echo(json.dumps({"event": "plan", "step": step.describe()}))
-                else:
-                    typer.echo(step.describe())
-            return
-        check_engine(runner)
-        report = _printer(as_json)
-        rotation = make_rotation(
-            options.proxy,
-            session,
-            proxy_service=proxy_service or settings.get("proxy_service", "proxy"),
+            monitor=monitor,
+            proxy=proxy,
+            proxy_service=proxy_service,
             drain_timeout=drain_timeout,
-            warn=lambda message: report(Event("warning", message)),
             pre_stop=pre_stop,
             post_start=post_start,
+            verify=verify,
         )
-        rollout = Rollout(runner, session.project.name, report, rotation)
-        if verify is None:
-            rollout.run(plan)
-            return
-        from zdd.errors import VerifyError
-        from zdd.probe import Probe
+        _run(session, build_plan(session.project, session.cli, options), options, dry_run, as_json)
 
-        probe = Probe(verify).start()
-        try:
-            rollout.run(plan)
-        finally:
-            seen = probe.stop()
-            _print_report(seen, as_json)
-        if seen.failed:
-            raise VerifyError(f"--verify: {seen.failed} of {seen.requests} requests failed")
+
+@app.command()
+def rollback(
+    services: Services = None,
+    file: Files = None,
+    project_name: ProjectName = None,
+    project_directory: ProjectDir = None,
+    env_file: EnvFile = None,
+    compose_cmd: ComposeCmd = None,
+    delay: Delay = 5.0,
+    stop_timeout: StopTimeout = None,
+    health_timeout: HealthTimeout = None,
+    health_path: HealthPath = None,
+    monitor: Monitor = 0.0,
+    proxy: Proxy = None,
+    proxy_service: ProxyService = None,
+    drain_timeout: DrainTimeout = 30.0,
+    pre_stop: PreStop = None,
+    post_start: PostStart = None,
+    verify: Verify = None,
+    dry_run: DryRun = False,
+    as_json: Json = False,
+    debug: Debug = False,
+) -> None:
+    """Put each sibling's previous release back, one at a time, drained, gated and admitted.
+
+    zdd tags every image a sibling served (zdd-release/PROJECT/SERVICE, the last 3 kept),
+    so this works after a good deploy too. Run it twice to return to the newer release.
+    """
+    from zdd.plan import build_rollback_plan
+
+    with _boundary(debug):
+        session = _session(file, project_name, project_directory, env_file, compose_cmd)
+        options = _deploy_options(
+            session.project.settings,
+            services=tuple(services or ()),
+            build=False,
+            delay=delay,
+            stop_timeout=stop_timeout,
+            health_timeout=health_timeout,
+            health_path=health_path,
+            monitor=monitor,
+            proxy=proxy,
+            proxy_service=proxy_service,
+            drain_timeout=drain_timeout,
+            pre_stop=pre_stop,
+            post_start=post_start,
+            verify=verify,
+        )
+        plan = build_rollback_plan(session.project, session.cli, options)
+        _run(session, plan, options, dry_run, as_json, command="rollback")
+
+
+def _session(
+    file: list[str] | None,
+    project_name: str | None,
+    project_directory: str | None,
+    env_file: str | None,
+    compose_cmd: str | None,
+) -> Any:
+    from zdd.runner import Runner
+    from zdd.session import open_session
+
+    options = _load_options(file, project_name, project_directory, env_file)
+    return open_session(options, compose_cmd, Runner())
+
+
+def _deploy_options(
+    settings: Any, *, proxy: ProxyMode | None, proxy_service: str | None, **values: Any
+) -> Any:
+    """DeployOptions, with the proxy defaults taken from the compose file's `x-zdd`."""
+    from zdd.plan import DeployOptions
+
+    return DeployOptions(
+        proxy=proxy or ProxyMode(settings.get("proxy", "none")),
+        proxy_service=proxy_service or settings.get("proxy_service", "proxy"),
+        **values,
+    )
+
+
+def _run(
+    session: Any, plan: Any, options: Any, dry_run: bool, as_json: bool, command: str = "deploy"
+) -> None:
+    from zdd.deploy import execute
+
+    if dry_run:
+        _print_plan(plan, as_json)
+        return
+    execute(
+        session,
+        plan,
+        options,
+        _printer(as_json),
+        on_probe=lambda seen: _print_report(seen, as_json),
+        command=command,
+    )
+
+
+def _print_plan(plan: Any, as_json: bool) -> None:
+    for step in plan.steps:
+        if as_json:
+            typer.echo(json.dumps({"event": "plan", "step": step.describe()}))
+        else:
+            typer.echo(step.describe())
 
 
 @app.command()
@@ -352,7 +444,7 @@ def probe(
     method: Annotated[str, typer.Option(help="GET or POST.")] = "GET",
     max_requests: Annotated[int, typer.Option(min=1, help="Stop after this many.")] = 100_000,
     rate: Annotated[
-        Optional[float],  # noqa: UP045 - typer needs Optional[...]
+        float | None,
         typer.Option(min=0.1, help="Requests per second over all clients (default: no limit)."),
     ] = None,
     as_json: Json = False,
@@ -371,3 +463,52 @@ def probe(
         _print_report(report, as_json)
         if report.failed:
             raise VerifyError(f"{report.failed} of {report.requests} requests failed")
+
+
+@app.command()
+def status(
+    file: Files = None,
+    project_name: ProjectName = None,
+    project_directory: ProjectDir = None,
+    env_file: EnvFile = None,
+    compose_cmd: ComposeCmd = None,
+    proxy: Proxy = None,
+    proxy_service: ProxyService = None,
+    as_json: Json = False,
+    debug: Debug = False,
+) -> None:
+    """Each sibling: container, image (release tag), health, in rotation or not; the lock."""
+    from dataclasses import asdict
+
+    from zdd.status import collect
+
+    with _boundary(debug):
+        session = _session(file, project_name, project_directory, env_file, compose_cmd)
+        settings = session.project.settings
+        rows, lock = collect(
+            session,
+            proxy or ProxyMode(settings.get("proxy", "none")),
+            proxy_service or settings.get("proxy_service", "proxy"),
+        )
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "project": session.project.name,
+                        "lock": lock,
+                        "siblings": [asdict(r) for r in rows],
+                    }
+                )
+            )
+            return
+        state = f"deploy in progress, {lock}" if lock else "no deploy running"
+        typer.echo(f"project {session.project.name}: {state}")
+        for row in rows:
+            rotation = {True: "in rotation", False: "OUT of rotation", None: ""}[row.in_rotation]
+            image = (row.image_id or "")[7:19]
+            release = f" ({row.release})" if row.release else ""
+            health = f" {row.health}" if row.health else ""
+            typer.echo(
+                f"  {row.service:<12} {row.container or '-':<28} {row.status}{health}  "
+                f"image {image or '-'}{release}  {rotation}".rstrip()
+            )

@@ -21,6 +21,7 @@ class Container:
     id: str
     name: str
     service: str
+    image: str  # the image name compose runs the service from
     image_id: str
     status: str  # created, running, restarting, exited, dead, paused
     health: str | None  # starting, healthy, unhealthy; None without a healthcheck
@@ -48,6 +49,7 @@ def parse_inspect(item: Mapping[str, Any]) -> Container:
         id=item["Id"],
         name=str(item.get("Name", "")).lstrip("/"),
         service=labels.get(SERVICE_LABEL, ""),
+        image=str((item.get("Config") or {}).get("Image", "")),
         image_id=item.get("Image", ""),
         status=state.get("Status", "unknown"),
         health=health.get("Status"),

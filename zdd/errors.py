@@ -91,3 +91,9 @@ class RollbackError(ZddError):
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else ""
+
+
+class InterruptedDeployError(ZddError):
+    """SIGINT/SIGTERM: zdd stopped between siblings, every sibling serving."""
+
+    exit_code = ExitCode.INTERRUPTED

@@ -119,3 +119,28 @@ def wait_http(
             "raise --health-timeout if it needs longer"
         )
     return container
+
+
+def watch(
+    read: Callable[[], Container],
+    seconds: float,
+    *,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = time.sleep,
+) -> Container:
+    """`--monitor`: for `seconds` after it turned ready, fail if the container exits,
+    restarts or reports unhealthy."""
+    first = read()
+
+    def failed() -> Container | None:
+        container = read()
+        check_alive(container, first.restart_count)
+        if container.health == "unhealthy":
+            detail = container.health_log.splitlines()[-1:] or ["no output"]
+            raise GateError(
+                f"{container.service}: turned unhealthy within the --monitor window ({detail[0]})"
+            )
+        return None
+
+    wait_until(failed, seconds, clock=clock, sleep=sleep, cap=1.0)
+    return read()

@@ -17,15 +17,10 @@ from typing import Any
 import yaml
 
 from zdd.compose_file import Project
+from zdd.paths import cache_dir
 
 # v1 key -> spec key, for the v1 keys that were renamed.
 RENAMED = {"net": "network_mode", "log_driver": "logging.driver", "log_opt": "logging.options"}
-
-
-def cache_dir(environ: Mapping[str, str]) -> Path:
-    """Where zdd writes generated files: never inside the user's project."""
-    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "zdd"
 
 
 def translate_service(config: Mapping[str, Any], directory: Path) -> dict[str, Any]:

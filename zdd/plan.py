@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -44,6 +44,19 @@ class DeployOptions:
     proxy: ProxyMode = ProxyMode.NONE
     drain_timeout: float = 30.0
     health_path: str | None = None
+    proxy_service: str = "proxy"
+    pre_stop: str | None = None
+    post_start: str | None = None
+    verify: str | None = None
+    monitor: float = 0.0
+
+
+class Verb(StrEnum):
+    """What a compose command of the plan does."""
+
+    BUILD = "build"
+    STOP = "stop"
+    UP = "up"
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,7 @@ class Command:
     """A compose command the plan runs as it is."""
 
     argv: tuple[str, ...]
+    verb: Verb
     service: str | None = None
 
     def describe(self) -> str:
@@ -67,16 +81,19 @@ class Gate:
     budget: float
     delay: float
     url: str = ""  # GatePolicy.HTTP: the URL requested inside the container
+    monitor: float = 0.0  # seconds to keep watching after ready (--monitor)
 
     def describe(self) -> str:
         """What the gate waits for, in words."""
         if self.policy is GatePolicy.DELAY:
-            return f"# wait {self.delay:g} s (no healthcheck), then check {self.service} is running"
-        if self.policy is GatePolicy.HTTP:
-            return (
+            text = f"# wait {self.delay:g} s (no healthcheck), then check {self.service} is running"
+        elif self.policy is GatePolicy.HTTP:
+            text = (
                 f"# wait until {self.url} answers 2xx in {self.service} (at most {self.budget:g} s)"
             )
-        return f"# wait until {self.service} is healthy (at most {self.budget:g} s)"
+        else:
+            text = f"# wait until {self.service} is healthy (at most {self.budget:g} s)"
+        return text + (f", then watch it {self.monitor:g} s" if self.monitor else "")
 
 
 class RotateAction(StrEnum):
@@ -100,7 +117,18 @@ class Rotate:
         return f"# admit {self.service}: into rotation, confirm the proxy reaches it"
 
 
-Step = Command | Gate | Rotate
+@dataclass(frozen=True)
+class Retag:
+    """Point the sibling's image name back at its previous release (`zdd rollback`)."""
+
+    service: str
+
+    def describe(self) -> str:
+        """What the step does, in words."""
+        return f"# docker tag <previous release of {self.service}> <{self.service}'s image>"
+
+
+Step = Command | Gate | Rotate | Retag
 
 
 @dataclass(frozen=True)
@@ -118,27 +146,52 @@ class Plan:
 
 def build_plan(project: Project, cli: ComposeCli, options: DeployOptions) -> Plan:
     """The seed's sequence: build once, then drain/stop/up/gate/admit each sibling in turn."""
+    groups = _groups(project, options)
+    steps: list[Step] = []
+    targets = build_targets(project, groups)
+    if options.build and targets:
+        argv = cli.build(targets, no_cache=options.no_cache, pull=options.pull)
+        steps.append(Command(argv, Verb.BUILD))
+    for group in groups:
+        for sibling in group.siblings:
+            steps += replace_steps(project, cli, options, sibling, retag=False)
+    return Plan(groups, tuple(steps))
+
+
+def _groups(project: Project, options: DeployOptions) -> tuple[Group, ...]:
     groups = project.select(options.services)
     if not groups:
         raise UsageError(
             f"no siblings in project {project.name}: zdd rolls out services that `extends` a "
             "base service (e.g. service_a and service_b with `extends: app`)"
         )
+    return groups
+
+
+def build_rollback_plan(project: Project, cli: ComposeCli, options: DeployOptions) -> Plan:
+    """`zdd rollback`: per sibling, its previous release retagged, then replaced as in a deploy."""
+    groups = _groups(project, options)
     steps: list[Step] = []
-    targets = build_targets(project, groups)
-    if options.build and targets:
-        steps.append(Command(cli.build(targets, no_cache=options.no_cache, pull=options.pull)))
-    rotates = options.proxy is not ProxyMode.NONE
     for group in groups:
         for sibling in group.siblings:
-            if rotates:
-                steps.append(Rotate(sibling, RotateAction.DRAIN))
-            steps.append(Command(cli.stop(sibling, options.stop_timeout), sibling))
-            steps.append(Command(cli.up(sibling, build=options.build), sibling))
-            steps.append(gate_for(project.services[sibling].config, sibling, options))
-            if rotates:
-                steps.append(Rotate(sibling, RotateAction.ADMIT))
+            steps += replace_steps(project, cli, options, sibling, retag=True)
     return Plan(groups, tuple(steps))
+
+
+def replace_steps(
+    project: Project, cli: ComposeCli, options: DeployOptions, sibling: str, *, retag: bool
+) -> list[Step]:
+    """Drain, stop, up, gate, admit one sibling (drain and admit only with a proxy)."""
+    rotates = options.proxy is not ProxyMode.NONE
+    steps: list[Step] = [Retag(sibling)] if retag else []
+    if rotates:
+        steps.append(Rotate(sibling, RotateAction.DRAIN))
+    steps.append(Command(cli.stop(sibling, options.stop_timeout), Verb.STOP, sibling))
+    steps.append(Command(cli.up(sibling, build=options.build), Verb.UP, sibling))
+    steps.append(gate_for(project.services[sibling].config, sibling, options))
+    if rotates:
+        steps.append(Rotate(sibling, RotateAction.ADMIT))
+    return steps
 
 
 def build_targets(project: Project, groups: Sequence[Group]) -> list[str]:
@@ -154,6 +207,11 @@ def build_targets(project: Project, groups: Sequence[Group]) -> list[str]:
 
 def gate_for(config: Mapping[str, Any], service: str, options: DeployOptions) -> Gate:
     """Healthcheck gate when the service defines one, else --health-path, else the delay."""
+    gate = _gate_policy(config, service, options)
+    return replace(gate, monitor=options.monitor) if options.monitor else gate
+
+
+def _gate_policy(config: Mapping[str, Any], service: str, options: DeployOptions) -> Gate:
     check = healthcheck_of(config)
     if check is None and options.health_path:
         path = "/" + options.health_path.lstrip("/")

@@ -1,19 +1,29 @@
-"""Execute a plan: run each step in order, report progress, stop at the first failure."""
+"""Execute a plan: run each step, put a failed sibling back, stop cleanly on a signal."""
 
 from __future__ import annotations
 
+import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from zdd import releases
 from zdd.containers import Container, inspect, project_containers
-from zdd.errors import ComposeCommandError, DeployError, UsageError
-from zdd.health import GateError, wait_healthy, wait_http, wait_running
-from zdd.plan import Command, Gate, GatePolicy, Plan, RotateAction
+from zdd.errors import (
+    ComposeCommandError,
+    DeployError,
+    InterruptedDeployError,
+    RollbackError,
+    UsageError,
+    ZddError,
+)
+from zdd.health import GateError, wait_healthy, wait_http, wait_running, watch
+from zdd.plan import Command, Gate, GatePolicy, Plan, Retag, RotateAction, Step, Verb
 from zdd.proxy import NoRotation, Rotation
-from zdd.runner import Runner
+from zdd.runner import ComposeCli, Runner
 
 
 @dataclass(frozen=True)
@@ -45,37 +55,50 @@ exit 127
 
 @dataclass
 class Rollout:
-    """Runs a plan against the engine."""
+    """Runs a plan against the engine; a failed sibling goes back to its previous image."""
 
     runner: Runner
+    cli: ComposeCli
     project: str
     report: Reporter
     rotation: Rotation = field(default_factory=NoRotation)
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    before: dict[str, Container] = field(default_factory=dict)  # sibling -> its old container
     ready: dict[str, Container] = field(default_factory=dict)  # sibling -> its gated container
+    stop_requested: bool = False
 
     def run(self, plan: Plan) -> None:
-        """Run every step; raise a ZddError at the first that fails."""
+        """Run every step; on a failure put that sibling back and raise; on a signal, finish
+        the sibling in progress, then raise InterruptedDeployError."""
         started = self.clock()
-        self.rotation.sync()
-        for step in plan.steps:
-            step_started = self.clock()
-            if isinstance(step, Command):
-                self._command(step)
-            elif isinstance(step, Gate):
-                self.ready[step.service] = self._gate(step)
-            elif step.action is RotateAction.DRAIN:
-                self.rotation.drain(step.service)
-            else:
-                self.rotation.admit(step.service, self.ready[step.service])
-            self.report(
-                Event(
-                    "step",
-                    step.describe(),
-                    {"service": step.service, "seconds": round(self.clock() - step_started, 2)},
-                )
-            )
+        with self._deferred_signals():
+            self.rotation.sync()
+            self.before = {
+                c.service: c for c in project_containers(self.runner, self.project) if c.running
+            }
+            sibling: str | None = None
+            done: list[Step] = []
+            for step in plan.steps:
+                if step.service != sibling:
+                    self._between_siblings(sibling, plan)
+                    sibling, done = step.service, []
+                step_started = self.clock()
+                try:
+                    self._step(step)
+                except ZddError as err:
+                    if sibling is None:
+                        raise DeployError(f"build failed, nothing was changed: {err}") from err
+                    self._recover(sibling, done, step, plan)
+                    raise DeployError(
+                        f"{err}; {sibling} is back on its previous version and the siblings "
+                        "after it were not touched"
+                    ) from err
+                done.append(step)
+                seconds = round(self.clock() - step_started, 2)
+                data = {"service": step.service, "seconds": seconds}
+                self.report(Event("step", step.describe(), data))
+            self._between_siblings(sibling, plan)
         total = round(self.clock() - started, 2)
         self.report(
             Event(
@@ -84,25 +107,92 @@ class Rollout:
                 {"siblings": list(plan.siblings), "seconds": total},
             )
         )
+        if self.stop_requested:
+            raise InterruptedDeployError("interrupted after the last sibling: all replaced")
 
-    def _command(self, step: Command) -> None:
-        try:
+    def _between_siblings(self, finished: str | None, plan: Plan) -> None:
+        if finished is not None and finished in self.ready:
+            releases.record(self.runner, self.project, finished, self.ready[finished].image_id)
+        if self.stop_requested:
+            replaced = [s for s in plan.siblings if s in self.ready]
+            raise InterruptedDeployError(
+                f"interrupted: replaced {', '.join(replaced) or 'none'}, the others untouched; "
+                "every sibling is serving"
+            )
+
+    def _step(self, step: Step) -> None:
+        if isinstance(step, Command):
+            if step.verb is Verb.STOP and step.service in self.before:
+                old = self.before[step.service]
+                releases.record(self.runner, self.project, old.service, old.image_id)
             self.runner.run(step.argv)
-        except ComposeCommandError as err:
-            if step.service is None:  # the build: nothing was changed yet
-                raise DeployError(f"build failed, nothing was changed: {err}") from err
-            raise
+        elif isinstance(step, Gate):
+            self.ready[step.service] = self._gate(step)
+        elif isinstance(step, Retag):
+            self._retag(step.service)
+        elif step.action is RotateAction.DRAIN:
+            self.rotation.drain(step.service)
+        else:
+            self.rotation.admit(step.service, self.ready[step.service])
+
+    def _retag(self, sibling: str) -> None:
+        current = self.before.get(sibling)
+        if current is None:
+            raise UsageError(f"{sibling} is not running: nothing to roll back")
+        target = releases.previous(self.runner, self.project, sibling, current.image_id)
+        if target is None:
+            raise UsageError(f"{sibling}: no previous release to roll back to")
+        self.runner.run(["docker", "tag", target, current.image])
+
+    def _recover(self, sibling: str, done: Sequence[Step], failed: Step, plan: Plan) -> None:
+        """Put the sibling back on the container or image it had before the deploy."""
+        old = self.before.get(sibling)
+        if old is None:
+            self.report(Event("warning", f"{sibling} had no previous container to go back to"))
+            return
+        replaced = any(isinstance(s, Command | Retag) for s in (*done, failed))
+        self.report(Event("warning", f"rolling {sibling} back to image {old.image_id[7:19]}"))
+        try:
+            if not replaced:  # only drained: the old container still runs
+                self.rotation.admit(sibling, old)
+                return
+            self.runner.run(["docker", "tag", old.image_id, old.image])
+            self.runner.run(self.cli.up(sibling, build=False))
+            gate = next(s for s in plan.steps if isinstance(s, Gate) and s.service == sibling)
+            self.rotation.admit(sibling, self._gate(gate))
+        except ZddError as err:
+            raise RollbackError(
+                f"rollback of {sibling} failed ({err}); now: {self._state()}"
+            ) from err
+
+    def _state(self) -> str:
+        try:
+            containers = project_containers(self.runner, self.project)
+        except ZddError as err:
+            return f"unknown ({err})"
+        return "; ".join(f"{c.service} {c.status} {c.health or ''}".strip() for c in containers)
 
     def _gate(self, gate: Gate) -> Container:
-        read = self._reader(gate.service)
-        if gate.policy is GatePolicy.HEALTHCHECK or read().health is not None:
-            return wait_healthy(read, gate.budget, clock=self.clock, sleep=self.sleep)
-        if gate.policy is GatePolicy.HTTP:
-            answers = partial(self._answers, gate.url)
-            return wait_http(
-                read, answers, gate.url, gate.budget, clock=self.clock, sleep=self.sleep
-            )
-        return wait_running(read, gate.delay, sleep=self.sleep)
+        container_id, read = self._reader(gate.service)
+        try:
+            if gate.policy is GatePolicy.HEALTHCHECK or read().health is not None:
+                wait_healthy(read, gate.budget, clock=self.clock, sleep=self.sleep)
+            elif gate.policy is GatePolicy.HTTP:
+                answers = partial(self._answers, gate.url)
+                wait_http(read, answers, gate.url, gate.budget, clock=self.clock, sleep=self.sleep)
+            else:
+                wait_running(read, gate.delay, sleep=self.sleep)
+            return watch(read, gate.monitor, clock=self.clock, sleep=self.sleep)
+        except GateError as err:
+            raise GateError(f"{err}{self._log_tail(container_id)}") from err
+
+    def _log_tail(self, container_id: str) -> str:
+        try:
+            output = self.runner.run(["docker", "logs", "--tail", "3", container_id])
+        except ZddError:
+            return ""
+        lines = [line.strip() for line in output.splitlines() if line.strip()]
+        return f"; log: {' | '.join(lines)}" if lines else ""
 
     def _answers(self, url: str, container_id: str) -> bool:
         """Whether `url`, requested inside the container, answers 2xx."""
@@ -115,7 +205,7 @@ class Rollout:
             return False
         return True
 
-    def _reader(self, service: str) -> Callable[[], Container]:
+    def _reader(self, service: str) -> tuple[str, Callable[[], Container]]:
         """Find the service's new container once, then inspect only it."""
         containers = project_containers(self.runner, self.project, service)
         if not containers:
@@ -132,4 +222,22 @@ class Rollout:
                 raise GateError(f"{service}: container {container_id[:12]} disappeared")
             return found[0]
 
-        return read
+        return container_id, read
+
+    @contextmanager
+    def _deferred_signals(self) -> Iterator[None]:
+        """SIGINT/SIGTERM ask zdd to stop after the sibling in progress, never inside it."""
+
+        def request_stop(signum: int, _frame: object) -> None:
+            self.stop_requested = True
+            name = signal.Signals(signum).name
+            self.report(Event("warning", f"{name}: finishing the sibling in progress, then stop"))
+
+        previous = {
+            sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

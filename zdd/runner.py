@@ -51,6 +51,9 @@ class Runner:
                 _env=dict(env) if env is not None else None,
                 _tty_out=False,
                 _return_cmd=True,
+                # Own process group: a Ctrl-C at the terminal reaches zdd only, which then
+                # finishes the sibling in progress instead of killing compose mid-step.
+                _new_group=True,
             )
         except sh.ErrorReturnCode as err:
             stderr = err.stderr.decode(errors="replace")

@@ -132,7 +132,9 @@ class Stack:
         images = [
             line.split()[1]
             for line in docker("images", "--format", "{{.Repository}} {{.ID}}").splitlines()
-            if line.startswith((f"{self.project}-", f"{self.project}_"))
+            if line.startswith(
+                (f"{self.project}-", f"{self.project}_", f"zdd-release/{self.project}/")
+            )
         ]
         if images:
             docker("rmi", "-f", *set(images), check=False)
