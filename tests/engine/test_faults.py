@@ -1,0 +1,189 @@
+"""A bad, slow, interrupted or concurrent release never takes the service down."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.engine.conftest import Stack, probe, served_versions
+from tests.engine.test_deploy import SIBLINGS, fetch
+
+pytestmark = pytest.mark.docker
+
+
+def release(stack: Stack, version: str, **image_env: str) -> None:
+    """Make the next build a new version whose image carries `image_env` (a release's flaw)."""
+    (stack.directory / "service" / "VERSION").write_text(f"{version}\n")
+    dockerfile = stack.directory / "service" / "Dockerfile"
+    lines = [ln for ln in dockerfile.read_text().splitlines() if not ln.startswith("ENTRYPOINT")]
+    if image_env:
+        # The compose file passes the knobs through from the shell, which would clear an
+        # image ENV; `env K=V` as entrypoint sets them for this image only, then execs CMD.
+        settings = ", ".join(f'"{k}={v}"' for k, v in image_env.items())
+        lines.append(f'ENTRYPOINT ["env", {settings}]')
+    dockerfile.write_text("\n".join(lines) + "\n")
+
+
+def started_at(stack: Stack) -> dict[str, tuple[str, str, str]]:
+    """sibling -> (container id, StartedAt, image id)."""
+    return {
+        s: (c["Id"], c["State"]["StartedAt"], c["Image"])
+        for s, c in stack.containers().items()
+        if s in SIBLINGS
+    }
+
+
+FLAWS = {
+    # name: (image env, zdd flags, words the error must contain)
+    "crash-on-start": ({"CRASH_ON_START": "1"}, (), "exiting 1"),
+    "unhealthy-after-5s": (
+        {"UNHEALTHY_AFTER_SECONDS": "5"},
+        ("--monitor", "15"),
+        "unhealthy within the --monitor window",
+    ),
+    "slower-than-gate": ({"WARMUP_SECONDS": "60"}, ("--health-timeout", "6"), "--health-timeout"),
+}
+
+
+@pytest.mark.parametrize("flaw", list(FLAWS))
+def test_bad_release_rolls_back(stack: Stack, flaw: str) -> None:
+    image_env, flags, words = FLAWS[flaw]
+    stack.deploy()
+    before = started_at(stack)
+    old_versions = {a["version"] for a in (fetch(stack.url) for _ in range(10))}
+
+    release(stack, "2", **image_env)
+    load = probe(stack.url).start()
+    result = stack.zdd("deploy", *flags)
+    time.sleep(2)
+    report = load.stop()
+    after = started_at(stack)
+    print(
+        f"\nRESULT fault {flaw} [{stack.compose_cmd}] exit {result.returncode} {report.summary()}"
+    )
+
+    assert result.returncode == 1, result.stderr
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("zdd: error: service_a") and words in error, error
+    assert report.failed == 0, report.summary()
+    assert {v for v, *_ in report.versions()} <= old_versions, "only the old version served"
+    assert served_versions(report, 1.5) <= old_versions
+    assert after["service_b"] == before["service_b"], "service_b never stopped"
+    assert after["service_a"][2] == before["service_a"][2], "service_a on its previous image"
+    assert after["service_a"][0] != before["service_a"][0]
+
+
+def test_rollback_after_good_deploy(stack: Stack) -> None:
+    stack.deploy()
+    old_versions = {fetch(stack.url)["version"] for _ in range(10)}
+    release(stack, "2")
+    stack.deploy()
+    assert not {fetch(stack.url)["version"] for _ in range(10)} & old_versions
+
+    load = probe(stack.url).start()
+    progress = stack.zdd("rollback")
+    time.sleep(2)
+    report = load.stop()
+    print(f"\nRESULT rollback [{stack.compose_cmd}] exit {progress.returncode} {report.summary()}")
+    assert progress.returncode == 0, progress.stderr
+    assert report.failed == 0, report.summary()
+    assert served_versions(report, 1.5) == old_versions
+
+
+class Background:
+    """A `zdd deploy` subprocess whose progress lines are collected as they come."""
+
+    def __init__(self, stack: Stack, *args: str) -> None:
+        argv = [sys.executable, "-m", "zdd", "deploy", "-f", stack.compose_file]
+        argv += ["-p", stack.project, "--compose-cmd", stack.compose_cmd, *args]
+        self.process = subprocess.Popen(
+            argv, cwd=stack.directory, env=stack.environ(), stderr=subprocess.PIPE, text=True
+        )
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line.rstrip())
+
+    def wait_for(self, words: str, seconds: float = 120) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if any(words in line for line in self.lines):
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"never saw {words!r}: {self.lines}")
+
+    def finish(self, seconds: float = 300) -> int:
+        code = self.process.wait(seconds)
+        self.reader.join(5)
+        assert self.process.stderr is not None
+        self.process.stderr.close()
+        return code
+
+
+INTERRUPTS = {
+    # point: (line to wait for, siblings replaced when zdd stops)
+    "during-build": ("", ()),
+    "during-first-gate": ("--force-recreate service_a", ("service_a",)),
+    "during-second-sibling": ("drain service_b", SIBLINGS),
+}
+
+
+@pytest.mark.parametrize("point", list(INTERRUPTS))
+def test_ctrl_c_leaves_every_sibling_serving(stack: Stack, point: str) -> None:
+    marker, replaced = INTERRUPTS[point]
+    stack.deploy()
+    before = started_at(stack)
+    release(stack, "2")
+    load = probe(stack.url).start()
+    deploy = Background(stack)
+    if marker:
+        deploy.wait_for(marker)
+    else:
+        time.sleep(0.3)
+    deploy.process.send_signal(signal.SIGINT)
+    code = deploy.finish()
+    time.sleep(1)
+    report = load.stop()
+    after = started_at(stack)
+    print(f"\nRESULT sigint {point} [{stack.compose_cmd}] exit {code} {report.summary()}")
+    assert code == 130, deploy.lines
+    assert report.failed == 0, report.summary()
+    for sibling in SIBLINGS:
+        changed = after[sibling][0] != before[sibling][0]
+        assert changed == (sibling in replaced), (sibling, deploy.lines)
+    stack.deploy()
+
+
+def test_second_deploy_waits_its_turn(stack: Stack) -> None:
+    stack.deploy()
+    release(stack, "2")
+    first = Background(stack)
+    first.wait_for("build")
+    started = time.monotonic()
+    second = stack.zdd("deploy")
+    took = time.monotonic() - started
+    assert second.returncode == 4, second.stderr
+    assert "another zdd is deploying" in second.stderr and "pid" in second.stderr
+    print(f"\nRESULT lock [{stack.compose_cmd}] second exit 4 after {took:.2f}s")
+    assert first.finish() == 0, first.lines
+
+
+def test_lock_left_by_a_killed_zdd_is_taken_over(stack: Stack, tmp_path: Path) -> None:
+    stack.deploy()
+    killed = Background(stack)
+    killed.wait_for("build")
+    killed.process.kill()
+    killed.finish()
+    stack.deploy("--no-build")
