@@ -31,27 +31,38 @@ Files = Annotated[
     typer.Option(
         "-f",
         "--file",
+        metavar="FILE",
         help="Compose file (repeatable; later files override earlier ones).",
         show_default=False,
     ),
 ]
 ProjectName = Annotated[
     str | None,
-    typer.Option("-p", "--project-name", help="Project name (default: as compose derives it)."),
+    typer.Option(
+        "-p",
+        "--project-name",
+        metavar="NAME",
+        help="Project name (default: as compose derives it).",
+    ),
 ]
 ProjectDir = Annotated[
     str | None,
-    typer.Option("--project-directory", help="Project directory (default: the first file's)."),
+    typer.Option(
+        "--project-directory", metavar="DIR", help="Project directory (default: the first file's)."
+    ),
 ]
 EnvFile = Annotated[
     str | None,
-    typer.Option("--env-file", help="Env file for ${VAR} interpolation (default: .env)."),
+    typer.Option(
+        "--env-file", metavar="FILE", help="Env file for ${VAR} interpolation (default: .env)."
+    ),
 ]
 ComposeCmd = Annotated[
     str | None,
     typer.Option(
         "--compose-cmd",
         envvar="ZDD_COMPOSE_CMD",
+        metavar="CMD",
         help="Compose command, e.g. 'docker-compose' (default: 'docker compose', "
         "else 'docker-compose').",
     ),
@@ -61,7 +72,9 @@ Debug = Annotated[bool, typer.Option("--debug", help="Log every command; show tr
 Services = Annotated[
     list[str] | None,
     typer.Argument(
-        help="Siblings or bases to roll out (default: every group).", show_default=False
+        metavar="SERVICE",
+        help="Siblings or bases to roll out (default: every group).",
+        show_default=False,
     ),
 ]
 
@@ -123,16 +136,21 @@ def _printer(as_json: bool) -> Callable[[Any], None]:
 Delay = Annotated[
     float,
     typer.Option(
-        min=0, help="Seconds to wait for a sibling without a healthcheck (the seed's sleep)."
+        metavar="SECONDS",
+        min=0,
+        help="Seconds to wait for a sibling without a healthcheck (the seed's sleep).",
     ),
 ]
 StopTimeout = Annotated[
     int | None,
-    typer.Option(min=0, help="Seconds for a graceful stop before SIGKILL (compose: 10)."),
+    typer.Option(
+        metavar="SECONDS", min=0, help="Seconds for a graceful stop before SIGKILL (compose: 10)."
+    ),
 ]
 HealthTimeout = Annotated[
     float | None,
     typer.Option(
+        metavar="SECONDS",
         min=0.1,
         help="Seconds a new container may take to turn healthy "
         "(default: from its healthcheck: start_period + interval x retries, + margin).",
@@ -156,10 +174,16 @@ Proxy = Annotated[
     ),
 ]
 ProxyService = Annotated[
-    str | None, typer.Option(help="The nginx proxy's compose service (default: x-zdd, else proxy).")
+    str | None,
+    typer.Option(
+        metavar="SERVICE", help="The nginx proxy's compose service (default: x-zdd, else proxy)."
+    ),
 ]
 DrainTimeout = Annotated[
-    float, typer.Option(min=0, help="Seconds to wait for a drained sibling's in-flight requests.")
+    float,
+    typer.Option(
+        metavar="SECONDS", min=0, help="Seconds to wait for a drained sibling's in-flight requests."
+    ),
 ]
 PreStop = Annotated[
     str | None,
@@ -185,6 +209,7 @@ Verify = Annotated[
 Monitor = Annotated[
     float,
     typer.Option(
+        metavar="SECONDS",
         min=0,
         help="Seconds to keep watching a sibling after it turned ready; an exit or `unhealthy` "
         "in that window rolls it back.",
@@ -439,8 +464,12 @@ def _print_report(report: Any, as_json: bool) -> None:
 @app.command()
 def probe(
     url: Annotated[str, typer.Argument(help="URL to request, e.g. http://127.0.0.1:8000/")],
-    duration: Annotated[float, typer.Option(min=0.1, help="Seconds to probe.")] = 10.0,
-    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Parallel clients.")] = 8,
+    duration: Annotated[
+        float, typer.Option(min=0.1, metavar="SECONDS", help="Seconds to probe.")
+    ] = 10.0,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=256, metavar="N", help="Parallel clients.")
+    ] = 8,
     method: Annotated[str, typer.Option(help="GET or POST.")] = "GET",
     max_requests: Annotated[int, typer.Option(min=1, help="Stop after this many.")] = 100_000,
     rate: Annotated[

@@ -14,6 +14,7 @@ from zdd import releases
 from zdd.containers import Container, inspect, project_containers
 from zdd.errors import (
     ComposeCommandError,
+    ComposeUnavailableError,
     DeployError,
     InterruptedDeployError,
     RollbackError,
@@ -23,7 +24,7 @@ from zdd.errors import (
 from zdd.health import GateError, wait_healthy, wait_http, wait_running, watch
 from zdd.plan import Command, Gate, GatePolicy, Plan, Retag, RotateAction, Step, Verb
 from zdd.proxy import NoRotation, Rotation
-from zdd.runner import ComposeCli, Runner
+from zdd.runner import ComposeCli, Runner, check_engine
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class Rollout:
                 try:
                     self._step(step)
                 except ZddError as err:
+                    self._check_engine(sibling, err)
                     if sibling is None:
                         raise DeployError(f"build failed, nothing was changed: {err}") from err
                     self._recover(sibling, done, step, plan)
@@ -109,6 +111,17 @@ class Rollout:
         )
         if self.stop_requested:
             raise InterruptedDeployError("interrupted after the last sibling: all replaced")
+
+    def _check_engine(self, sibling: str | None, err: ZddError) -> None:
+        """A step failed: if the engine itself is gone, say so (exit 3) and change nothing more."""
+        try:
+            check_engine(self.runner)
+        except ComposeUnavailableError as down:
+            where = f"while replacing {sibling}" if sibling else "during the build"
+            raise ComposeUnavailableError(
+                f"the Docker engine stopped answering {where} ({err}); nothing more was "
+                "changed: run zdd deploy again once the engine is back"
+            ) from down
 
     def _between_siblings(self, finished: str | None, plan: Plan) -> None:
         if finished is not None and finished in self.ready:

@@ -259,3 +259,16 @@ def test_out_of_range_options_exit_2(seed_file: Path, option: list[str]) -> None
     result = runner.invoke(app, ["deploy", "--dry-run", "-f", str(seed_file), *option])
     assert result.exit_code == 2
     assert "Invalid value" in result.stderr
+
+
+def test_shell_metacharacters_in_a_service_name_are_never_interpreted(
+    tmp_path: Path, seed_file: Path
+) -> None:
+    compose = fake_compose(tmp_path)
+    marker = tmp_path / "pwned"
+    name = f"service_a;touch {marker}$(touch {marker})"
+    args = ["deploy", name, "--dry-run", "-f", str(seed_file), "--compose-cmd", str(compose)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert error_line(result.stderr).startswith(f"zdd: error: unknown service {name!r}")
+    assert not marker.exists()

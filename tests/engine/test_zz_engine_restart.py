@@ -1,0 +1,51 @@
+"""The engine stops in the middle of a deploy (runs last: it restarts the shared engine).
+
+Only where the engine was started by scripts/engine-up.sh (as in CI): a user's own engine
+is never stopped by the tests.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.engine.conftest import REPO, Stack
+from tests.engine.test_deploy import SIBLINGS, answers
+from tests.engine.test_faults import Background, release
+
+pytestmark = pytest.mark.docker
+PIDFILE = Path("/run/zdd-dockerd.pid")
+
+
+def engine_script(name: str) -> None:
+    subprocess.run(
+        ["bash", str(REPO / "scripts" / name)], check=True, capture_output=True, timeout=180
+    )
+
+
+def test_engine_stopped_mid_deploy(stack: Stack) -> None:
+    if not PIDFILE.exists():
+        pytest.skip("the engine was not started by scripts/engine-up.sh: not ours to stop")
+    if stack.compose_cmd != "docker compose":
+        pytest.skip("one engine restart is enough: compose v2 only")
+    stack.deploy()
+    release(stack, "2")
+    deploy = Background(stack)
+    deploy.wait_for("--force-recreate service_a")
+    try:
+        engine_script("engine-down.sh")
+        code = deploy.finish()
+    finally:
+        engine_script("engine-up.sh")
+    error = deploy.lines[-1]
+    print(f"\nRESULT engine-stopped exit {code}: {error}")
+    assert code == 3, deploy.lines
+    assert error.startswith("zdd: error: the Docker engine stopped answering"), error
+
+    stack.deploy()
+    containers = stack.containers()
+    served = answers(stack.url)
+    assert {a["host"] for a in served} == {containers[s]["Id"][:12] for s in SIBLINGS}
+    assert all(a["version"].startswith("2-") for a in served)

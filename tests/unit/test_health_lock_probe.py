@@ -1,0 +1,139 @@
+"""Pure parts with fake clocks and containers: gates, the polling helper, the lock, the probe."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from zdd.containers import Container
+from zdd.errors import ExitCode, LockHeldError
+from zdd.health import GateError, wait_healthy, wait_until, watch
+from zdd.lock import holder, project_lock
+from zdd.probe import Report, Sample
+
+BASE = Container(
+    id="c1",
+    name="p-service_a-1",
+    service="service_a",
+    image="p-service_a",
+    image_id="sha256:1",
+    status="running",
+    health="starting",
+    restart_count=0,
+    exit_code=0,
+    networks={"p_default": "172.20.0.3"},
+)
+
+
+class FakeClock:
+    """A clock that only moves when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def reader(*states: Container) -> object:
+    """Returns each state in turn, then the last one forever."""
+    queue = list(states)
+
+    def read() -> Container:
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    return read
+
+
+def test_wait_until_returns_the_first_value_and_backs_off() -> None:
+    clock = FakeClock()
+    calls = iter([None, None, None, "ready"])
+    assert wait_until(lambda: next(calls), 10, clock=clock, sleep=clock.sleep) == "ready"
+    assert 0 < clock.now < 1
+
+
+def test_wait_until_gives_up_at_the_timeout() -> None:
+    clock = FakeClock()
+    assert wait_until(lambda: None, 5, clock=clock, sleep=clock.sleep) is None
+    assert clock.now == pytest.approx(5)
+
+
+def test_unhealthy_while_warming_up_is_not_a_failure() -> None:
+    clock = FakeClock()
+    states = [replace(BASE, health=h) for h in ("starting", "unhealthy", "unhealthy", "healthy")]
+    found = wait_healthy(reader(*states), 30, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    assert found.health == "healthy"
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"status": "exited", "exit_code": 3}, "is exited (exit code 3)"),
+        ({"restart_count": 1}, "restarted 1 time(s)"),
+        ({"status": "dead"}, "is dead"),
+    ],
+)
+def test_gate_fails_fast_when_the_container_dies(change: dict[str, object], words: str) -> None:
+    clock = FakeClock()
+    read = reader(BASE, replace(BASE, **change))  # type: ignore[arg-type]
+    with pytest.raises(GateError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        wait_healthy(read, 30, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    assert clock.now < 1, "fails at once, not at the end of the budget"
+
+
+def test_gate_budget_names_the_flag_to_raise_it() -> None:
+    clock = FakeClock()
+    stuck = replace(BASE, health="unhealthy", health_log="HTTP 503")
+    with pytest.raises(GateError) as err:
+        wait_healthy(reader(stuck), 12, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    assert "not healthy after 12 s" in str(err.value)
+    assert "HTTP 503" in str(err.value) and "--health-timeout" in str(err.value)
+    assert err.value.exit_code == ExitCode.DEPLOY_FAILED
+
+
+def test_monitor_window_catches_a_late_unhealthy() -> None:
+    clock = FakeClock()
+    states = [replace(BASE, health="healthy")] * 5 + [replace(BASE, health="unhealthy")]
+    with pytest.raises(GateError, match="unhealthy within the --monitor window"):
+        watch(reader(*states), 15, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+
+
+def test_monitor_window_passes_a_steady_container() -> None:
+    clock = FakeClock()
+    healthy = replace(BASE, health="healthy")
+    assert watch(reader(healthy), 15, clock=clock, sleep=clock.sleep).health == "healthy"  # type: ignore[arg-type]
+    assert clock.now == pytest.approx(15)
+
+
+def test_second_lock_holder_gets_exit_4_naming_the_first(tmp_path: Path) -> None:
+    environ = {"XDG_CACHE_HOME": str(tmp_path)}
+    with project_lock("demo", "deploy", environ):
+        assert holder("demo", environ) is not None
+        with pytest.raises(LockHeldError) as err, project_lock("demo", "deploy", environ):
+            pass
+        assert err.value.exit_code == ExitCode.LOCKED == 4
+        assert "pid" in str(err.value) and "zdd deploy" in str(err.value)
+    assert holder("demo", environ) is None, "released on exit"
+    with project_lock("demo", "deploy", environ):
+        pass
+
+
+def test_probe_report_counts_failures_and_the_longest_outage() -> None:
+    samples = [
+        Sample(0.0, 0.01, None, "1"),
+        Sample(0.1, 0.01, "connection", None),
+        Sample(0.2, 0.05, "5xx", None),
+        Sample(0.3, 0.01, None, "2"),
+        Sample(0.4, 0.01, "timeout", None),
+    ]
+    report = Report(samples)
+    summary = report.summary()
+    assert summary["requests"] == 5 and summary["failed"] == 3
+    assert summary["failures"] == {"connection": 1, "5xx": 1, "timeout": 1}
+    assert report.longest_failure_ms() == pytest.approx(150.0)
+    assert [v for v, *_ in report.versions()] == ["1", "2"]
