@@ -110,6 +110,13 @@ def _boundary(debug: bool) -> Iterator[None]:
     except KeyboardInterrupt:
         typer.echo("zdd: interrupted", err=True)
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+    except OSError as err:  # e.g. an unwritable cache or lock directory
+        if debug:
+            raise
+        typer.echo(
+            f"zdd: error: {err.strerror or err}: {err.filename or ''}".rstrip(": "), err=True
+        )
+        raise typer.Exit(int(ExitCode.USAGE)) from None
 
 
 def _load_options(
@@ -352,6 +359,16 @@ def _session(
     return open_session(options, compose_cmd, Runner())
 
 
+def _proxy_defaults(
+    settings: Any, proxy: ProxyMode | None, proxy_service: str | None
+) -> dict[str, Any]:
+    """--proxy and --proxy-service, else the compose file's `x-zdd`, else none and proxy."""
+    return {
+        "proxy": proxy or ProxyMode(settings.get("proxy", "none")),
+        "proxy_service": proxy_service or settings.get("proxy_service", "proxy"),
+    }
+
+
 def _deploy_options(
     settings: Any, *, proxy: ProxyMode | None, proxy_service: str | None, **values: Any
 ) -> Any:
@@ -359,8 +376,7 @@ def _deploy_options(
     from zdd.plan import DeployOptions
 
     return DeployOptions(
-        proxy=proxy or ProxyMode(settings.get("proxy", "none")),
-        proxy_service=proxy_service or settings.get("proxy_service", "proxy"),
+        **_proxy_defaults(settings, proxy, proxy_service),
         **values,
     )
 
@@ -486,9 +502,10 @@ def probe(
     with _boundary(debug):
         if method.upper() not in ("GET", "POST"):
             raise UsageError(f"--method must be GET or POST, got {method!r}")
-        report = Probe(url, concurrency=concurrency, method=method, max_requests=max_requests).run(
-            duration
+        probe = Probe(
+            url, concurrency=concurrency, method=method, max_requests=max_requests, rate=rate
         )
+        report = probe.run(duration)
         _print_report(report, as_json)
         if report.failed:
             raise VerifyError(f"{report.failed} of {report.requests} requests failed")
@@ -516,8 +533,7 @@ def status(
         settings = session.project.settings
         rows, lock = collect(
             session,
-            proxy or ProxyMode(settings.get("proxy", "none")),
-            proxy_service or settings.get("proxy_service", "proxy"),
+            **_proxy_defaults(settings, proxy, proxy_service),
         )
         if as_json:
             typer.echo(

@@ -160,9 +160,15 @@ def load_project(options: LoadOptions) -> Project:
 
 
 def _settings(top: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The top-level `x-zdd` mapping, checked: `proxy` (nginx|external|none), `proxy_service`."""
     settings = top.get("x-zdd") or {}
     if not isinstance(settings, dict):
         raise ComposeFileError("top-level `x-zdd` must be a mapping")
+    proxy = settings.get("proxy", "none")
+    if proxy not in ("nginx", "external", "none"):
+        raise ComposeFileError(f"x-zdd: proxy must be nginx, external or none, got {proxy!r}")
+    if not isinstance(settings.get("proxy_service", "proxy"), str):
+        raise ComposeFileError("x-zdd: proxy_service must be a service name")
     return settings
 
 
@@ -370,7 +376,7 @@ class _Resolver:
             )
         inherited = self.effective(base, target, (*chain, label))
         if target is not scope:
-            inherited = _rebase_build(inherited, path.parent)
+            inherited = rebase_build(inherited, path.parent)
         inherited = {k: v for k, v in inherited.items() if k not in NOT_INHERITED}
         return merge_service(inherited, {k: v for k, v in config.items() if k != "extends"})
 
@@ -396,8 +402,8 @@ def _resolve_all(
     return resolved
 
 
-def _rebase_build(config: dict[str, Any], directory: Path) -> dict[str, Any]:
-    """Make a relative build context from another file absolute, as compose does."""
+def rebase_build(config: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """The config with its build context made absolute against `directory`, as compose does."""
     build = config.get("build")
     if build is None:
         return config

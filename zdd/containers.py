@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from zdd.health import healthcheck_budget
 from zdd.runner import Runner
 
 PROJECT_LABEL = "com.docker.compose.project"
@@ -30,6 +31,7 @@ class Container:
     networks: Mapping[str, str]  # network name -> IP address
     health_log: str = ""
     oneoff: bool = False  # a `compose run` container, not a service container
+    check_budget: float | None = None  # what its healthcheck (compose's or the image's) allows
 
     @property
     def running(self) -> bool:
@@ -58,6 +60,20 @@ def parse_inspect(item: Mapping[str, Any]) -> Container:
         networks=addresses,
         health_log=str(last.get("Output", "")).strip(),
         oneoff=labels.get(ONEOFF_LABEL) == "True",
+        check_budget=_check_budget((item.get("Config") or {}).get("Healthcheck")),
+    )
+
+
+def _check_budget(check: Mapping[str, Any] | None) -> float | None:
+    """The gate budget of a container's healthcheck (docker inspect gives nanoseconds)."""
+    if not check or check.get("Test") in (None, [], ["NONE"]):
+        return None
+    seconds = {k: (check.get(k) or 0) / 1e9 for k in ("Interval", "Timeout", "StartPeriod")}
+    return healthcheck_budget(
+        seconds["Interval"] or 30.0,
+        seconds["Timeout"] or 30.0,
+        seconds["StartPeriod"],
+        int(check.get("Retries") or 3),
     )
 
 

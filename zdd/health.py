@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from zdd.containers import Container
 from zdd.errors import DeployError
+
+if TYPE_CHECKING:
+    from zdd.containers import Container
 
 T = TypeVar("T")
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
 FAILED_STATES = ("exited", "dead", "restarting", "removing")
+
+
+def healthcheck_budget(interval: float, timeout: float, start_period: float, retries: int) -> float:
+    """How long a healthcheck may take to report healthy: start_period + a probe (interval,
+    or its timeout if shorter) per retry and one more, plus a 10 s margin."""
+    return round(start_period + (interval + min(timeout, interval)) * (retries + 1) + 10, 1)
 
 
 class GateError(DeployError):

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from zdd.compose_file import Project
+from zdd.compose_file import Project, rebase_build
 from zdd.paths import cache_dir
 
 # v1 key -> spec key, for the v1 keys that were renamed.
@@ -33,13 +33,9 @@ def translate_service(config: Mapping[str, Any], directory: Path) -> dict[str, A
             spec.setdefault(outer, {})[inner] = value
         else:
             spec[target] = value
-    build = spec.get("build")
-    if build is not None:
-        build = {"context": build} if isinstance(build, str) else dict(build)
-        build["context"] = str((directory / str(build.get("context", "."))).resolve())
-        if "dockerfile" in spec:
-            build["dockerfile"] = spec.pop("dockerfile")
-        spec["build"] = build
+    spec = rebase_build(spec, directory)
+    if "build" in spec and "dockerfile" in spec:
+        spec["build"]["dockerfile"] = spec.pop("dockerfile")
     if "env_file" in spec:
         files = spec["env_file"] if isinstance(spec["env_file"], list) else [spec["env_file"]]
         spec["env_file"] = [str((directory / str(f)).resolve()) for f in files]
@@ -50,10 +46,21 @@ def translate_service(config: Mapping[str, Any], directory: Path) -> dict[str, A
 def translate(project: Project) -> dict[str, Any]:
     """The whole project as a spec-format document."""
     services = {
-        name: translate_service(service.config, project.directory)
+        name: _escape(translate_service(service.config, project.directory))
         for name, service in project.services.items()
     }
     return {"services": services}
+
+
+def _escape(value: Any) -> Any:
+    """`$` as `$$`: zdd has interpolated already, compose v2 must not substitute again."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, dict):
+        return {key: _escape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_escape(item) for item in value]
+    return value
 
 
 def write_translation(project: Project, environ: Mapping[str, str]) -> Path:

@@ -11,6 +11,7 @@ from typing import Any
 
 from zdd.compose_file import Group, Project, service_port
 from zdd.errors import UsageError
+from zdd.health import healthcheck_budget
 from zdd.runner import ComposeCli
 
 
@@ -82,11 +83,15 @@ class Gate:
     delay: float
     url: str = ""  # GatePolicy.HTTP: the URL requested inside the container
     monitor: float = 0.0  # seconds to keep watching after ready (--monitor)
+    health_timeout: float | None = None  # --health-timeout, which beats any other budget
 
     def describe(self) -> str:
         """What the gate waits for, in words."""
         if self.policy is GatePolicy.DELAY:
-            text = f"# wait {self.delay:g} s (no healthcheck), then check {self.service} is running"
+            text = (
+                f"# wait {self.delay:g} s, then check {self.service} runs"
+                " (or is healthy, if its image has a HEALTHCHECK)"
+            )
         elif self.policy is GatePolicy.HTTP:
             text = (
                 f"# wait until {self.url} answers 2xx in {self.service} (at most {self.budget:g} s)"
@@ -208,7 +213,7 @@ def build_targets(project: Project, groups: Sequence[Group]) -> list[str]:
 def gate_for(config: Mapping[str, Any], service: str, options: DeployOptions) -> Gate:
     """Healthcheck gate when the service defines one, else --health-path, else the delay."""
     gate = _gate_policy(config, service, options)
-    return replace(gate, monitor=options.monitor) if options.monitor else gate
+    return replace(gate, monitor=options.monitor, health_timeout=options.health_timeout)
 
 
 def _gate_policy(config: Mapping[str, Any], service: str, options: DeployOptions) -> Gate:
@@ -234,8 +239,7 @@ def healthcheck_of(config: Mapping[str, Any]) -> float | None:
     interval = parse_duration(check.get("interval", "30s"))
     timeout = parse_duration(check.get("timeout", "30s"))
     start = parse_duration(check.get("start_period", "0s"))
-    retries = int(check.get("retries", 3))
-    return round(start + (interval + min(timeout, interval)) * (retries + 1) + 10, 1)
+    return healthcheck_budget(interval, timeout, start, int(check.get("retries", 3)))
 
 
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}

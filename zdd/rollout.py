@@ -68,38 +68,50 @@ class Rollout:
     before: dict[str, Container] = field(default_factory=dict)  # sibling -> its old container
     ready: dict[str, Container] = field(default_factory=dict)  # sibling -> its gated container
     stop_requested: bool = False
+    changing: bool = False  # a sibling is being replaced: signals wait for it
+    targets: dict[str, str] = field(default_factory=dict)  # rollback: sibling -> image id
 
     def run(self, plan: Plan) -> None:
         """Run every step; on a failure put that sibling back and raise; on a signal, finish
-        the sibling in progress, then raise InterruptedDeployError."""
+        the sibling in progress (or stop the build at once), then raise."""
         started = self.clock()
-        with self._deferred_signals():
+        with self._signals():
             self.rotation.sync()
             self.before = {
                 c.service: c for c in project_containers(self.runner, self.project) if c.running
             }
+            self.targets = self._rollback_targets(plan)
             sibling: str | None = None
             done: list[Step] = []
+            warned = False
             for step in plan.steps:
                 if step.service != sibling:
                     self._between_siblings(sibling, plan)
                     sibling, done = step.service, []
                 step_started = self.clock()
+                self.changing = step.service is not None
                 try:
                     self._step(step)
+                except KeyboardInterrupt:  # only raised while nothing has changed (the build)
+                    self._restore_untouched_tags(plan)
+                    raise InterruptedDeployError(
+                        "interrupted during the build: nothing was changed"
+                    ) from None
                 except ZddError as err:
                     self._check_engine(sibling, err)
+                    self._restore_untouched_tags(plan)
                     if sibling is None:
                         raise DeployError(f"build failed, nothing was changed: {err}") from err
-                    self._recover(sibling, done, step, plan)
-                    raise DeployError(
-                        f"{err}; {sibling} is back on its previous version and the siblings "
-                        "after it were not touched"
-                    ) from err
+                    outcome = self._recover(sibling, done, step, plan)
+                    message = f"{err}; {outcome}; the siblings after it were not touched"
+                    raise DeployError(message) from err
                 done.append(step)
                 seconds = round(self.clock() - step_started, 2)
                 data = {"service": step.service, "seconds": seconds}
                 self.report(Event("step", step.describe(), data))
+                if self.stop_requested and step.service is not None and not warned:
+                    warned = True
+                    self.report(Event("warning", f"stopping once {step.service} is done"))
             self._between_siblings(sibling, plan)
         total = round(self.clock() - started, 2)
         self.report(
@@ -112,6 +124,21 @@ class Rollout:
         if self.stop_requested:
             raise InterruptedDeployError("interrupted after the last sibling: all replaced")
 
+    def _rollback_targets(self, plan: Plan) -> dict[str, str]:
+        """`zdd rollback`: each sibling's previous release, found before anything changes."""
+        targets: dict[str, str] = {}
+        for step in plan.steps:
+            if not isinstance(step, Retag):
+                continue
+            current = self.before.get(step.service)
+            if current is None:
+                raise UsageError(f"{step.service} is not running: nothing to roll back")
+            target = releases.previous(self.runner, self.project, step.service, current.image_id)
+            if target is None:
+                raise UsageError(f"{step.service}: no previous release to roll back to")
+            targets[step.service] = target
+        return targets
+
     def _check_engine(self, sibling: str | None, err: ZddError) -> None:
         """A step failed: if the engine itself is gone, say so (exit 3) and change nothing more."""
         try:
@@ -123,10 +150,19 @@ class Rollout:
                 "changed: run zdd deploy again once the engine is back"
             ) from down
 
+    def _restore_untouched_tags(self, plan: Plan) -> None:
+        """The build re-tagged every sibling's image: point the untouched ones back, so that a
+        later plain `compose up` does not start the new build unannounced."""
+        for sibling in plan.siblings:
+            old = self.before.get(sibling)
+            if old is not None and sibling not in self.ready:
+                self.runner.run(["docker", "tag", old.image_id, old.image])
+
     def _between_siblings(self, finished: str | None, plan: Plan) -> None:
         if finished is not None and finished in self.ready:
             releases.record(self.runner, self.project, finished, self.ready[finished].image_id)
         if self.stop_requested:
+            self._restore_untouched_tags(plan)
             replaced = [s for s in plan.siblings if s in self.ready]
             raise InterruptedDeployError(
                 f"interrupted: replaced {', '.join(replaced) or 'none'}, the others untouched; "
@@ -142,34 +178,26 @@ class Rollout:
         elif isinstance(step, Gate):
             self.ready[step.service] = self._gate(step)
         elif isinstance(step, Retag):
-            self._retag(step.service)
+            current = self.before[step.service]
+            self.runner.run(["docker", "tag", self.targets[step.service], current.image])
         elif step.action is RotateAction.DRAIN:
             self.rotation.drain(step.service)
         else:
             self.rotation.admit(step.service, self.ready[step.service])
 
-    def _retag(self, sibling: str) -> None:
-        current = self.before.get(sibling)
-        if current is None:
-            raise UsageError(f"{sibling} is not running: nothing to roll back")
-        target = releases.previous(self.runner, self.project, sibling, current.image_id)
-        if target is None:
-            raise UsageError(f"{sibling}: no previous release to roll back to")
-        self.runner.run(["docker", "tag", target, current.image])
-
-    def _recover(self, sibling: str, done: Sequence[Step], failed: Step, plan: Plan) -> None:
-        """Put the sibling back on the container or image it had before the deploy."""
+    def _recover(self, sibling: str, done: Sequence[Step], failed: Step, plan: Plan) -> str:
+        """Put the sibling back on the container or image it had; say what was done."""
         old = self.before.get(sibling)
         if old is None:
-            self.report(Event("warning", f"{sibling} had no previous container to go back to"))
-            return
-        replaced = any(isinstance(s, Command | Retag) for s in (*done, failed))
+            self.runner.run(self.cli.stop(sibling, None))
+            return f"{sibling} had no previous version to go back to: its new container is stopped"
+        replaced = any(isinstance(s, Command) and s.verb is not Verb.BUILD for s in (*done, failed))
         self.report(Event("warning", f"rolling {sibling} back to image {old.image_id[7:19]}"))
         try:
-            if not replaced:  # only drained: the old container still runs
-                self.rotation.admit(sibling, old)
-                return
             self.runner.run(["docker", "tag", old.image_id, old.image])
+            if not replaced:  # only drained (or retagged): the old container still runs
+                self.rotation.admit(sibling, old)
+                return f"{sibling} kept its running container"
             self.runner.run(self.cli.up(sibling, build=False))
             gate = next(s for s in plan.steps if isinstance(s, Gate) and s.service == sibling)
             self.rotation.admit(sibling, self._gate(gate))
@@ -177,6 +205,7 @@ class Rollout:
             raise RollbackError(
                 f"rollback of {sibling} failed ({err}); now: {self._state()}"
             ) from err
+        return f"{sibling} is back on its previous version"
 
     def _state(self) -> str:
         try:
@@ -188,8 +217,12 @@ class Rollout:
     def _gate(self, gate: Gate) -> Container:
         container_id, read = self._reader(gate.service)
         try:
-            if gate.policy is GatePolicy.HEALTHCHECK or read().health is not None:
+            new = read()
+            if gate.policy is GatePolicy.HEALTHCHECK:
                 wait_healthy(read, gate.budget, clock=self.clock, sleep=self.sleep)
+            elif new.health is not None:  # the image's own HEALTHCHECK, unknown to the plan
+                budget = gate.health_timeout or new.check_budget or gate.budget
+                wait_healthy(read, budget, clock=self.clock, sleep=self.sleep)
             elif gate.policy is GatePolicy.HTTP:
                 answers = partial(self._answers, gate.url)
                 wait_http(read, answers, gate.url, gate.budget, clock=self.clock, sleep=self.sleep)
@@ -201,7 +234,8 @@ class Rollout:
 
     def _log_tail(self, container_id: str) -> str:
         try:
-            output = self.runner.run(["docker", "logs", "--tail", "3", container_id])
+            argv = ["docker", "logs", "--tail", "3", container_id]
+            output = self.runner.run(argv, merge_stderr=True)
         except ZddError:
             return ""
         lines = [line.strip() for line in output.splitlines() if line.strip()]
@@ -238,13 +272,14 @@ class Rollout:
         return container_id, read
 
     @contextmanager
-    def _deferred_signals(self) -> Iterator[None]:
-        """SIGINT/SIGTERM ask zdd to stop after the sibling in progress, never inside it."""
+    def _signals(self) -> Iterator[None]:
+        """SIGINT/SIGTERM: at once while nothing has changed yet (the build); once a sibling
+        is being replaced, only after it is done, so that no sibling is left half-replaced."""
 
         def request_stop(signum: int, _frame: object) -> None:
+            if not self.changing:
+                raise KeyboardInterrupt
             self.stop_requested = True
-            name = signal.Signals(signum).name
-            self.report(Event("warning", f"{name}: finishing the sibling in progress, then stop"))
 
         previous = {
             sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import signal
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ class Runner:
         stdin: str | None = None,
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
+        merge_stderr: bool = False,
     ) -> str:
         """Run `argv`; return its stdout or raise ComposeCommandError / ComposeUnavailableError."""
         import sh  # imported late: `zdd --version` and `--help` never pay for it
@@ -42,19 +44,27 @@ class Runner:
         try:
             command = sh.Command(argv[0])
         except sh.CommandNotFound as err:
-            raise ComposeUnavailableError(f"{argv[0]} not found: {INSTALL_HINT}") from err
+            hint = INSTALL_HINT if argv[0] in ("docker", "docker-compose") else "check the name"
+            raise ComposeUnavailableError(f"{argv[0]} not found: {hint}") from err
         try:
             result = command(
                 *argv[1:],
                 _in=stdin,
                 _timeout=timeout,
                 _env=dict(env) if env is not None else None,
+                _err_to_out=merge_stderr,
                 _tty_out=False,
-                _return_cmd=True,
+                _bg=True,
+                _bg_exc=False,
                 # Own process group: a Ctrl-C at the terminal reaches zdd only, which then
                 # finishes the sibling in progress instead of killing compose mid-step.
                 _new_group=True,
             )
+            try:
+                result.wait()
+            except KeyboardInterrupt:  # zdd chose to stop now (the build): stop the command too
+                result.process.signal_group(signal.SIGTERM)
+                raise
         except sh.ErrorReturnCode as err:
             stderr = err.stderr.decode(errors="replace")
             log.debug("exit %s: %s", err.exit_code, stderr.strip())
@@ -146,10 +156,6 @@ class ComposeCli:
         flags = _flag("--no-cache", no_cache) + _flag("--pull", pull)
         return (*self.base(), "build", *flags, *services)
 
-    def pull(self, services: Sequence[str]) -> tuple[str, ...]:
-        """`pull SERVICE...` for image-only services."""
-        return (*self.base(), "pull", *services)
-
     def stop(self, service: str, timeout: int | None) -> tuple[str, ...]:
         """`stop [-t N] SERVICE`: graceful stop, SIGKILL after the timeout."""
         flags = ("-t", str(timeout)) if timeout is not None else ()
@@ -169,10 +175,6 @@ class ComposeCli:
             *_flag("--no-build", not build),
             service,
         )
-
-    def exec(self, service: str, command: Sequence[str]) -> tuple[str, ...]:
-        """`exec -T SERVICE COMMAND...` (no TTY: zdd reads the output)."""
-        return (*self.base(), "exec", "-T", service, *command)
 
 
 def _flag(flag: str, enabled: bool) -> tuple[str, ...]:

@@ -162,10 +162,10 @@ def test_deploy_dry_run_prints_the_seed_sequence(tmp_path: Path, seed_file: Path
         f"{base} build --no-cache app service_a service_b",
         f"{base} stop service_a",
         f"{base} up -d --no-deps --force-recreate service_a",
-        "# wait 5 s (no healthcheck), then check service_a is running",
+        "# wait 5 s, then check service_a runs (or is healthy, if its image has a HEALTHCHECK)",
         f"{base} stop service_b",
         f"{base} up -d --no-deps --force-recreate service_b",
-        "# wait 5 s (no healthcheck), then check service_b is running",
+        "# wait 5 s, then check service_b runs (or is healthy, if its image has a HEALTHCHECK)",
     ]
 
 
@@ -180,7 +180,7 @@ def test_deploy_dry_run_flags_and_narrowing(tmp_path: Path, seed_file: Path) -> 
         f"{base} build app service_b",
         f"{base} stop -t 20 service_b",
         f"{base} up -d --no-deps --force-recreate service_b",
-        "# wait 2 s (no healthcheck), then check service_b is running",
+        "# wait 2 s, then check service_b runs (or is healthy, if its image has a HEALTHCHECK)",
     ]
 
 

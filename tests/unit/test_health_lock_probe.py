@@ -111,7 +111,7 @@ def test_monitor_window_passes_a_steady_container() -> None:
 
 
 def test_second_lock_holder_gets_exit_4_naming_the_first(tmp_path: Path) -> None:
-    environ = {"XDG_CACHE_HOME": str(tmp_path)}
+    environ = {"ZDD_LOCK_DIR": str(tmp_path)}
     with project_lock("demo", "deploy", environ):
         assert holder("demo", environ) is not None
         with pytest.raises(LockHeldError) as err, project_lock("demo", "deploy", environ):

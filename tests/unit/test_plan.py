@@ -90,10 +90,10 @@ def test_seed_plan_describes_itself(seed: Project, seed_file: Path) -> None:
         f"{base} build --no-cache app service_a service_b",
         f"{base} stop service_a",
         f"{base} up -d --no-deps --force-recreate service_a",
-        "# wait 5 s (no healthcheck), then check service_a is running",
+        "# wait 5 s, then check service_a runs (or is healthy, if its image has a HEALTHCHECK)",
         f"{base} stop service_b",
         f"{base} up -d --no-deps --force-recreate service_b",
-        "# wait 5 s (no healthcheck), then check service_b is running",
+        "# wait 5 s, then check service_b runs (or is healthy, if its image has a HEALTHCHECK)",
     ]
 
 

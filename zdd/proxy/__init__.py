@@ -49,8 +49,10 @@ def make_rotation(
 ) -> Rotation:
     """The rotation for `--proxy MODE`."""
     if mode == "external":
-        from zdd.proxy.external import ExternalRotation
+        from zdd.proxy.external import ExternalRotation, check_hook
 
+        for flag, command in (("--pre-stop", pre_stop), ("--post-start", post_start)):
+            check_hook(flag, command)
         return ExternalRotation(session.runner, session.project.name, pre_stop, post_start)
     if mode == "nginx":
         from zdd.proxy.nginx import NginxRotation

@@ -10,11 +10,21 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 from dataclasses import dataclass, field
 
 from zdd.containers import Container, project_containers
-from zdd.errors import ComposeCommandError, DeployError
+from zdd.errors import ComposeCommandError, DeployError, UsageError
 from zdd.runner import Runner
+
+
+def check_hook(flag: str, command: str | None) -> None:
+    """A hook that cannot run is a usage error, found before anything changes."""
+    if command is None:
+        return
+    argv = shlex.split(command)
+    if not argv or shutil.which(argv[0]) is None:
+        raise UsageError(f"{flag}: command not found: {argv[0] if argv else '(empty)'}")
 
 
 @dataclass

@@ -2,14 +2,14 @@
 # Writes the upstream servers, tests and reloads nginx, waits until the new worker generation
 # serves, then until every worker of the old generation has exited (their in-flight requests
 # are done), at most DRAIN_TICKS x 50 ms. CONFIRM (IP:PORT) is then requested from here.
-# Exit: 0 done; 3 nginx -t refused the config (the previous file is put back); 4 no new
-# workers after the reload. Prints `drained TICKS` or `drain-timeout ALIVE` on stdout.
+# Exit: 0 done; 3 nginx -t refused the config; 5 the reload failed (the previous file is
+# put back in both cases); 4 no new workers after the reload. Prints `drained TICKS` or `drain-timeout ALIVE` on stdout.
 set -eu
 file=$1 servers=$2 ticks=$3 confirm=${4:-}
 
 workers() {
     for dir in /proc/[0-9]*; do
-        cmd=$(tr '\0' ' ' < "$dir/cmdline" 2>/dev/null) || continue
+        cmd=$(tr '\0' ' ' 2> /dev/null < "$dir/cmdline") || continue
         case "$cmd" in "nginx: worker process"*) printf '%s ' "${dir#/proc/}" ;; esac
     done
 }
@@ -20,10 +20,13 @@ old=$(workers)
 printf '%s' "$servers" > "$file"
 if ! out=$(nginx -t 2>&1); then
     mv "$file.prev" "$file"
-    printf '%s\n' "$out" >&2
+    printf '%s\n' "$out" | grep -m 1 emerg >&2 || printf '%s\n' "$out" | head -n 1 >&2
     exit 3
 fi
-nginx -s reload
+if ! nginx -s reload; then
+    mv "$file.prev" "$file"
+    exit 5
+fi
 
 i=0
 while :; do
@@ -48,12 +51,13 @@ while :; do
 done
 
 if [ -n "$confirm" ]; then
+    # Any HTTP answer proves nginx reaches the container; only no answer (000) fails.
     if command -v curl > /dev/null 2>&1; then
-        code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$confirm/" || echo 000)
+        code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$confirm/") || :
     elif command -v wget > /dev/null 2>&1; then
-        code=$(wget -q -O /dev/null -T 5 "http://$confirm/" && echo 200 || echo 000)
+        code=$(wget -S -O /dev/null -T 5 "http://$confirm/" 2>&1 | grep -m 1 -o 'HTTP/[0-9.]* [0-9]*' | cut -d' ' -f2) || :
     else
         code=skip
     fi
-    echo "confirm $code"
+    echo "confirm ${code:-000}"
 fi
