@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -270,8 +270,11 @@ def deploy(
     """
     from zdd.plan import build_plan
 
-    with _boundary(debug):
-        session = _session(file, project_name, project_directory, env_file, compose_cmd)
+    lock = None if dry_run else "deploy"
+    with (
+        _boundary(debug),
+        _session(file, project_name, project_directory, env_file, compose_cmd, lock) as session,
+    ):
         options = _deploy_options(
             session.project.settings,
             services=tuple(services or ()),
@@ -323,8 +326,11 @@ def rollback(
     """
     from zdd.plan import build_rollback_plan
 
-    with _boundary(debug):
-        session = _session(file, project_name, project_directory, env_file, compose_cmd)
+    lock = None if dry_run else "rollback"
+    with (
+        _boundary(debug),
+        _session(file, project_name, project_directory, env_file, compose_cmd, lock) as session,
+    ):
         options = _deploy_options(
             session.project.settings,
             services=tuple(services or ()),
@@ -342,21 +348,31 @@ def rollback(
             verify=verify,
         )
         plan = build_rollback_plan(session.project, session.cli, options)
-        _run(session, plan, options, dry_run, as_json, command="rollback")
+        _run(session, plan, options, dry_run, as_json)
 
 
+@contextmanager
 def _session(
     file: list[str] | None,
     project_name: str | None,
     project_directory: str | None,
     env_file: str | None,
     compose_cmd: str | None,
-) -> Any:
+    lock: str | None = None,
+) -> Iterator[Any]:
+    """The opened project; with `lock`, the project's deploy lock is held first, so that a
+    second deploy exits 4 before it spends time on compose."""
+    import os
+
+    from zdd.compose_file import load_project
+    from zdd.lock import project_lock
     from zdd.runner import Runner
     from zdd.session import open_session
 
     options = _load_options(file, project_name, project_directory, env_file)
-    return open_session(options, compose_cmd, Runner())
+    project = load_project(options)
+    with project_lock(project.name, lock, os.environ) if lock else nullcontext():
+        yield open_session(project, options, compose_cmd, Runner())
 
 
 def _proxy_defaults(
@@ -381,9 +397,7 @@ def _deploy_options(
     )
 
 
-def _run(
-    session: Any, plan: Any, options: Any, dry_run: bool, as_json: bool, command: str = "deploy"
-) -> None:
+def _run(session: Any, plan: Any, options: Any, dry_run: bool, as_json: bool) -> None:
     from zdd.deploy import execute
 
     if dry_run:
@@ -395,7 +409,6 @@ def _run(
         options,
         _printer(as_json),
         on_probe=lambda seen: _print_report(seen, as_json),
-        command=command,
     )
 
 
@@ -528,8 +541,10 @@ def status(
 
     from zdd.status import collect
 
-    with _boundary(debug):
-        session = _session(file, project_name, project_directory, env_file, compose_cmd)
+    with (
+        _boundary(debug),
+        _session(file, project_name, project_directory, env_file, compose_cmd) as session,
+    ):
         settings = session.project.settings
         rows, lock = collect(
             session,

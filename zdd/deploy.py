@@ -1,12 +1,10 @@
-"""Run a plan for `zdd deploy` / `zdd rollback`: engine check, proxy, lock, rollout, verify."""
+"""Run a plan for `zdd deploy` / `zdd rollback`: engine check, proxy, rollout, verify."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from zdd.errors import VerifyError
-from zdd.lock import project_lock
 from zdd.plan import DeployOptions, Plan
 from zdd.probe import Probe, Report
 from zdd.proxy import make_rotation
@@ -22,9 +20,8 @@ def execute(
     report: Reporter,
     *,
     on_probe: Callable[[Report], None],
-    command: str = "deploy",
 ) -> None:
-    """Hold the project's lock and run the plan; with --verify, probe throughout."""
+    """Run the plan (the caller holds the project's lock); with --verify, probe throughout."""
     check_engine(session.runner)
     rotation = make_rotation(
         options.proxy,
@@ -36,15 +33,14 @@ def execute(
         post_start=options.post_start,
     )
     rollout = Rollout(session.runner, session.cli, session.project.name, report, rotation)
-    with project_lock(session.project.name, command, os.environ):
-        if options.verify is None:
-            rollout.run(plan)
-            return
-        probe = Probe(options.verify).start()
-        try:
-            rollout.run(plan)
-        finally:
-            seen = probe.stop()
-            on_probe(seen)
-        if seen.failed:
-            raise VerifyError(f"--verify: {seen.failed} of {seen.requests} requests failed")
+    if options.verify is None:
+        rollout.run(plan)
+        return
+    probe = Probe(options.verify).start()
+    try:
+        rollout.run(plan)
+    finally:
+        seen = probe.stop()
+        on_probe(seen)
+    if seen.failed:
+        raise VerifyError(f"--verify: {seen.failed} of {seen.requests} requests failed")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from zdd.compose_file import LoadOptions, Project, load_project
+from zdd.compose_file import LoadOptions, Project
 from zdd.legacy import write_translation
 from zdd.runner import ComposeBinary, ComposeCli, Runner, detect_compose
 
@@ -20,9 +20,10 @@ class Session:
     runner: Runner
 
 
-def open_session(options: LoadOptions, compose_cmd: str | None, runner: Runner) -> Session:
-    """Load the project and pick the compose binary; translate a v1 file for compose v2."""
-    project = load_project(options)
+def open_session(
+    project: Project, options: LoadOptions, compose_cmd: str | None, runner: Runner
+) -> Session:
+    """Pick the compose binary for the loaded project; translate a v1 file for compose v2."""
     binary = detect_compose(runner, compose_cmd)
     env_file = Path(options.cwd, options.env_file).resolve() if options.env_file else None
     if project.legacy and binary.major >= 2:

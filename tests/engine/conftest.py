@@ -179,3 +179,32 @@ def served_versions(report: Report, last_seconds: float) -> set[str]:
     """The versions answered in the last `last_seconds` of the probe."""
     end = max(s.started for s in report.samples)
     return {s.version for s in report.samples if s.version and s.started >= end - last_seconds}
+
+
+MEASUREMENTS: list[str] = []
+
+
+def record(what: str, stack: Stack, outcome: str, report: Report) -> None:
+    """Keep one measured line for the end-of-run summary (and print it with -s)."""
+    summary = report.summary()
+    version = "v2" if stack.compose_cmd == "docker compose" else "v1"
+    line = (
+        f"{what:<34} compose {version}  {outcome:<14} {summary['requests']:>6} requests "
+        f"{summary['failed']:>5} failed {summary['failures'] or ''} "
+        f"longest failure run {summary['longest_failure_ms']} ms, p99 {summary['p99_ms']} ms"
+    )
+    note(line)
+
+
+def note(line: str) -> None:
+    """A measured line without a probe report."""
+    MEASUREMENTS.append(line)
+    print(f"\nRESULT {line}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The measured lines, so that CI's log holds the figures the issue notes quote."""
+    if MEASUREMENTS:
+        terminalreporter.section("zdd measurements (requests through the proxy during a deploy)")
+        for line in MEASUREMENTS:
+            terminalreporter.write_line(line)

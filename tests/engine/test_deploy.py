@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.engine.conftest import REPO, Stack, probe, served_versions
+from tests.engine.conftest import REPO, Stack, probe, record, served_versions
 
 pytestmark = pytest.mark.docker
 
@@ -51,7 +51,7 @@ def test_first_deploy_then_new_version(stack: Stack) -> None:
     versions = {a["version"] for a in served}
     assert old_version not in versions
     assert all(v.startswith("2-") for v in versions), versions
-    print(f"\n[{stack.compose_cmd}] new version: {report.summary()}")
+    record("zdd second deploy (new version)", stack, "exit 0", report)
     assert "replaced 2 sibling(s)" in progress
     assert report.failed == 0, report.summary()
     assert served_versions(report, 1.5) == versions
@@ -121,7 +121,7 @@ def test_zero_failed_requests(stack: Stack, scenario: str) -> None:
     time.sleep(3)
     report = load.stop()
     summary = report.summary()
-    print(f"\nRESULT zdd {scenario} [{stack.compose_cmd}] deploy {seconds:.1f}s {summary}")
+    record(f"zdd {scenario}", stack, f"deploy {seconds:.1f}s", report)
     assert report.failed == 0, summary
     assert report.requests >= 1000, summary
     new = served_versions(report, 1.5)
@@ -182,5 +182,4 @@ def test_seed_sequence_for_comparison(stack: Stack, scenario: str) -> None:
     run_seed_script(stack)
     seconds = time.monotonic() - started
     time.sleep(3)
-    summary = load.stop().summary()
-    print(f"\nRESULT seed {scenario} [{stack.compose_cmd}] deploy {seconds:.1f}s {summary}")
+    record(f"seed script {scenario}", stack, f"deploy {seconds:.1f}s", load.stop())

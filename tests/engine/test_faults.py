@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import Stack, probe, served_versions
+from tests.engine.conftest import Stack, note, probe, record, served_versions
 from tests.engine.test_deploy import SIBLINGS, fetch
 
 pytestmark = pytest.mark.docker
@@ -64,9 +64,7 @@ def test_bad_release_rolls_back(stack: Stack, flaw: str) -> None:
     time.sleep(2)
     report = load.stop()
     after = started_at(stack)
-    print(
-        f"\nRESULT fault {flaw} [{stack.compose_cmd}] exit {result.returncode} {report.summary()}"
-    )
+    record(f"bad release: {flaw}", stack, f"exit {result.returncode}", report)
 
     assert result.returncode == 1, result.stderr
     error = result.stderr.strip().splitlines()[-1]
@@ -90,7 +88,7 @@ def test_rollback_after_good_deploy(stack: Stack) -> None:
     progress = stack.zdd("rollback")
     time.sleep(2)
     report = load.stop()
-    print(f"\nRESULT rollback [{stack.compose_cmd}] exit {progress.returncode} {report.summary()}")
+    record("zdd rollback after a good deploy", stack, f"exit {progress.returncode}", report)
     assert progress.returncode == 0, progress.stderr
     assert report.failed == 0, report.summary()
     assert served_versions(report, 1.5) == old_versions
@@ -157,7 +155,7 @@ def test_ctrl_c_leaves_every_sibling_serving(stack: Stack, point: str) -> None:
     time.sleep(1)
     report = load.stop()
     after = started_at(stack)
-    print(f"\nRESULT sigint {point} [{stack.compose_cmd}] exit {code} {report.summary()}")
+    record(f"SIGINT {point}", stack, f"exit {code}", report)
     assert code == 130, deploy.lines
     assert report.failed == 0, report.summary()
     for sibling in SIBLINGS:
@@ -176,7 +174,7 @@ def test_second_deploy_waits_its_turn(stack: Stack) -> None:
     took = time.monotonic() - started
     assert second.returncode == 4, second.stderr
     assert "another zdd is deploying" in second.stderr and "pid" in second.stderr
-    print(f"\nRESULT lock [{stack.compose_cmd}] second exit 4 after {took:.2f}s")
+    note(f"two deploys at once [{stack.compose_cmd}]: the second exited 4 after {took:.2f} s")
     assert first.finish() == 0, first.lines
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import REPO, Stack
+from tests.engine.conftest import REPO, Stack, note
 from tests.engine.test_deploy import SIBLINGS, answers
 from tests.engine.test_faults import Background, release
 
@@ -44,7 +44,7 @@ def test_engine_stopped_mid_deploy(stack: Stack) -> None:
     finally:
         engine_script("engine-up.sh")
     error = deploy.lines[-1]
-    print(f"\nRESULT engine-stopped exit {code}: {error}")
+    note(f"engine stopped mid-deploy: exit {code}: {error[:160]}")
     assert code == 3, deploy.lines
     assert error.startswith("zdd: error: the Docker engine stopped answering"), error
 
