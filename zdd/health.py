@@ -62,6 +62,27 @@ def check_alive(container: Container, restarts: int) -> None:
         raise GateError(f"{container.service}: new container {container.name} {how}")
 
 
+def wait_ready(
+    read: Callable[[], Container],
+    is_ready: Callable[[Container], bool],
+    budget: float,
+    *,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = time.sleep,
+) -> Container | None:
+    """Poll until `is_ready(container)`; fail fast if it exits or restarts meanwhile.
+
+    Returns None when the budget ran out (the caller says why in its own words)."""
+    restarts = read().restart_count
+
+    def ready() -> Container | None:
+        container = read()
+        check_alive(container, restarts)
+        return container if is_ready(container) else None
+
+    return wait_until(ready, budget, clock=clock, sleep=sleep)
+
+
 def wait_healthy(
     read: Callable[[], Container],
     budget: float,
@@ -70,18 +91,9 @@ def wait_healthy(
     sleep: Sleep = time.sleep,
 ) -> Container:
     """Wait for `healthy`. `unhealthy` while warming up is "not ready yet", not a failure."""
-    first = read()
-    last = [first]
-
-    def ready() -> Container | None:
-        container = read()
-        last[0] = container
-        check_alive(container, first.restart_count)
-        return container if container.health == "healthy" else None
-
-    container = wait_until(ready, budget, clock=clock, sleep=sleep)
+    container = wait_ready(read, lambda c: c.health == "healthy", budget, clock=clock, sleep=sleep)
     if container is None:
-        seen = last[0]
+        seen = read()
         detail = f"; last check: {seen.health_log.splitlines()[-1]}" if seen.health_log else ""
         raise GateError(
             f"{seen.service}: not healthy after {budget:g} s (health: {seen.health}){detail}; "
@@ -113,17 +125,10 @@ def wait_http(
     sleep: Sleep = time.sleep,
 ) -> Container:
     """Wait until `answers(container_id)` says the readiness URL answered 2xx."""
-    first = read()
-
-    def ready() -> Container | None:
-        container = read()
-        check_alive(container, first.restart_count)
-        return container if answers(container.id) else None
-
-    container = wait_until(ready, budget, clock=clock, sleep=sleep)
+    container = wait_ready(read, lambda c: answers(c.id), budget, clock=clock, sleep=sleep)
     if container is None:
         raise GateError(
-            f"{first.service}: {url} did not answer 2xx within {budget:g} s; "
+            f"{read().service}: {url} did not answer 2xx within {budget:g} s; "
             "raise --health-timeout if it needs longer"
         )
     return container
@@ -138,17 +143,14 @@ def watch(
 ) -> Container:
     """`--monitor`: for `seconds` after it turned ready, fail if the container exits,
     restarts or reports unhealthy."""
-    first = read()
 
-    def failed() -> Container | None:
-        container = read()
-        check_alive(container, first.restart_count)
+    def steady(container: Container) -> bool:
         if container.health == "unhealthy":
             detail = container.health_log.splitlines()[-1:] or ["no output"]
             raise GateError(
                 f"{container.service}: turned unhealthy within the --monitor window ({detail[0]})"
             )
-        return None
+        return False  # never "done": watch for the whole window
 
-    wait_until(failed, seconds, clock=clock, sleep=sleep, cap=1.0)
+    wait_ready(read, steady, seconds, clock=clock, sleep=sleep)
     return read()

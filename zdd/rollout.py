@@ -219,16 +219,20 @@ class Rollout:
         try:
             new = read()
             if gate.policy is GatePolicy.HEALTHCHECK:
-                wait_healthy(read, gate.budget, clock=self.clock, sleep=self.sleep)
+                ready = wait_healthy(read, gate.budget, clock=self.clock, sleep=self.sleep)
             elif new.health is not None:  # the image's own HEALTHCHECK, unknown to the plan
                 budget = gate.health_timeout or new.check_budget or gate.budget
-                wait_healthy(read, budget, clock=self.clock, sleep=self.sleep)
+                ready = wait_healthy(read, budget, clock=self.clock, sleep=self.sleep)
             elif gate.policy is GatePolicy.HTTP:
                 answers = partial(self._answers, gate.url)
-                wait_http(read, answers, gate.url, gate.budget, clock=self.clock, sleep=self.sleep)
+                ready = wait_http(
+                    read, answers, gate.url, gate.budget, clock=self.clock, sleep=self.sleep
+                )
             else:
-                wait_running(read, gate.delay, sleep=self.sleep)
-            return watch(read, gate.monitor, clock=self.clock, sleep=self.sleep)
+                ready = wait_running(read, gate.delay, sleep=self.sleep)
+            if gate.monitor:
+                ready = watch(read, gate.monitor, clock=self.clock, sleep=self.sleep)
+            return ready
         except GateError as err:
             raise GateError(f"{err}{self._log_tail(container_id)}") from err
 
