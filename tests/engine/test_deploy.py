@@ -160,7 +160,9 @@ def wait_serving(url: str, seconds: float = 60) -> None:
     raise AssertionError(f"{url} never answered")
 
 
-@pytest.mark.parametrize("scenario", ["warmup-8s", "slow-1.5s-get", "slow-1.5s-post"])
+@pytest.mark.parametrize(
+    "scenario", ["warmup-8s", "slow-1.5s-get", "slow-1.5s-post", "slow-abrupt-post"]
+)
 def test_seed_sequence_for_comparison(stack: Stack, scenario: str) -> None:
     """The seed's script behind a self-discovering proxy: its failures, printed beside zdd's."""
     env, method, clients = SCENARIOS[scenario]
