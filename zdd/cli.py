@@ -243,7 +243,12 @@ def deploy(
         typer.Option("--no-cache/--cache", help="Build without the layer cache, as the seed does."),
     ] = True,
     pull: Annotated[
-        bool, typer.Option("--pull", help="Pull newer base images when building.")
+        bool,
+        typer.Option(
+            "--pull",
+            help="Pull newer base images when building, and `compose pull` the siblings that "
+            "run an image and build nothing.",
+        ),
     ] = False,
     delay: Delay = 5.0,
     stop_timeout: StopTimeout = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from collections.abc import Mapping, Sequence
@@ -9,7 +10,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from zdd.compose_file import Group, Project, service_port
+from zdd.compose_file import Group, Project, Service, rebase_build, service_port
 from zdd.errors import UsageError
 from zdd.health import healthcheck_budget
 from zdd.runner import ComposeCli
@@ -56,13 +57,15 @@ class Verb(StrEnum):
     """What a compose command of the plan does."""
 
     BUILD = "build"
+    PULL = "pull"
+    TAG = "tag"  # `docker tag`: a sibling gets the image built for its base
     STOP = "stop"
     UP = "up"
 
 
 @dataclass(frozen=True)
 class Command:
-    """A compose command the plan runs as it is."""
+    """A compose (or `docker tag`) command the plan runs as it is."""
 
     argv: tuple[str, ...]
     verb: Verb
@@ -150,15 +153,26 @@ class Plan:
 
 
 def build_plan(project: Project, cli: ComposeCli, options: DeployOptions) -> Plan:
-    """The seed's sequence: build once, then drain/stop/up/gate/admit each sibling in turn."""
+    """The seed's sequence, one build per distinct build: build, then per sibling (tag it with
+    its base's new image,) drain, stop, up, gate, admit."""
     groups = _groups(project, options)
     steps: list[Step] = []
-    targets = build_targets(project, groups)
-    if options.build and targets:
-        argv = cli.build(targets, no_cache=options.no_cache, pull=options.pull)
+    builds = plan_builds(project, groups) if options.build else Builds((), {})
+    if builds.targets:
+        argv = cli.build(builds.targets, no_cache=options.no_cache, pull=options.pull)
         steps.append(Command(argv, Verb.BUILD))
+    image_only = [s for g in groups for s in g.siblings if not project.services[s].builds]
+    if options.pull and image_only:
+        steps.append(Command(cli.pull(image_only), Verb.PULL))
     for group in groups:
         for sibling in group.siblings:
+            source = builds.shared.get(sibling)
+            if source is not None:
+                image, name = (
+                    cli.image_name(n, project.services[n].config) for n in (source, sibling)
+                )
+                if image != name:  # a shared `image:` name is tagged by the build already
+                    steps.append(Command(("docker", "tag", image, name), Verb.TAG, sibling))
             steps += replace_steps(project, cli, options, sibling, retag=False)
     return Plan(groups, tuple(steps))
 
@@ -192,22 +206,51 @@ def replace_steps(
     if rotates:
         steps.append(Rotate(sibling, RotateAction.DRAIN))
     steps.append(Command(cli.stop(sibling, options.stop_timeout), Verb.STOP, sibling))
-    steps.append(Command(cli.up(sibling, build=options.build), Verb.UP, sibling))
+    steps.append(Command(cli.up(sibling), Verb.UP, sibling))
     steps.append(gate_for(project.services[sibling].config, sibling, options))
     if rotates:
         steps.append(Rotate(sibling, RotateAction.ADMIT))
     return steps
 
 
-def build_targets(project: Project, groups: Sequence[Group]) -> list[str]:
-    """The base (when it is a project service) and the siblings, for services that build."""
-    names: list[str] = []
+@dataclass(frozen=True)
+class Builds:
+    """What the deploy builds: one service per distinct build, and who shares its image."""
+
+    targets: tuple[str, ...]
+    shared: Mapping[str, str]  # sibling -> the built service whose image it is tagged with
+
+
+def plan_builds(project: Project, groups: Sequence[Group]) -> Builds:
+    """One build per distinct `build` (context, dockerfile, args, ...) among the siblings.
+
+    Siblings that inherit their base's build share one image: the base is built (as the seed
+    did) and each sibling is tagged with it, instead of building the same context again.
+    A sibling with a build of its own is built itself; a base nobody shares is not built.
+    """
+    targets: list[str] = []
+    built: dict[str, str] = {}  # build key -> the service that builds it
+    shared: dict[str, str] = {}
     for group in groups:
-        for name in (group.base, *group.siblings):
-            service = project.services.get(name)
-            if service is not None and service.builds and name not in names:
-                names.append(name)
-    return names
+        base = project.services.get(group.base)
+        base_key = _build_key(project, base) if base is not None and base.builds else None
+        for sibling in group.siblings:
+            service = project.services[sibling]
+            if not service.builds:
+                continue
+            key = _build_key(project, service)
+            if key not in built:
+                built[key] = group.base if key == base_key else sibling
+                targets.append(built[key])
+            if built[key] != sibling:
+                shared[sibling] = built[key]
+    return Builds(tuple(targets), shared)
+
+
+def _build_key(project: Project, service: Service) -> str:
+    """Equal for services whose images compose would build the same way."""
+    config = rebase_build(dict(service.config), project.directory)
+    return json.dumps([config["build"], config.get("platform")], sort_keys=True, default=str)
 
 
 def gate_for(config: Mapping[str, Any], service: str, options: DeployOptions) -> Gate:

@@ -37,6 +37,7 @@ class Event:
 
 
 Reporter = Callable[[Event], None]
+REPLACING = (Verb.STOP, Verb.UP)  # once one of these ran, the sibling's old container is gone
 
 # Runs inside the new container (`sh -s -- URL`): the readiness URL is requested from the
 # container itself, so it works where container IPs are not reachable from the host.
@@ -101,7 +102,8 @@ class Rollout:
                     self._check_engine(sibling, err)
                     self._restore_untouched_tags(plan)
                     if sibling is None:
-                        raise DeployError(f"build failed, nothing was changed: {err}") from err
+                        verb = step.verb if isinstance(step, Command) else "build"
+                        raise DeployError(f"{verb} failed, nothing was changed: {err}") from err
                     outcome = self._recover(sibling, done, step, plan)
                     message = f"{err}; {outcome}; the siblings after it were not touched"
                     raise DeployError(message) from err
@@ -191,14 +193,14 @@ class Rollout:
         if old is None:
             self.runner.run(self.cli.stop(sibling, None))
             return f"{sibling} had no previous version to go back to: its new container is stopped"
-        replaced = any(isinstance(s, Command) and s.verb is not Verb.BUILD for s in (*done, failed))
+        replaced = any(isinstance(s, Command) and s.verb in REPLACING for s in (*done, failed))
         self.report(Event("warning", f"rolling {sibling} back to image {old.image_id[7:19]}"))
         try:
             self.runner.run(["docker", "tag", old.image_id, old.image])
             if not replaced:  # only drained (or retagged): the old container still runs
                 self.rotation.admit(sibling, old)
                 return f"{sibling} kept its running container"
-            self.runner.run(self.cli.up(sibling, build=False))
+            self.runner.run(self.cli.up(sibling))
             gate = next(s for s in plan.steps if isinstance(s, Gate) and s.service == sibling)
             self.rotation.admit(sibling, self._gate(gate))
         except ZddError as err:

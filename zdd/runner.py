@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from zdd.errors import ComposeCommandError, ComposeUnavailableError
 
@@ -156,23 +157,37 @@ class ComposeCli:
         flags = _flag("--no-cache", no_cache) + _flag("--pull", pull)
         return (*self.base(), "build", *flags, *services)
 
+    def pull(self, services: Sequence[str]) -> tuple[str, ...]:
+        """`pull SERVICE...`: for siblings that run an image and build nothing."""
+        return (*self.base(), "pull", *services)
+
+    def image_name(self, service: str, config: Mapping[str, Any]) -> str:
+        """The image compose builds and runs for `service`: its `image:`, else compose's own
+        name (v2: `<project>-<service>`, v1: `<project>_<service>`)."""
+        if config.get("image"):
+            return str(config["image"])
+        if self.binary.major >= 2:
+            return f"{self.project_name}-{service}"
+        return f"{self.project_name.lstrip('_-')}_{service}"
+
     def stop(self, service: str, timeout: int | None) -> tuple[str, ...]:
         """`stop [-t N] SERVICE`: graceful stop, SIGKILL after the timeout."""
         flags = ("-t", str(timeout)) if timeout is not None else ()
         return (*self.base(), "stop", *flags, service)
 
-    def up(self, service: str, *, build: bool, recreate: bool = True) -> tuple[str, ...]:
-        """`up -d --no-deps [--force-recreate] [--no-build] SERVICE`.
+    def up(self, service: str, *, recreate: bool = True) -> tuple[str, ...]:
+        """`up -d --no-deps --no-build [--force-recreate] SERVICE`.
 
         --no-deps: compose v1 otherwise recreates the sibling's depends_on/links services too.
+        --no-build: the plan's build step made every image; `up` never builds a second time.
         """
         return (
             *self.base(),
             "up",
             "-d",
             "--no-deps",
+            "--no-build",
             *_flag("--force-recreate", recreate),
-            *_flag("--no-build", not build),
             service,
         )
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.engine.conftest import REPO, Stack, probe, record, served_versions
+from tests.engine.conftest import REPO, Stack, docker, probe, record, served_versions
 
 pytestmark = pytest.mark.docker
 
@@ -46,6 +46,11 @@ def test_first_deploy_then_new_version(stack: Stack) -> None:
     for sibling in SIBLINGS:
         assert second[sibling]["Id"] != first[sibling]["Id"]
         assert second[sibling]["Image"] != first[sibling]["Image"]
+    base = (
+        f"{stack.project}-app" if stack.compose_cmd == "docker compose" else f"{stack.project}_app"
+    )
+    built = docker("image", "inspect", "--format", "{{.Id}}", base).strip()
+    assert {second[s]["Image"] for s in SIBLINGS} == {built}, "one build, tagged for each sibling"
     served = answers(stack.url)
     assert {a["host"] for a in served} == {second[s]["Id"][:12] for s in SIBLINGS}
     versions = {a["version"] for a in served}

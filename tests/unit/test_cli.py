@@ -152,6 +152,7 @@ def test_compose_file_errors_exit_2(write: Write, args: list[str], message: str)
 
 
 def test_deploy_dry_run_prints_the_seed_sequence(tmp_path: Path, seed_file: Path) -> None:
+    """The seed's commands, but the shared context is built once and tagged per sibling."""
     compose = fake_compose(tmp_path)
     result = runner.invoke(
         app, ["deploy", "--dry-run", "-f", str(seed_file), "--compose-cmd", str(compose)]
@@ -159,12 +160,14 @@ def test_deploy_dry_run_prints_the_seed_sequence(tmp_path: Path, seed_file: Path
     assert result.exit_code == 0, result.output
     base = f"{compose} -f {seed_file} -p legacy"
     assert result.stdout.splitlines() == [
-        f"{base} build --no-cache app service_a service_b",
+        f"{base} build --no-cache app",
+        "docker tag legacy_app legacy_service_a",
         f"{base} stop service_a",
-        f"{base} up -d --no-deps --force-recreate service_a",
+        f"{base} up -d --no-deps --no-build --force-recreate service_a",
         "# wait 5 s, then check service_a runs (or is healthy, if its image has a HEALTHCHECK)",
+        "docker tag legacy_app legacy_service_b",
         f"{base} stop service_b",
-        f"{base} up -d --no-deps --force-recreate service_b",
+        f"{base} up -d --no-deps --no-build --force-recreate service_b",
         "# wait 5 s, then check service_b runs (or is healthy, if its image has a HEALTHCHECK)",
     ]
 
@@ -177,9 +180,10 @@ def test_deploy_dry_run_flags_and_narrowing(tmp_path: Path, seed_file: Path) -> 
     assert result.exit_code == 0, result.output
     base = f"{compose} -f {seed_file} -p demo"
     assert result.stdout.splitlines() == [
-        f"{base} build app service_b",
+        f"{base} build app",
+        "docker tag demo_app demo_service_b",
         f"{base} stop -t 20 service_b",
-        f"{base} up -d --no-deps --force-recreate service_b",
+        f"{base} up -d --no-deps --no-build --force-recreate service_b",
         "# wait 2 s, then check service_b runs (or is healthy, if its image has a HEALTHCHECK)",
     ]
 
@@ -190,8 +194,8 @@ def test_deploy_dry_run_json(tmp_path: Path, seed_file: Path) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [e["event"] for e in events] == ["plan"] * 7
-    assert events[0]["step"].endswith(" build --no-cache app service_a service_b")
+    assert [e["event"] for e in events] == ["plan"] * 9
+    assert events[0]["step"].endswith(" build --no-cache app")
 
 
 def test_deploy_dry_run_with_compose_v2_uses_a_translated_file(
@@ -205,10 +209,11 @@ def test_deploy_dry_run_with_compose_v2_uses_a_translated_file(
     first = result.stdout.splitlines()[0]
     match = re.fullmatch(
         rf"{compose} -f (\S+) -p legacy --project-directory {seed_file.parent} "
-        "build --no-cache app service_a service_b",
+        "build --no-cache app",
         first,
     )
     assert match, first
+    assert result.stdout.splitlines()[1] == "docker tag legacy-app legacy-service_a"
     translated = Path(match.group(1))
     assert translated.parent == tmp_path / "cache/zdd/legacy"
     assert translated.is_file()

@@ -17,6 +17,7 @@ from zdd.plan import (
     Gate,
     GatePolicy,
     Plan,
+    Verb,
     build_plan,
     healthcheck_of,
     parse_duration,
@@ -27,6 +28,8 @@ from .conftest import Load, Write
 
 V1 = ComposeBinary(("docker-compose",), "1.29.2")
 GATE_5S = ("gate", GatePolicy.DELAY, 5.0, 5.0)
+TAG_A = "docker tag legacy_app legacy_service_a"
+TAG_B = "docker tag legacy_app legacy_service_b"
 
 
 def _cli(project: Project) -> ComposeCli:
@@ -39,7 +42,9 @@ def _steps(plan: Plan, project: Project) -> list[Any]:
     base += (project.name,)
     described: list[Any] = []
     for step in plan.steps:
-        if isinstance(step, Command):
+        if isinstance(step, Command) and step.verb is Verb.TAG:
+            described.append(" ".join(step.argv))
+        elif isinstance(step, Command):
             assert step.argv[: len(base)] == base
             described.append(" ".join(step.argv[len(base) :]))
         else:
@@ -53,21 +58,28 @@ def seed(seed_file: Path, load: Load) -> Project:
     return load(str(seed_file))
 
 
-def test_seed_plan_is_the_seed_sequence(seed: Project, seed_file: Path) -> None:
+def test_seed_plan_is_the_seed_sequence_with_one_build(seed: Project, seed_file: Path) -> None:
+    """The seed's commands, except that the context is built once (as `app`) and each sibling
+    is tagged with that image just before it is replaced."""
     cli = ComposeCli(binary=V1, files=(seed_file,), project_name="legacy")
     plan = build_plan(seed, cli, DeployOptions())
     base = ("docker-compose", "-f", str(seed_file), "-p", "legacy")
-    commands = [s for s in plan.steps if isinstance(s, Command)]
+    commands = [s for s in plan.steps if isinstance(s, Command) and s.verb is not Verb.TAG]
     assert all(c.argv[:5] == base for c in commands)
     assert [c.argv[5:] for c in commands] == [
-        ("build", "--no-cache", "app", "service_a", "service_b"),
+        ("build", "--no-cache", "app"),
         ("stop", "service_a"),
-        ("up", "-d", "--no-deps", "--force-recreate", "service_a"),
+        ("up", "-d", "--no-deps", "--no-build", "--force-recreate", "service_a"),
         ("stop", "service_b"),
-        ("up", "-d", "--no-deps", "--force-recreate", "service_b"),
+        ("up", "-d", "--no-deps", "--no-build", "--force-recreate", "service_b"),
     ]
-    kinds = ["gate" if isinstance(s, Gate) else s.argv[5] for s in plan.steps]
-    assert kinds == ["build", "stop", "up", "gate", "stop", "up", "gate"]
+    tags = [s.argv for s in plan.steps if isinstance(s, Command) and s.verb is Verb.TAG]
+    assert tags == [
+        ("docker", "tag", "legacy_app", "legacy_service_a"),
+        ("docker", "tag", "legacy_app", "legacy_service_b"),
+    ]
+    kinds = ["gate" if isinstance(s, Gate) else str(s.verb) for s in plan.steps]
+    assert kinds == ["build", "tag", "stop", "up", "gate", "tag", "stop", "up", "gate"]
     gates = [s for s in plan.steps if isinstance(s, Gate)]
     assert gates == [
         Gate("service_a", GatePolicy.DELAY, 5.0, 5.0),
@@ -87,12 +99,14 @@ def test_seed_plan_describes_itself(seed: Project, seed_file: Path) -> None:
     plan = build_plan(seed, _cli(seed), DeployOptions())
     base = f"docker-compose -f {seed_file} -p legacy"
     assert [s.describe() for s in plan.steps] == [
-        f"{base} build --no-cache app service_a service_b",
+        f"{base} build --no-cache app",
+        "docker tag legacy_app legacy_service_a",
         f"{base} stop service_a",
-        f"{base} up -d --no-deps --force-recreate service_a",
+        f"{base} up -d --no-deps --no-build --force-recreate service_a",
         "# wait 5 s, then check service_a runs (or is healthy, if its image has a HEALTHCHECK)",
+        "docker tag legacy_app legacy_service_b",
         f"{base} stop service_b",
-        f"{base} up -d --no-deps --force-recreate service_b",
+        f"{base} up -d --no-deps --no-build --force-recreate service_b",
         "# wait 5 s, then check service_b runs (or is healthy, if its image has a HEALTHCHECK)",
     ]
 
@@ -103,12 +117,14 @@ def test_seed_plan_describes_itself(seed: Project, seed_file: Path) -> None:
         pytest.param(
             DeployOptions(stop_timeout=30),
             [
-                "build --no-cache app service_a service_b",
+                "build --no-cache app",
+                TAG_A,
                 "stop -t 30 service_a",
-                "up -d --no-deps --force-recreate service_a",
+                "up -d --no-deps --no-build --force-recreate service_a",
                 GATE_5S,
+                TAG_B,
                 "stop -t 30 service_b",
-                "up -d --no-deps --force-recreate service_b",
+                "up -d --no-deps --no-build --force-recreate service_b",
                 GATE_5S,
             ],
             id="stop-timeout",
@@ -116,9 +132,10 @@ def test_seed_plan_describes_itself(seed: Project, seed_file: Path) -> None:
         pytest.param(
             DeployOptions(services=("service_b",)),
             [
-                "build --no-cache app service_b",
+                "build --no-cache app",
+                TAG_B,
                 "stop service_b",
-                "up -d --no-deps --force-recreate service_b",
+                "up -d --no-deps --no-build --force-recreate service_b",
                 GATE_5S,
             ],
             id="narrowed-to-one-sibling",
@@ -126,12 +143,14 @@ def test_seed_plan_describes_itself(seed: Project, seed_file: Path) -> None:
         pytest.param(
             DeployOptions(services=("app",)),
             [
-                "build --no-cache app service_a service_b",
+                "build --no-cache app",
+                TAG_A,
                 "stop service_a",
-                "up -d --no-deps --force-recreate service_a",
+                "up -d --no-deps --no-build --force-recreate service_a",
                 GATE_5S,
+                TAG_B,
                 "stop service_b",
-                "up -d --no-deps --force-recreate service_b",
+                "up -d --no-deps --no-build --force-recreate service_b",
                 GATE_5S,
             ],
             id="base-selects-its-group",
@@ -140,10 +159,10 @@ def test_seed_plan_describes_itself(seed: Project, seed_file: Path) -> None:
             DeployOptions(build=False, delay=2),
             [
                 "stop service_a",
-                "up -d --no-deps --force-recreate --no-build service_a",
+                "up -d --no-deps --no-build --force-recreate service_a",
                 ("gate", GatePolicy.DELAY, 2.0, 2.0),
                 "stop service_b",
-                "up -d --no-deps --force-recreate --no-build service_b",
+                "up -d --no-deps --no-build --force-recreate service_b",
                 ("gate", GatePolicy.DELAY, 2.0, 2.0),
             ],
             id="no-build",
@@ -151,12 +170,14 @@ def test_seed_plan_describes_itself(seed: Project, seed_file: Path) -> None:
         pytest.param(
             DeployOptions(no_cache=False, pull=True, health_timeout=60),
             [
-                "build --pull app service_a service_b",
+                "build --pull app",
+                TAG_A,
                 "stop service_a",
-                "up -d --no-deps --force-recreate service_a",
+                "up -d --no-deps --no-build --force-recreate service_a",
                 ("gate", GatePolicy.DELAY, 60.0, 5.0),
+                TAG_B,
                 "stop service_b",
-                "up -d --no-deps --force-recreate service_b",
+                "up -d --no-deps --no-build --force-recreate service_b",
                 ("gate", GatePolicy.DELAY, 60.0, 5.0),
             ],
             id="cache-pull-health-timeout",
@@ -272,14 +293,85 @@ def test_two_groups_build_once_then_roll_each(write: Write, load: Load) -> None:
     )
     project = load(cwd="p")
     assert _steps(build_plan(project, _cli(project), DeployOptions()), project) == [
-        "build --no-cache api api-1",
+        "build --no-cache api",
+        "docker tag p_api p_api-1",
         "stop api-1",
-        "up -d --no-deps --force-recreate api-1",
+        "up -d --no-deps --no-build --force-recreate api-1",
         GATE_5S,
         "stop worker.1",
-        "up -d --no-deps --force-recreate worker.1",
+        "up -d --no-deps --no-build --force-recreate worker.1",
         GATE_5S,
     ]
+
+
+V2 = ComposeBinary(("docker", "compose"), "2.40.3")
+SHARED = (
+    "  app: {build: {context: ., args: {A: '1'}}}\n  s1: {extends: app}\n  s2: {extends: app}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("services", "binary", "options", "expected"),
+    [
+        pytest.param(SHARED, V2, DeployOptions(), [
+            "build --no-cache app", "docker tag p-app p-s1", "docker tag p-app p-s2",
+        ], id="v2-names"),
+        pytest.param(SHARED, V1, DeployOptions(no_cache=False), [
+            "build app", "docker tag p_app p_s1", "docker tag p_app p_s2",
+        ], id="v1-names-cache"),
+        pytest.param(SHARED + "  s3: {extends: app, build: {args: {A: '2'}}}\n", V2,
+            DeployOptions(), [
+            "build --no-cache app s3", "docker tag p-app p-s1", "docker tag p-app p-s2",
+        ], id="own-args-build-themselves"),
+        pytest.param(SHARED + "  s3: {extends: app, build: other}\n", V2, DeployOptions(), [
+            "build --no-cache app s3", "docker tag p-app p-s1", "docker tag p-app p-s2",
+        ], id="own-context-builds-itself"),
+        pytest.param(
+            "  app: {build: ., image: reg/app:next}\n  s1: {extends: app}\n"
+            "  s2: {extends: app, image: reg/s2}\n", V2, DeployOptions(), [
+            "build --no-cache app", "docker tag reg/app:next reg/s2",
+        ], id="image-names-shared-need-no-tag"),
+        pytest.param(
+            "  app: {build: .}\n  s1: {extends: app, build: a}\n  s2: {extends: app, build: a}\n",
+            V2, DeployOptions(), [
+            "build --no-cache s1", "docker tag p-s1 p-s2",
+        ], id="base-nobody-shares-is-not-built"),
+        pytest.param(
+            "  app: {build: .}\n  s1: {extends: app}\n  web: {image: nginx}\n"
+            "  w1: {extends: web}\n  w2: {extends: web}\n", V2, DeployOptions(pull=True), [
+            "build --no-cache --pull app", "pull w1 w2", "docker tag p-app p-s1",
+        ], id="pull-image-only-siblings"),
+        pytest.param(
+            "  app: {build: .}\n  s1: {extends: app}\n  web: {image: nginx}\n"
+            "  w1: {extends: web}\n", V2, DeployOptions(build=False, pull=True), [
+            "pull w1",
+        ], id="no-build-still-pulls"),
+        pytest.param(
+            "  app: {build: .}\n  s1: {extends: app}\n  web: {extends: app}\n"
+            "  w1: {extends: web}\n", V2, DeployOptions(), [
+            "build --no-cache app", "docker tag p-app p-s1", "docker tag p-app p-w1",
+        ], id="chains-share-the-root-build"),
+    ],
+)  # fmt: skip
+def test_one_build_per_distinct_build(
+    write: Write,
+    load: Load,
+    *,
+    services: str,
+    binary: ComposeBinary,
+    options: DeployOptions,
+    expected: list[str],
+) -> None:
+    write("p/compose.yaml", "services:\n" + services)
+    project = load(cwd="p")
+    cli = ComposeCli(binary=binary, files=project.files, project_name=project.name)
+    base = " ".join(cli.base()) + " "
+    images = [
+        " ".join(s.argv).removeprefix(base)
+        for s in build_plan(project, cli, options).steps
+        if isinstance(s, Command) and s.verb in (Verb.BUILD, Verb.PULL, Verb.TAG)
+    ]
+    assert images == expected
 
 
 def test_sibling_of_another_files_template_builds_itself(write: Write, load: Load) -> None:

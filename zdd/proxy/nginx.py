@@ -64,7 +64,7 @@ class NginxRotation:
         containers = by_service(project_containers(self.runner, self.project.name))
         proxy = [c for c in containers.get(self.proxy_service, []) if c.running]
         if not proxy:
-            self.runner.run(self.cli.up(self.proxy_service, build=False, recreate=False))
+            self.runner.run(self.cli.up(self.proxy_service, recreate=False))
             proxy = self._wait_proxy()
         self.proxy = proxy[0]
         for group in self.project.groups:
