@@ -14,7 +14,7 @@ import typer
 
 from zdd import __version__
 from zdd.errors import ExitCode, ZddError
-from zdd.plan import ProxyMode
+from zdd.proxy import ProxyMode
 
 app = typer.Typer(
     help="Zero-downtime deploys for Docker Compose services: the seed's "

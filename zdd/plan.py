@@ -13,15 +13,8 @@ from typing import Any
 from zdd.compose_file import Group, Project, Service, rebase_build, service_port
 from zdd.errors import UsageError
 from zdd.health import healthcheck_budget
+from zdd.proxy import ProxyMode
 from zdd.runner import ComposeCli
-
-
-class ProxyMode(StrEnum):
-    """How a container is put in and taken out of rotation."""
-
-    NGINX = "nginx"
-    EXTERNAL = "external"
-    NONE = "none"
 
 
 class GatePolicy(StrEnum):

@@ -10,7 +10,7 @@ from zdd.compose_file import service_port
 from zdd.containers import by_service, project_containers
 from zdd.errors import ComposeCommandError
 from zdd.lock import holder
-from zdd.plan import ProxyMode
+from zdd.proxy import ProxyMode
 from zdd.proxy.nginx import UPSTREAM_DIR
 from zdd.session import Session
 

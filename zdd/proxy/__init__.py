@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
-from zdd.containers import Container
-
 if TYPE_CHECKING:
+    from zdd.containers import Container
     from zdd.session import Session
+
+
+class ProxyMode(StrEnum):
+    """How a container is put in and taken out of rotation (`--proxy`)."""
+
+    NGINX = "nginx"
+    EXTERNAL = "external"
+    NONE = "none"
 
 
 class Rotation(Protocol):
