@@ -8,7 +8,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from zdd.compose_file import Group, Project, Service, rebase_build, service_port
 from zdd.errors import UsageError
@@ -64,6 +64,11 @@ class Command:
     verb: Verb
     service: str | None = None
 
+    @property
+    def kind(self) -> str:
+        """The step's kind in --json events."""
+        return str(self.verb)
+
     def describe(self) -> str:
         """The exact command line."""
         return shlex.join(self.argv)
@@ -80,6 +85,7 @@ class Gate:
     url: str = ""  # GatePolicy.HTTP: the URL requested inside the container
     monitor: float = 0.0  # seconds to keep watching after ready (--monitor)
     health_timeout: float | None = None  # --health-timeout, which beats any other budget
+    kind: ClassVar[str] = "gate"
 
     def describe(self) -> str:
         """What the gate waits for, in words."""
@@ -111,6 +117,11 @@ class Rotate:
     service: str
     action: RotateAction
 
+    @property
+    def kind(self) -> str:
+        """The step's kind in --json events."""
+        return str(self.action)
+
     def describe(self) -> str:
         """What the proxy step does, in words."""
         if self.action is RotateAction.DRAIN:
@@ -123,6 +134,7 @@ class Retag:
     """Point the sibling's image name back at its previous release (`zdd rollback`)."""
 
     service: str
+    kind: ClassVar[str] = "retag"
 
     def describe(self) -> str:
         """What the step does, in words."""

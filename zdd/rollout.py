@@ -71,11 +71,17 @@ class Rollout:
     stop_requested: bool = False
     changing: bool = False  # a sibling is being replaced: signals wait for it
     targets: dict[str, str] = field(default_factory=dict)  # rollback: sibling -> image id
+    waited: float = 0.0  # seconds spent sleeping between polls of a gate
+
+    def _wait(self, seconds: float) -> None:
+        self.waited += seconds
+        self.sleep(seconds)
 
     def run(self, plan: Plan) -> None:
         """Run every step; on a failure put that sibling back and raise; on a signal, finish
         the sibling in progress (or stop the build at once), then raise."""
         started = self.clock()
+        spent, calls = self.runner.seconds, self.runner.calls
         with self._signals():
             self.rotation.sync()
             self.before = {
@@ -109,7 +115,7 @@ class Rollout:
                     raise DeployError(message) from err
                 done.append(step)
                 seconds = round(self.clock() - step_started, 2)
-                data = {"service": step.service, "seconds": seconds}
+                data = {"service": step.service, "kind": step.kind, "seconds": seconds}
                 self.report(Event("step", step.describe(), data))
                 if self.stop_requested and step.service is not None and not warned:
                     warned = True
@@ -120,7 +126,14 @@ class Rollout:
             Event(
                 "summary",
                 f"replaced {len(plan.siblings)} sibling(s) in {total:g} s",
-                {"siblings": list(plan.siblings), "seconds": total},
+                {
+                    "siblings": list(plan.siblings),
+                    "seconds": total,
+                    # where the rollout's time went (bench/): the rest is zdd's own work
+                    "commands": self.runner.calls - calls,
+                    "command_seconds": round(self.runner.seconds - spent, 3),
+                    "waited_seconds": round(self.waited, 3),
+                },
             )
         )
         if self.stop_requested:
@@ -221,19 +234,19 @@ class Rollout:
         try:
             new = read()
             if gate.policy is GatePolicy.HEALTHCHECK:
-                ready = wait_healthy(read, gate.budget, clock=self.clock, sleep=self.sleep)
+                ready = wait_healthy(read, gate.budget, clock=self.clock, sleep=self._wait)
             elif new.health is not None:  # the image's own HEALTHCHECK, unknown to the plan
                 budget = gate.health_timeout or new.check_budget or gate.budget
-                ready = wait_healthy(read, budget, clock=self.clock, sleep=self.sleep)
+                ready = wait_healthy(read, budget, clock=self.clock, sleep=self._wait)
             elif gate.policy is GatePolicy.HTTP:
                 answers = partial(self._answers, gate.url)
                 ready = wait_http(
-                    read, answers, gate.url, gate.budget, clock=self.clock, sleep=self.sleep
+                    read, answers, gate.url, gate.budget, clock=self.clock, sleep=self._wait
                 )
             else:
-                ready = wait_running(read, gate.delay, sleep=self.sleep)
+                ready = wait_running(read, gate.delay, sleep=self._wait)
             if gate.monitor:
-                ready = watch(read, gate.monitor, clock=self.clock, sleep=self.sleep)
+                ready = watch(read, gate.monitor, clock=self.clock, sleep=self._wait)
             return ready
         except GateError as err:
             raise GateError(f"{err}{self._log_tail(container_id)}") from err

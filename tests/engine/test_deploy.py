@@ -37,9 +37,16 @@ def test_first_deploy_then_new_version(stack: Stack) -> None:
 
     (stack.directory / "service" / "VERSION").write_text("2\n")
     load = probe(stack.url).start()
-    progress = stack.deploy()
+    result = stack.zdd("deploy", "--json")
     time.sleep(2)
     report = load.stop()
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    per_sibling = ["tag", "drain", "stop", "up", "gate", "admit"]
+    assert [e["kind"] for e in events if e["event"] == "step"] == ["build", *per_sibling * 2]
+    summary = events[-1]
+    assert summary["event"] == "summary" and summary["siblings"] == list(SIBLINGS)
+    assert summary["seconds"] > summary["command_seconds"] + summary["waited_seconds"] > 0
 
     second = stack.containers()
     assert set(second) == {"proxy", *SIBLINGS}
@@ -57,7 +64,7 @@ def test_first_deploy_then_new_version(stack: Stack) -> None:
     assert old_version not in versions
     assert all(v.startswith("2-") for v in versions), versions
     record("zdd second deploy (new version)", stack, "exit 0", report)
-    assert "replaced 2 sibling(s)" in progress
+    assert summary["message"] == f"replaced 2 sibling(s) in {summary['seconds']:g} s"
     assert report.failed == 0, report.summary()
     assert served_versions(report, 1.5) == versions
 
