@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from zdd.errors import ComposeCommandError
 from zdd.health import healthcheck_budget
 from zdd.runner import Runner
 
@@ -32,6 +33,7 @@ class Container:
     health_log: str = ""
     oneoff: bool = False  # a `compose run` container, not a service container
     check_budget: float | None = None  # what its healthcheck (compose's or the image's) allows
+    check_command: tuple[str, ...] = ()  # its healthcheck's test as an exec argv, if any
 
     @property
     def running(self) -> bool:
@@ -61,7 +63,18 @@ def parse_inspect(item: Mapping[str, Any]) -> Container:
         health_log=str(last.get("Output", "")).strip(),
         oneoff=labels.get(ONEOFF_LABEL) == "True",
         check_budget=_check_budget((item.get("Config") or {}).get("Healthcheck")),
+        check_command=_check_command((item.get("Config") or {}).get("Healthcheck")),
     )
+
+
+def _check_command(check: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The healthcheck's test as an argv for `docker exec` (CMD as is, CMD-SHELL via sh -c)."""
+    test = [str(part) for part in ((check or {}).get("Test") or [])]
+    if len(test) >= 2 and test[0] == "CMD":
+        return tuple(test[1:])
+    if len(test) == 2 and test[0] == "CMD-SHELL":
+        return ("/bin/sh", "-c", test[1])
+    return ()
 
 
 def _check_budget(check: Mapping[str, Any] | None) -> float | None:
@@ -75,6 +88,29 @@ def _check_budget(check: Mapping[str, Any] | None) -> float | None:
         seconds["StartPeriod"],
         int(check.get("Retries") or 3),
     )
+
+
+CHECK_TIMEOUT = 10.0  # seconds for one run of a healthcheck command by zdd
+
+
+def is_ready(runner: Runner, container: Container) -> bool:
+    """Running and healthy; or still `starting` (the engine has not run its first check yet)
+    with its healthcheck command exiting 0 when zdd runs it now; or running, without one."""
+    if not container.running or container.health == "unhealthy":
+        return False
+    return container.health != "starting" or passes_check(runner, container)
+
+
+def passes_check(runner: Runner, container: Container) -> bool:
+    """Whether the container's healthcheck command, run now by zdd, exits 0."""
+    if not container.check_command:
+        return False
+    argv = ["docker", "exec", container.id, *container.check_command]
+    try:
+        runner.run(argv, timeout=CHECK_TIMEOUT)
+    except ComposeCommandError:
+        return False
+    return True
 
 
 def inspect(runner: Runner, ids: Iterable[str]) -> list[Container]:

@@ -9,7 +9,6 @@ from zdd.plan import DeployOptions, Plan
 from zdd.probe import Probe, Report
 from zdd.proxy import make_rotation
 from zdd.rollout import Event, Reporter, Rollout
-from zdd.runner import check_engine
 from zdd.session import Session
 
 
@@ -22,7 +21,6 @@ def execute(
     on_probe: Callable[[Report], None],
 ) -> None:
     """Run the plan (the caller holds the project's lock); with --verify, probe throughout."""
-    check_engine(session.runner)
     rotation = make_rotation(
         options.proxy,
         session,

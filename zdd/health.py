@@ -87,11 +87,20 @@ def wait_healthy(
     read: Callable[[], Container],
     budget: float,
     *,
+    passes: Callable[[Container], bool] | None = None,
     clock: Clock = time.monotonic,
     sleep: Sleep = time.sleep,
 ) -> Container:
-    """Wait for `healthy`. `unhealthy` while warming up is "not ready yet", not a failure."""
-    container = wait_ready(read, lambda c: c.health == "healthy", budget, clock=clock, sleep=sleep)
+    """Wait for `healthy`, or for `passes(container)`: the healthcheck's own command run by zdd
+    as soon as the container runs, so that the gate does not wait for the engine's first
+    check one `interval` after the start. `unhealthy` while warming up is "not ready yet"."""
+
+    def is_ready(container: Container) -> bool:
+        if container.health == "healthy":
+            return True
+        return passes is not None and container.running and passes(container)
+
+    container = wait_ready(read, is_ready, budget, clock=clock, sleep=sleep)
     if container is None:
         seen = read()
         detail = f"; last check: {seen.health_log.splitlines()[-1]}" if seen.health_log else ""

@@ -1,7 +1,8 @@
 """Release tags: each sibling's deployed images stay reachable for `zdd rollback`.
 
 Every image a sibling served is tagged `zdd-release/<project>/<service>:r<ms>`; the newest
-KEEP tags are kept, older ones removed (the image goes once nothing else uses it).
+KEEP tags are kept, older ones removed (the image goes once nothing else uses it). The tags of
+the whole project are listed once per command (one `docker images`) and kept up to date here.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 
-from zdd.runner import Runner
+from zdd.runner import Pending, Runner
 
 KEEP = 3
 
@@ -20,34 +21,58 @@ def release_repo(project: str, service: str) -> str:
     return f"zdd-release/{project}/{safe}"
 
 
-def list_releases(runner: Runner, project: str, service: str) -> list[tuple[str, str]]:
-    """(tag, image id) of the sibling's releases, newest first."""
-    output = runner.run(
-        [
-            "docker", "images", "--no-trunc",
-            "--filter", f"reference={release_repo(project, service)}",
-            "--format", "{{.Tag}} {{.ID}}",
-        ]
-    )  # fmt: skip
-    rows = [line.split() for line in output.splitlines()]
-    releases = [(r[0], r[1]) for r in rows if len(r) == 2 and re.fullmatch(r"r\d+", r[0])]
-    return sorted(releases, key=lambda row: int(row[0][1:]), reverse=True)
+class Ledger:
+    """The project's release tags: listed on first use, then updated as zdd tags."""
+
+    def __init__(self, runner: Runner, project: str) -> None:
+        self.runner = runner
+        self.project = project
+        self._by_repo: dict[str, list[tuple[str, str]]] | None = None
+        self._listing: Pending | None = None
+
+    def prefetch(self) -> None:
+        """Start listing the tags in the background (e.g. while the build runs)."""
+        if self._by_repo is None and self._listing is None:
+            self._listing = self.runner.start(
+                [
+                    "docker", "images", "--no-trunc",
+                    "--filter", f"reference=zdd-release/{self.project}/*",
+                    "--format", "{{.Repository}} {{.Tag}} {{.ID}}",
+                ]
+            )  # fmt: skip
+
+    def releases(self, service: str) -> list[tuple[str, str]]:
+        """(tag, image id) of the sibling's releases, newest first."""
+        if self._by_repo is None:
+            self.prefetch()
+            assert self._listing is not None
+            self._by_repo = _parse(self._listing.result())
+        return self._by_repo.setdefault(release_repo(self.project, service), [])
+
+    def record(self, service: str, image_id: str) -> None:
+        """Tag `image_id` as the sibling's newest release (unless it already is); prune."""
+        releases = self.releases(service)
+        if releases and releases[0][1] == image_id:
+            return
+        repo = release_repo(self.project, service)
+        tag = f"r{time.time_ns() // 1_000_000}"
+        self.runner.run(["docker", "tag", image_id, f"{repo}:{tag}"])
+        releases.insert(0, (tag, image_id))
+        for old, _ in releases[KEEP:]:
+            self.runner.run(["docker", "rmi", "-f", "--no-prune", f"{repo}:{old}"])  # untag only
+        del releases[KEEP:]
+
+    def previous(self, service: str, current_id: str) -> str | None:
+        """The newest release that is not `current_id`."""
+        return next((i for _, i in self.releases(service) if i != current_id), None)
 
 
-def record(runner: Runner, project: str, service: str, image_id: str) -> None:
-    """Tag `image_id` as the sibling's newest release (unless it already is); prune old ones."""
-    releases = list_releases(runner, project, service)
-    if releases and releases[0][1] == image_id:
-        return
-    repo = release_repo(project, service)
-    runner.run(["docker", "tag", image_id, f"{repo}:r{time.time_ns() // 1_000_000}"])
-    for tag, _ in releases[KEEP - 1 :]:
-        runner.run(["docker", "rmi", "-f", "--no-prune", f"{repo}:{tag}"])  # untag only
-
-
-def previous(runner: Runner, project: str, service: str, current_id: str) -> str | None:
-    """The newest release that is not `current_id`."""
-    for _, image_id in list_releases(runner, project, service):
-        if image_id != current_id:
-            return image_id
-    return None
+def _parse(output: str) -> dict[str, list[tuple[str, str]]]:
+    """`REPOSITORY TAG ID` lines -> repository -> [(tag, id)], newest first."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for row in (line.split() for line in output.splitlines()):
+        if len(row) == 3 and re.fullmatch(r"r\d+", row[1]):
+            found.setdefault(row[0], []).append((row[1], row[2]))
+    for rows in found.values():
+        rows.sort(key=lambda row: int(row[0][1:]), reverse=True)
+    return found

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from zdd import releases
-from zdd.containers import Container, inspect, project_containers
+from zdd.containers import Container, inspect, passes_check, project_containers
 from zdd.errors import (
     ComposeCommandError,
     ComposeUnavailableError,
@@ -24,6 +23,7 @@ from zdd.errors import (
 from zdd.health import GateError, wait_healthy, wait_http, wait_running, watch
 from zdd.plan import Command, Gate, GatePolicy, Plan, Retag, RotateAction, Step, Verb
 from zdd.proxy import NoRotation, Rotation
+from zdd.releases import Ledger
 from zdd.runner import ComposeCli, Runner, check_engine
 
 
@@ -72,6 +72,10 @@ class Rollout:
     changing: bool = False  # a sibling is being replaced: signals wait for it
     targets: dict[str, str] = field(default_factory=dict)  # rollback: sibling -> image id
     waited: float = 0.0  # seconds spent sleeping between polls of a gate
+    ledger: Ledger = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ledger = Ledger(self.runner, self.project)
 
     def _wait(self, seconds: float) -> None:
         self.waited += seconds
@@ -83,10 +87,14 @@ class Rollout:
         started = self.clock()
         spent, calls = self.runner.seconds, self.runner.calls
         with self._signals():
-            self.rotation.sync()
-            self.before = {
-                c.service: c for c in project_containers(self.runner, self.project) if c.running
-            }
+            try:
+                containers = project_containers(self.runner, self.project)
+            except ComposeCommandError:
+                check_engine(self.runner)  # an engine that is down is exit 3, said clearly
+                raise
+            self.ledger.prefetch()  # listed while the build runs
+            self.rotation.sync(containers)
+            self.before = {c.service: c for c in containers if c.running}
             self.targets = self._rollback_targets(plan)
             sibling: str | None = None
             done: list[Step] = []
@@ -148,7 +156,7 @@ class Rollout:
             current = self.before.get(step.service)
             if current is None:
                 raise UsageError(f"{step.service} is not running: nothing to roll back")
-            target = releases.previous(self.runner, self.project, step.service, current.image_id)
+            target = self.ledger.previous(step.service, current.image_id)
             if target is None:
                 raise UsageError(f"{step.service}: no previous release to roll back to")
             targets[step.service] = target
@@ -175,7 +183,7 @@ class Rollout:
 
     def _between_siblings(self, finished: str | None, plan: Plan) -> None:
         if finished is not None and finished in self.ready:
-            releases.record(self.runner, self.project, finished, self.ready[finished].image_id)
+            self.ledger.record(finished, self.ready[finished].image_id)
         if self.stop_requested:
             self._restore_untouched_tags(plan)
             replaced = [s for s in plan.siblings if s in self.ready]
@@ -188,7 +196,7 @@ class Rollout:
         if isinstance(step, Command):
             if step.verb is Verb.STOP and step.service in self.before:
                 old = self.before[step.service]
-                releases.record(self.runner, self.project, old.service, old.image_id)
+                self.ledger.record(old.service, old.image_id)
             self.runner.run(step.argv)
         elif isinstance(step, Gate):
             self.ready[step.service] = self._gate(step)
@@ -233,11 +241,18 @@ class Rollout:
         container_id, read = self._reader(gate.service)
         try:
             new = read()
-            if gate.policy is GatePolicy.HEALTHCHECK:
-                ready = wait_healthy(read, gate.budget, clock=self.clock, sleep=self._wait)
-            elif new.health is not None:  # the image's own HEALTHCHECK, unknown to the plan
-                budget = gate.health_timeout or new.check_budget or gate.budget
-                ready = wait_healthy(read, budget, clock=self.clock, sleep=self._wait)
+            if gate.policy is GatePolicy.HEALTHCHECK or new.health is not None:
+                # compose's healthcheck, or the image's own HEALTHCHECK (unknown to the plan)
+                budget = gate.budget
+                if gate.policy is not GatePolicy.HEALTHCHECK:
+                    budget = gate.health_timeout or new.check_budget or gate.budget
+                ready = wait_healthy(
+                    read,
+                    budget,
+                    passes=partial(passes_check, self.runner),
+                    clock=self.clock,
+                    sleep=self._wait,
+                )
             elif gate.policy is GatePolicy.HTTP:
                 answers = partial(self._answers, gate.url)
                 ready = wait_http(

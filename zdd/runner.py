@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shlex
+import shutil
 import signal
 import time
 from collections.abc import Mapping, Sequence
@@ -22,10 +24,10 @@ INSTALL_HINT = (
 
 
 class Runner:
-    """Runs argv lists, turns failures into typed errors and keeps the time spent."""
+    """Runs argv lists, turns failures into typed errors and keeps the time spent waiting."""
 
     def __init__(self) -> None:
-        self.seconds = 0.0
+        self.seconds = 0.0  # time zdd spent blocked on commands (launch + wait)
         self.calls = 0
 
     def run(
@@ -38,6 +40,20 @@ class Runner:
         merge_stderr: bool = False,
     ) -> str:
         """Run `argv`; return its stdout or raise ComposeCommandError / ComposeUnavailableError."""
+        return self.start(
+            argv, stdin=stdin, timeout=timeout, env=env, merge_stderr=merge_stderr
+        ).result()
+
+    def start(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: str | None = None,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        merge_stderr: bool = False,
+    ) -> Pending:
+        """Start `argv` in the background; `.result()` waits for it as `run` does."""
         import sh  # imported late: `zdd --version` and `--help` never pay for it
 
         log.debug("run: %s", shlex.join(argv))
@@ -47,35 +63,53 @@ class Runner:
         except sh.CommandNotFound as err:
             hint = INSTALL_HINT if argv[0] in ("docker", "docker-compose") else "check the name"
             raise ComposeUnavailableError(f"{argv[0]} not found: {hint}") from err
+        process = command(
+            *argv[1:],
+            _in=stdin,
+            _timeout=timeout,
+            _env=dict(env) if env is not None else None,
+            _err_to_out=merge_stderr,
+            _tty_out=False,
+            _bg=True,
+            _bg_exc=False,
+            # Own process group: a Ctrl-C at the terminal reaches zdd only, which then
+            # finishes the sibling in progress instead of killing compose mid-step.
+            _new_group=True,
+        )
+        self.seconds += time.monotonic() - started
+        self.calls += 1
+        return Pending(self, tuple(argv), process, timeout)
+
+
+@dataclass
+class Pending:
+    """A started command."""
+
+    runner: Runner
+    argv: tuple[str, ...]
+    process: Any  # sh.RunningCommand
+    timeout: float | None
+
+    def result(self) -> str:
+        """Wait for the command; its stdout, or ComposeCommandError."""
+        import sh
+
+        started = time.monotonic()
         try:
-            result = command(
-                *argv[1:],
-                _in=stdin,
-                _timeout=timeout,
-                _env=dict(env) if env is not None else None,
-                _err_to_out=merge_stderr,
-                _tty_out=False,
-                _bg=True,
-                _bg_exc=False,
-                # Own process group: a Ctrl-C at the terminal reaches zdd only, which then
-                # finishes the sibling in progress instead of killing compose mid-step.
-                _new_group=True,
-            )
             try:
-                result.wait()
+                self.process.wait()
             except KeyboardInterrupt:  # zdd chose to stop now (the build): stop the command too
-                result.process.signal_group(signal.SIGTERM)
+                self.process.process.signal_group(signal.SIGTERM)
                 raise
         except sh.ErrorReturnCode as err:
             stderr = err.stderr.decode(errors="replace")
             log.debug("exit %s: %s", err.exit_code, stderr.strip())
-            raise ComposeCommandError(argv, err.exit_code, stderr) from err
+            raise ComposeCommandError(self.argv, err.exit_code, stderr) from err
         except sh.TimeoutException as err:
-            raise ComposeCommandError(argv, -1, f"timed out after {timeout} s") from err
+            raise ComposeCommandError(self.argv, -1, f"timed out after {self.timeout} s") from err
         finally:
-            self.seconds += time.monotonic() - started
-            self.calls += 1
-        return str(result)
+            self.runner.seconds += time.monotonic() - started
+        return str(self.process)
 
 
 @dataclass(frozen=True)
@@ -91,8 +125,13 @@ class ComposeBinary:
         return int(self.version.split(".", 1)[0] or 0)
 
 
-def detect_compose(runner: Runner, override: str | None) -> ComposeBinary:
-    """`--compose-cmd`, else the `docker compose` plugin, else `docker-compose`."""
+def detect_compose(
+    runner: Runner, override: str | None, cache: Path | None = None
+) -> ComposeBinary:
+    """`--compose-cmd`, else the `docker compose` plugin, else `docker-compose`.
+
+    With `cache` (a JSON file), the version a single-binary command reported is kept by the
+    binary's path, size and mtime: docker-compose 1.x takes 0.4 s just to print it."""
     candidates = (
         [tuple(shlex.split(override))]
         if override
@@ -105,6 +144,10 @@ def detect_compose(runner: Runner, override: str | None) -> ComposeBinary:
     for argv in candidates:
         if not argv:
             break
+        key = _cache_key(argv) if cache is not None else None
+        known = _read_cache(cache).get(key) if cache is not None and key else None
+        if known:
+            return ComposeBinary(argv, known)
         try:
             output = runner.run([*argv, "version", "--short"], timeout=30)
         except (ComposeCommandError, ComposeUnavailableError) as err:
@@ -112,10 +155,37 @@ def detect_compose(runner: Runner, override: str | None) -> ComposeBinary:
             continue
         version = output.strip().removeprefix("v")
         if version[:1].isdigit():
+            if cache is not None and key:
+                _write_cache(cache, {**_read_cache(cache), key: version})
             return ComposeBinary(argv, version)
         failures.append(f"{' '.join(argv)}: unexpected version output {output.strip()!r}")
     detail = "; ".join(failures) or "empty --compose-cmd"
     raise ComposeUnavailableError(f"no usable compose binary ({detail}): {INSTALL_HINT}")
+
+
+def _cache_key(argv: Sequence[str]) -> str | None:
+    """`path:size:mtime` of a one-word compose command's binary (None for `docker compose`)."""
+    found = shutil.which(argv[0]) if len(argv) == 1 else None
+    if found is None:
+        return None
+    stat = Path(found).resolve().stat()
+    return f"{Path(found).resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _read_cache(cache: Path) -> dict[str, str]:
+    try:
+        data = json.loads(cache.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _write_cache(cache: Path, data: Mapping[str, str]) -> None:
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(data), encoding="utf-8")
+    except OSError:
+        log.debug("cannot write %s", cache)  # a cache: zdd works without it
 
 
 def check_engine(runner: Runner) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from zdd.compose_file import LoadOptions, Project
 from zdd.legacy import write_translation
+from zdd.paths import cache_dir
 from zdd.runner import ComposeBinary, ComposeCli, Runner, detect_compose
 
 
@@ -24,7 +25,8 @@ def open_session(
     project: Project, options: LoadOptions, compose_cmd: str | None, runner: Runner
 ) -> Session:
     """Pick the compose binary for the loaded project; translate a v1 file for compose v2."""
-    binary = detect_compose(runner, compose_cmd)
+    cache = cache_dir(options.environ) / "compose-versions.json"
+    binary = detect_compose(runner, compose_cmd, cache)
     env_file = Path(options.cwd, options.env_file).resolve() if options.env_file else None
     if project.legacy and binary.major >= 2:
         files: tuple[Path, ...] = (write_translation(project, options.environ),)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from zdd import releases
 from zdd.compose_file import service_port
 from zdd.containers import by_service, project_containers
 from zdd.errors import ComposeCommandError
 from zdd.lock import holder
 from zdd.proxy import ProxyMode
 from zdd.proxy.nginx import UPSTREAM_DIR
+from zdd.releases import Ledger
 from zdd.session import Session
 
 
@@ -44,6 +44,7 @@ def collect(
             except ComposeCommandError:
                 rendered[group.base] = ""
     rows = []
+    ledger = Ledger(runner, project.name)
     for group in project.groups:
         port = service_port(project.services[group.siblings[0]].config) if rendered else 0
         for sibling in group.siblings:
@@ -52,10 +53,7 @@ def collect(
                 rows.append(SiblingStatus(sibling, None, "missing", None, None, None, None))
                 continue
             c = found[0]
-            tags = dict(
-                (image_id, tag)
-                for tag, image_id in releases.list_releases(runner, project.name, sibling)
-            )
+            tags = dict((image_id, tag) for tag, image_id in ledger.releases(sibling))
             in_rotation = None
             if proxy is ProxyMode.NGINX:
                 text = rendered.get(group.base, "")

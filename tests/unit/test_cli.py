@@ -277,3 +277,20 @@ def test_shell_metacharacters_in_a_service_name_are_never_interpreted(
     assert result.exit_code == 2
     assert error_line(result.stderr).startswith(f"zdd: error: unknown service {name!r}")
     assert not marker.exists()
+
+
+def test_compose_version_is_cached_by_its_binary(tmp_path: Path) -> None:
+    """docker-compose 1.x needs 0.4 s to print its version: it is asked once per binary."""
+    from zdd.runner import Runner, detect_compose
+
+    compose = fake_compose(tmp_path, "1.29.2")
+    cache = tmp_path / "cache" / "versions.json"
+    first = Runner()
+    assert detect_compose(first, str(compose), cache).version == "1.29.2"
+    again = Runner()
+    assert detect_compose(again, str(compose), cache).version == "1.29.2"
+    assert (first.calls, again.calls) == (1, 0)
+    compose.write_text(FAKE_COMPOSE.format(version="v2.40.3 "), encoding="utf-8")  # upgraded
+    upgraded = Runner()
+    assert detect_compose(upgraded, str(compose), cache).major == 2
+    assert upgraded.calls == 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
@@ -22,8 +22,8 @@ class ProxyMode(StrEnum):
 class Rotation(Protocol):
     """What the rollout asks of a proxy."""
 
-    def sync(self) -> None:
-        """Bring the proxy's view in line with the running containers (start of a command)."""
+    def sync(self, containers: Sequence[Container]) -> None:
+        """Bring the proxy's view in line with the project's containers (start of a command)."""
 
     def drain(self, sibling: str) -> None:
         """Take the sibling's container out of rotation; return when its requests are done."""
@@ -35,7 +35,7 @@ class Rotation(Protocol):
 class NoRotation:
     """`--proxy none`: gating and rollback only."""
 
-    def sync(self) -> None:
+    def sync(self, containers: Sequence[Container]) -> None:
         """Nothing to sync."""
 
     def drain(self, sibling: str) -> None:

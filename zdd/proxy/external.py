@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from zdd.containers import Container, project_containers
+from zdd.containers import Container
 from zdd.errors import ComposeCommandError, DeployError, UsageError
 from zdd.runner import Runner
 
@@ -37,9 +38,9 @@ class ExternalRotation:
     post_start: str | None
     current: dict[str, Container] = field(default_factory=dict)
 
-    def sync(self) -> None:
+    def sync(self, containers: Sequence[Container]) -> None:
         """Remember each sibling's current container, for --pre-stop."""
-        for container in project_containers(self.runner, self.project):
+        for container in containers:
             if container.running:
                 self.current[container.service] = container
 

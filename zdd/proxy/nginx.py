@@ -13,12 +13,12 @@ with one `docker exec` that tests, reloads and waits for the old workers to fini
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 
 from zdd.compose_file import Project, service_port
-from zdd.containers import Container, by_service, project_containers
+from zdd.containers import Container, by_service, is_ready, project_containers
 from zdd.errors import ComposeCommandError, DeployError, UsageError
 from zdd.health import wait_until
 from zdd.runner import ComposeCli, Runner
@@ -59,9 +59,9 @@ class NginxRotation:
             for g in self.project.groups
         }
 
-    def sync(self) -> None:
+    def sync(self, found: Sequence[Container]) -> None:
         """Start the proxy if needed and render every group from the running containers."""
-        containers = by_service(project_containers(self.runner, self.project.name))
+        containers = by_service(found)
         proxy = [c for c in containers.get(self.proxy_service, []) if c.running]
         if not proxy:
             self.runner.run(self.cli.up(self.proxy_service, recreate=False))
@@ -72,7 +72,7 @@ class NginxRotation:
                 sibling: self._address(group.base, c)
                 for sibling in group.siblings
                 for c in containers.get(sibling, [])
-                if c.running and c.health in (None, "healthy")
+                if is_ready(self.runner, c)
             }
             self._apply(group.base)
 
@@ -112,8 +112,10 @@ class NginxRotation:
         return f"{container.networks[shared[0]]}:{self.ports[base]}"
 
     def _apply(self, base: str, confirm: str = "") -> None:
+        """Render and reload. Admitting (`confirm`) does not wait for the old workers: they
+        finish their requests to the siblings that stay in rotation."""
         assert self.proxy is not None
-        ticks = max(1, round(self.drain_timeout / TICK))
+        ticks = 0 if confirm else max(1, round(self.drain_timeout / TICK))
         argv = [
             "docker", "exec", "-i", self.proxy.id, "sh", "-s", "--",
             f"{UPSTREAM_DIR}/{base}/servers.conf",

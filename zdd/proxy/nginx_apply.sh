@@ -1,9 +1,11 @@
 # Runs inside the proxy container as `sh -s -- FILE SERVERS DRAIN_TICKS [CONFIRM]` (POSIX sh).
-# Writes the upstream servers, tests and reloads nginx, waits until the new worker generation
-# serves, then until every worker of the old generation has exited (their in-flight requests
-# are done), at most DRAIN_TICKS x 50 ms. CONFIRM (IP:PORT) is then requested from here.
+# Writes the upstream servers (nothing more when FILE already holds them), tests and reloads
+# nginx, waits until the new worker generation serves, then until every worker of the old
+# generation has exited (their in-flight requests are done), at most DRAIN_TICKS x 50 ms
+# (DRAIN_TICKS 0: no wait). CONFIRM (IP:PORT) is then requested from here.
 # Exit: 0 done; 3 nginx -t refused the config; 5 the reload failed (the previous file is
-# put back in both cases); 4 no new workers after the reload. Prints `drained TICKS` or `drain-timeout ALIVE` on stdout.
+# put back in both cases); 4 no new workers after the reload. Prints `unchanged`,
+# `drained TICKS` or `drain-timeout ALIVE` on stdout.
 set -eu
 file=$1 servers=$2 ticks=$3 confirm=${4:-}
 
@@ -15,9 +17,15 @@ workers() {
 }
 
 mkdir -p "${file%/*}"
+printf '%s' "$servers" > "$file.next"
+if [ -z "$confirm" ] && [ -f "$file" ] && cmp -s "$file.next" "$file"; then
+    rm -f "$file.next"
+    echo unchanged
+    exit 0
+fi
 if [ -f "$file" ]; then cp "$file" "$file.prev"; else : > "$file.prev"; fi
 old=$(workers)
-printf '%s' "$servers" > "$file"
+mv "$file.next" "$file"
 if ! out=$(nginx -t 2>&1); then
     mv "$file.prev" "$file"
     printf '%s\n' "$out" | grep -m 1 emerg >&2 || printf '%s\n' "$out" | head -n 1 >&2
@@ -41,7 +49,7 @@ while :; do
 done
 
 j=0
-while :; do
+while [ "$ticks" -gt 0 ]; do
     alive=0
     for pid in $old; do [ -d "/proc/$pid" ] && alive=$((alive + 1)); done
     if [ "$alive" = 0 ]; then echo "drained $j"; break; fi
