@@ -36,8 +36,8 @@ unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check zdd tests
-	$(VENV)/bin/ruff format --check zdd tests
+	$(VENV)/bin/ruff check zdd tests bench
+	$(VENV)/bin/ruff format --check zdd tests bench
 	$(VENV)/bin/mypy
 
 demo-down:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 
+from zdd.errors import ZddError
 from zdd.runner import Pending, Runner
 
 KEEP = 3
@@ -29,6 +30,7 @@ class Ledger:
         self.project = project
         self._by_repo: dict[str, list[tuple[str, str]]] | None = None
         self._listing: Pending | None = None
+        self.pending: list[Pending] = []
 
     def prefetch(self) -> None:
         """Start listing the tags in the background (e.g. while the build runs)."""
@@ -49,18 +51,35 @@ class Ledger:
             self._by_repo = _parse(self._listing.result())
         return self._by_repo.setdefault(release_repo(self.project, service), [])
 
-    def record(self, service: str, image_id: str) -> None:
-        """Tag `image_id` as the sibling's newest release (unless it already is); prune."""
+    def record(self, service: str, image_id: str, *, wait: bool = True) -> None:
+        """Tag `image_id` as the sibling's newest release (unless it already is); prune.
+
+        With wait=False the tagging runs in the background until `flush()`."""
         releases = self.releases(service)
         if releases and releases[0][1] == image_id:
             return
         repo = release_repo(self.project, service)
         tag = f"r{time.time_ns() // 1_000_000}"
-        self.runner.run(["docker", "tag", image_id, f"{repo}:{tag}"])
+        commands = [["docker", "tag", image_id, f"{repo}:{tag}"]]
         releases.insert(0, (tag, image_id))
-        for old, _ in releases[KEEP:]:
-            self.runner.run(["docker", "rmi", "-f", "--no-prune", f"{repo}:{old}"])  # untag only
+        commands += [
+            ["docker", "rmi", "-f", "--no-prune", f"{repo}:{old}"] for old, _ in releases[KEEP:]
+        ]
         del releases[KEEP:]
+        self.pending += [self.runner.start(argv) for argv in commands]
+        if wait and (errors := self.flush()):
+            raise errors[0]
+
+    def flush(self) -> list[ZddError]:
+        """Wait for the background tagging; its errors."""
+        pending, self.pending = self.pending, []
+        errors: list[ZddError] = []
+        for command in pending:
+            try:
+                command.result()
+            except ZddError as err:
+                errors.append(err)
+        return errors
 
     def previous(self, service: str, current_id: str) -> str | None:
         """The newest release that is not `current_id`."""

@@ -86,49 +86,14 @@ class Rollout:
         the sibling in progress (or stop the build at once), then raise."""
         started = self.clock()
         spent, calls = self.runner.seconds, self.runner.calls
-        with self._signals():
-            try:
-                containers = project_containers(self.runner, self.project)
-            except ComposeCommandError:
-                check_engine(self.runner)  # an engine that is down is exit 3, said clearly
-                raise
-            self.ledger.prefetch()  # listed while the build runs
-            self.rotation.sync(containers)
-            self.before = {c.service: c for c in containers if c.running}
-            self.targets = self._rollback_targets(plan)
-            sibling: str | None = None
-            done: list[Step] = []
-            warned = False
-            for step in plan.steps:
-                if step.service != sibling:
-                    self._between_siblings(sibling, plan)
-                    sibling, done = step.service, []
-                step_started = self.clock()
-                self.changing = step.service is not None
-                try:
-                    self._step(step)
-                except KeyboardInterrupt:  # only raised while nothing has changed (the build)
-                    self._restore_untouched_tags(plan)
-                    raise InterruptedDeployError(
-                        "interrupted during the build: nothing was changed"
-                    ) from None
-                except ZddError as err:
-                    self._check_engine(sibling, err)
-                    self._restore_untouched_tags(plan)
-                    if sibling is None:
-                        verb = step.verb if isinstance(step, Command) else "build"
-                        raise DeployError(f"{verb} failed, nothing was changed: {err}") from err
-                    outcome = self._recover(sibling, done, step, plan)
-                    message = f"{err}; {outcome}; the siblings after it were not touched"
-                    raise DeployError(message) from err
-                done.append(step)
-                seconds = round(self.clock() - step_started, 2)
-                data = {"service": step.service, "kind": step.kind, "seconds": seconds}
-                self.report(Event("step", step.describe(), data))
-                if self.stop_requested and step.service is not None and not warned:
-                    warned = True
-                    self.report(Event("warning", f"stopping once {step.service} is done"))
-            self._between_siblings(sibling, plan)
+        try:
+            with self._signals():
+                self._start(plan)
+                self._steps(plan)
+            for err in self.ledger.flush():
+                self.report(Event("warning", f"release tag not written: {err}"))
+        finally:
+            self.ledger.flush()  # a failed deploy: its background tagging still completes
         total = round(self.clock() - started, 2)
         self.report(
             Event(
@@ -146,6 +111,54 @@ class Rollout:
         )
         if self.stop_requested:
             raise InterruptedDeployError("interrupted after the last sibling: all replaced")
+
+    def _start(self, plan: Plan) -> None:
+        """One snapshot of the project's containers: the proxy's members, the old containers,
+        the rollback targets; the release tags are listed in the background meanwhile."""
+        try:
+            containers = project_containers(self.runner, self.project)
+        except ComposeCommandError:
+            check_engine(self.runner)  # an engine that is down is exit 3, said clearly
+            raise
+        self.ledger.prefetch()  # listed while the build runs
+        self.rotation.sync(containers)
+        self.before = {c.service: c for c in containers if c.running}
+        self.targets = self._rollback_targets(plan)
+
+    def _steps(self, plan: Plan) -> None:
+        sibling: str | None = None
+        done: list[Step] = []
+        warned = False
+        for step in plan.steps:
+            if step.service != sibling:
+                self._between_siblings(sibling, plan)
+                sibling, done = step.service, []
+            step_started = self.clock()
+            self.changing = step.service is not None
+            try:
+                self._step(step)
+            except KeyboardInterrupt:  # only raised while nothing has changed (the build)
+                self._restore_untouched_tags(plan)
+                raise InterruptedDeployError(
+                    "interrupted during the build: nothing was changed"
+                ) from None
+            except ZddError as err:
+                self._check_engine(sibling, err)
+                self._restore_untouched_tags(plan)
+                if sibling is None:
+                    verb = step.verb if isinstance(step, Command) else "build"
+                    raise DeployError(f"{verb} failed, nothing was changed: {err}") from err
+                outcome = self._recover(sibling, done, step, plan)
+                message = f"{err}; {outcome}; the siblings after it were not touched"
+                raise DeployError(message) from err
+            done.append(step)
+            seconds = round(self.clock() - step_started, 2)
+            data = {"service": step.service, "kind": step.kind, "seconds": seconds}
+            self.report(Event("step", step.describe(), data))
+            if self.stop_requested and step.service is not None and not warned:
+                warned = True
+                self.report(Event("warning", f"stopping once {step.service} is done"))
+        self._between_siblings(sibling, plan)
 
     def _rollback_targets(self, plan: Plan) -> dict[str, str]:
         """`zdd rollback`: each sibling's previous release, found before anything changes."""
@@ -183,7 +196,7 @@ class Rollout:
 
     def _between_siblings(self, finished: str | None, plan: Plan) -> None:
         if finished is not None and finished in self.ready:
-            self.ledger.record(finished, self.ready[finished].image_id)
+            self.ledger.record(finished, self.ready[finished].image_id, wait=False)
         if self.stop_requested:
             self._restore_untouched_tags(plan)
             replaced = [s for s in plan.siblings if s in self.ready]
@@ -287,7 +300,8 @@ class Rollout:
         return True
 
     def _reader(self, service: str) -> tuple[str, Callable[[], Container]]:
-        """Find the service's new container once, then inspect only it."""
+        """Find the service's new container once, then inspect only it (from the third read:
+        the first two are the gate's start and its restart-count baseline)."""
         containers = project_containers(self.runner, self.project, service)
         if not containers:
             raise GateError(f"{service}: no container after `up`")
@@ -296,8 +310,11 @@ class Rollout:
                 f"{service}: zdd replaces one container per sibling, found {len(containers)}"
             )
         container_id = containers[0].id
+        fresh = [containers[0]] * 2  # the lookup's own inspect serves the gate's first reads
 
         def read() -> Container:
+            if fresh:
+                return fresh.pop()
             found = inspect(self.runner, [container_id])
             if not found:
                 raise GateError(f"{service}: container {container_id[:12]} disappeared")

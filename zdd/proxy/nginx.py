@@ -45,6 +45,7 @@ class NginxRotation:
     drain_timeout: float
     warn: Callable[[str], None]
     members: dict[str, dict[str, str]] = field(default_factory=dict)  # base -> sibling -> addr
+    rendered: set[str] = field(default_factory=set)  # bases whose file this command wrote
     proxy: Container | None = None
 
     def __post_init__(self) -> None:
@@ -60,7 +61,9 @@ class NginxRotation:
         }
 
     def sync(self, found: Sequence[Container]) -> None:
-        """Start the proxy if needed and render every group from the running containers."""
+        """Start the proxy if needed; learn each group's members from the running, ready
+        containers. Nothing is rendered yet: the first drain or admit renders the whole group
+        (so a stale file is fixed then, and a sync costs no `docker exec` during the build)."""
         containers = by_service(found)
         proxy = [c for c in containers.get(self.proxy_service, []) if c.running]
         if not proxy:
@@ -74,14 +77,14 @@ class NginxRotation:
                 for c in containers.get(sibling, [])
                 if is_ready(self.runner, c)
             }
-            self._apply(group.base)
 
     def drain(self, sibling: str) -> None:
         """Render without the sibling, reload, wait for the old workers' requests."""
         base = self.base_of[sibling]
-        if self.members[base].pop(sibling, None) is None:
+        member = self.members[base].pop(sibling, None) is not None
+        if not member and base in self.rendered:
             return
-        if not self.members[base]:
+        if member and not self.members[base]:
             self.warn(f"{sibling} is the only sibling in rotation: requests fail until it is back")
         self._apply(base)
 
@@ -132,6 +135,7 @@ class NginxRotation:
             }.get(err.returncode, str(err))
             detail = (err.stderr.strip().splitlines() or [""])[-1]
             raise DeployError(f"proxy {self.proxy.name}: {what}: {detail}") from err
+        self.rendered.add(base)
         for line in output.splitlines():
             word, _, value = line.partition(" ")
             if word == "drain-timeout":
