@@ -268,8 +268,9 @@ def deploy(
     """Build, then replace each sibling in turn: drain, stop, up --force-recreate, gate, admit.
 
     Does what deploy-and-restart.sh does (build --no-cache, then stop and recreate
-    service_a, sleep, service_b), with the siblings found from `extends` and a
-    readiness gate in place of the blind sleep. A sibling that fails its gate goes back
+    service_a, sleep, service_b), with the siblings found from `extends`, each distinct
+    build built once (siblings sharing their base's build get its image with `docker tag`)
+    and a readiness gate in place of the blind sleep. A sibling that fails its gate goes back
     to its previous image and the rollout stops (exit 1); Ctrl-C finishes the sibling in
     progress and stops (exit 130).
     """

@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from zdd.errors import ComposeCommandError, ComposeUnavailableError
 
@@ -23,6 +23,15 @@ INSTALL_HINT = (
 )
 
 
+class RunOptions(TypedDict, total=False):
+    """Keyword options of Runner.run / Runner.start."""
+
+    stdin: str | None  # text fed to the command's stdin
+    timeout: float | None  # seconds before the command is killed
+    env: Mapping[str, str] | None  # the whole environment (default: zdd's own)
+    merge_stderr: bool  # stderr into the returned output
+
+
 class Runner:
     """Runs argv lists, turns failures into typed errors and keeps the time spent waiting."""
 
@@ -30,19 +39,9 @@ class Runner:
         self.seconds = 0.0  # time zdd spent blocked on commands (launch + wait)
         self.calls = 0
 
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        stdin: str | None = None,
-        timeout: float | None = None,
-        env: Mapping[str, str] | None = None,
-        merge_stderr: bool = False,
-    ) -> str:
+    def run(self, argv: Sequence[str], **options: Unpack[RunOptions]) -> str:
         """Run `argv`; return its stdout or raise ComposeCommandError / ComposeUnavailableError."""
-        return self.start(
-            argv, stdin=stdin, timeout=timeout, env=env, merge_stderr=merge_stderr
-        ).result()
+        return self.start(argv, **options).result()
 
     def start(
         self,
