@@ -274,32 +274,7 @@ def deploy(
     to its previous image and the rollout stops (exit 1); Ctrl-C finishes the sibling in
     progress and stops (exit 130).
     """
-    from zdd.plan import build_plan
-
-    lock = None if dry_run else "deploy"
-    with (
-        _boundary(debug),
-        _session(file, project_name, project_directory, env_file, compose_cmd, lock) as session,
-    ):
-        options = _deploy_options(
-            session.project.settings,
-            services=tuple(services or ()),
-            build=build,
-            no_cache=no_cache,
-            pull=pull,
-            delay=delay,
-            stop_timeout=stop_timeout,
-            health_timeout=health_timeout,
-            health_path=health_path,
-            monitor=monitor,
-            proxy=proxy,
-            proxy_service=proxy_service,
-            drain_timeout=drain_timeout,
-            pre_stop=pre_stop,
-            post_start=post_start,
-            verify=verify,
-        )
-        _run(session, build_plan(session.project, session.cli, options), options, dry_run, as_json)
+    _rollout("deploy", locals())  # every parameter, by name
 
 
 @app.command()
@@ -330,31 +305,28 @@ def rollback(
     zdd tags every image a sibling served (zdd-release/PROJECT/SERVICE, the last 3 kept),
     so this works after a good deploy too. Run it twice to return to the newer release.
     """
-    from zdd.plan import build_rollback_plan
+    _rollout("rollback", {**locals(), "build": False})  # every parameter, by name
 
-    lock = None if dry_run else "rollback"
+
+CONNECTION = ("file", "project_name", "project_directory", "env_file", "compose_cmd")
+
+
+def _rollout(command: str, arguments: dict[str, Any]) -> None:
+    """`zdd deploy` / `zdd rollback`: open the project (holding its lock unless --dry-run),
+    plan, then print the plan or run it."""
+    from zdd.plan import build_plan, build_rollback_plan
+
+    plan_of = build_plan if command == "deploy" else build_rollback_plan
+    dry_run, as_json, debug = (arguments.pop(name) for name in ("dry_run", "as_json", "debug"))
+    files, name, directory, env_file, compose_cmd = (arguments.pop(n) for n in CONNECTION)
+    services = tuple(arguments.pop("services") or ())
+    lock = None if dry_run else command
     with (
         _boundary(debug),
-        _session(file, project_name, project_directory, env_file, compose_cmd, lock) as session,
+        _session(files, name, directory, env_file, compose_cmd, lock) as session,
     ):
-        options = _deploy_options(
-            session.project.settings,
-            services=tuple(services or ()),
-            build=False,
-            delay=delay,
-            stop_timeout=stop_timeout,
-            health_timeout=health_timeout,
-            health_path=health_path,
-            monitor=monitor,
-            proxy=proxy,
-            proxy_service=proxy_service,
-            drain_timeout=drain_timeout,
-            pre_stop=pre_stop,
-            post_start=post_start,
-            verify=verify,
-        )
-        plan = build_rollback_plan(session.project, session.cli, options)
-        _run(session, plan, options, dry_run, as_json)
+        options = _deploy_options(session.project.settings, services=services, **arguments)
+        _run(session, plan_of(session.project, session.cli, options), options, dry_run, as_json)
 
 
 @contextmanager

@@ -294,3 +294,19 @@ def test_compose_version_is_cached_by_its_binary(tmp_path: Path) -> None:
     upgraded = Runner()
     assert detect_compose(upgraded, str(compose), cache).major == 2
     assert upgraded.calls == 1
+
+
+def test_rollback_dry_run_retags_then_replaces_each_sibling(
+    tmp_path: Path, seed_file: Path
+) -> None:
+    compose = fake_compose(tmp_path)
+    args = ["rollback", "service_b", "--dry-run", "-f", str(seed_file), "--compose-cmd"]
+    result = runner.invoke(app, [*args, str(compose), "--delay", "2"])
+    assert result.exit_code == 0, result.output
+    base = f"{compose} -f {seed_file} -p legacy"
+    assert result.stdout.splitlines() == [
+        "# docker tag <previous release of service_b> <service_b's image>",
+        f"{base} stop service_b",
+        f"{base} up -d --no-deps --no-build --force-recreate service_b",
+        "# wait 2 s, then check service_b runs (or is healthy, if its image has a HEALTHCHECK)",
+    ]
