@@ -95,12 +95,12 @@ def wait_healthy(
     as soon as the container runs, so that the gate does not wait for the engine's first
     check one `interval` after the start. `unhealthy` while warming up is "not ready yet"."""
 
-    def is_ready(container: Container) -> bool:
+    def healthy_or_passes(container: Container) -> bool:
         if container.health == "healthy":
             return True
         return passes is not None and container.running and passes(container)
 
-    container = wait_ready(read, is_ready, budget, clock=clock, sleep=sleep)
+    container = wait_ready(read, healthy_or_passes, budget, clock=clock, sleep=sleep)
     if container is None:
         seen = read()
         detail = f"; last check: {seen.health_log.splitlines()[-1]}" if seen.health_log else ""

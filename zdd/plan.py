@@ -150,6 +150,7 @@ class Plan:
 
     groups: tuple[Group, ...]
     steps: tuple[Step, ...]
+    built: tuple[str, ...] = ()  # the services the build step builds (compose retags them)
 
     @property
     def siblings(self) -> tuple[str, ...]:
@@ -179,7 +180,7 @@ def build_plan(project: Project, cli: ComposeCli, options: DeployOptions) -> Pla
                 if image != name:  # a shared `image:` name is tagged by the build already
                     steps.append(Command(("docker", "tag", image, name), Verb.TAG, sibling))
             steps += replace_steps(project, cli, options, sibling, retag=False)
-    return Plan(groups, tuple(steps))
+    return Plan(groups, tuple(steps), builds.targets)
 
 
 def _groups(project: Project, options: DeployOptions) -> tuple[Group, ...]:

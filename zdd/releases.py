@@ -30,7 +30,7 @@ class Ledger:
         self.project = project
         self._by_repo: dict[str, list[tuple[str, str]]] | None = None
         self._listing: Pending | None = None
-        self.pending: list[Pending] = []
+        self._pending: list[Pending] = []
 
     def prefetch(self) -> None:
         """Start listing the tags in the background (e.g. while the build runs)."""
@@ -66,13 +66,13 @@ class Ledger:
             ["docker", "rmi", "-f", "--no-prune", f"{repo}:{old}"] for old, _ in releases[KEEP:]
         ]
         del releases[KEEP:]
-        self.pending += [self.runner.start(argv) for argv in commands]
+        self._pending += [self.runner.start(argv) for argv in commands]
         if wait and (errors := self.flush()):
             raise errors[0]
 
     def flush(self) -> list[ZddError]:
         """Wait for the background tagging; its errors."""
-        pending, self.pending = self.pending, []
+        pending, self._pending = self._pending, []
         errors: list[ZddError] = []
         for command in pending:
             try:

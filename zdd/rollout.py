@@ -187,9 +187,10 @@ class Rollout:
             ) from down
 
     def _restore_untouched_tags(self, plan: Plan) -> None:
-        """The build re-tagged every sibling's image: point the untouched ones back, so that a
-        later plain `compose up` does not start the new build unannounced."""
-        for sibling in plan.siblings:
+        """The build re-tagged the image of each sibling it built itself: point the untouched
+        ones back, so that a later plain `compose up` does not start the new build unannounced.
+        (Siblings that share their base's image are tagged only in their own turn.)"""
+        for sibling in plan.built:
             old = self.before.get(sibling)
             if old is not None and sibling not in self.ready:
                 self.runner.run(["docker", "tag", old.image_id, old.image])
