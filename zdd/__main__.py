@@ -1,5 +1,18 @@
-"""`python -m zdd`."""
+"""`zdd` and `python -m zdd`: the CLI, with a Ctrl-C during start-up mapped like any other."""
 
-from zdd.cli import app
+import sys
 
-app(prog_name="zdd")
+
+def main() -> None:
+    """Run the CLI. A Ctrl-C while Python is still importing it changed nothing: exit 130."""
+    try:
+        from zdd.cli import app
+
+        app(prog_name="zdd")
+    except KeyboardInterrupt:
+        sys.stderr.write("zdd: interrupted\n")
+        sys.exit(130)  # ExitCode.INTERRUPTED, without importing more while interrupted
+
+
+if __name__ == "__main__":
+    main()

@@ -126,6 +126,15 @@ class Rollout:
         self.targets = self._rollback_targets(plan)
 
     def _steps(self, plan: Plan) -> None:
+        try:
+            self._each_step(plan)
+        except KeyboardInterrupt:  # raised only until the first sibling's turn begins
+            self._restore_untouched_tags(plan)
+            raise InterruptedDeployError(
+                "interrupted before any sibling was touched: nothing was changed"
+            ) from None
+
+    def _each_step(self, plan: Plan) -> None:
         sibling: str | None = None
         done: list[Step] = []
         warned = False
@@ -134,14 +143,10 @@ class Rollout:
                 self._between_siblings(sibling, plan)
                 sibling, done = step.service, []
             step_started = self.clock()
-            self.changing = step.service is not None
+            if step.service is not None:  # from the first sibling's turn on, for good
+                self.changing = True
             try:
                 self._step(step)
-            except KeyboardInterrupt:  # only raised while nothing has changed (the build)
-                self._restore_untouched_tags(plan)
-                raise InterruptedDeployError(
-                    "interrupted during the build: nothing was changed"
-                ) from None
             except ZddError as err:
                 self._check_engine(sibling, err)
                 self._restore_untouched_tags(plan)

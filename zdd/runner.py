@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shlex
@@ -98,7 +99,8 @@ class Pending:
             try:
                 self.process.wait()
             except KeyboardInterrupt:  # zdd chose to stop now (the build): stop the command too
-                self.process.process.signal_group(signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError):  # it may have just ended
+                    self.process.process.signal_group(signal.SIGTERM)
                 raise
         except sh.ErrorReturnCode as err:
             stderr = err.stderr.decode(errors="replace")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -17,11 +18,18 @@ from tests.engine.test_deploy import SIBLINGS, fetch
 pytestmark = pytest.mark.docker
 
 
-def release(stack: Stack, version: str, **image_env: str) -> None:
-    """Make the next build a new version whose image carries `image_env` (a release's flaw)."""
+SLOW_STEP = "RUN sleep 4"
+
+
+def release(stack: Stack, version: str, *, slow_build: bool = False, **image_env: str) -> None:
+    """Make the next build a new version whose image carries `image_env` (a release's flaw);
+    `slow_build` adds a 4 s build step, a window in which to interrupt it."""
     (stack.directory / "service" / "VERSION").write_text(f"{version}\n")
     dockerfile = stack.directory / "service" / "Dockerfile"
-    lines = [ln for ln in dockerfile.read_text().splitlines() if not ln.startswith("ENTRYPOINT")]
+    added = ("ENTRYPOINT", SLOW_STEP)
+    lines = [ln for ln in dockerfile.read_text().splitlines() if not ln.startswith(added)]
+    if slow_build:
+        lines.append(SLOW_STEP)
     if image_env:
         # The compose file passes the knobs through from the shell, which would clear an
         # image ENV; `env K=V` as entrypoint sets them for this image only, then execs CMD.
@@ -122,6 +130,19 @@ class Background:
             time.sleep(0.05)
         raise AssertionError(f"never saw {words!r}: {self.lines}")
 
+    def wait_for_command(self, word: str, seconds: float = 60) -> None:
+        """Until zdd runs a command (one of its child processes) with `word` in its argv."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and self.process.poll() is None:
+            for proc in Path("/proc").glob("[0-9]*"):
+                with contextlib.suppress(OSError):  # a process that ended meanwhile
+                    parent = (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                    argv = (proc / "cmdline").read_bytes().split(b"\0")
+                    if int(parent) == self.process.pid and word.encode() in argv:
+                        return
+            time.sleep(0.05)
+        raise AssertionError(f"zdd never ran {word!r}: {self.lines}")
+
     def finish(self, seconds: float = 300) -> int:
         code = self.process.wait(seconds)
         self.reader.join(5)
@@ -131,25 +152,25 @@ class Background:
 
 
 INTERRUPTS = {
-    # point: (line to wait for, siblings replaced when zdd stops)
-    "during-build": ("", ()),
-    "during-first-gate": ("--force-recreate service_a", ("service_a",)),
-    "during-second-sibling": ("drain service_b", SIBLINGS),
+    # point: (line to wait for, siblings replaced when zdd stops, what zdd says it did)
+    "during-build": ("", (), "nothing was changed"),  # waits for the `build` command itself
+    "during-first-gate": ("--force-recreate service_a", ("service_a",), "replaced service_a,"),
+    "during-second-sibling": ("drain service_b", SIBLINGS, "replaced service_a, service_b"),
 }
 
 
 @pytest.mark.parametrize("point", list(INTERRUPTS))
 def test_ctrl_c_leaves_every_sibling_serving(stack: Stack, point: str) -> None:
-    marker, replaced = INTERRUPTS[point]
+    marker, replaced, said = INTERRUPTS[point]
     stack.deploy()
     before = started_at(stack)
-    release(stack, "2")
+    release(stack, "2", slow_build=not marker)
     load = probe(stack.url).start()
     deploy = Background(stack)
     if marker:
         deploy.wait_for(marker)
     else:
-        time.sleep(0.3)
+        deploy.wait_for_command("build")
     deploy.process.send_signal(signal.SIGINT)
     code = deploy.finish()
     time.sleep(1)
@@ -157,6 +178,7 @@ def test_ctrl_c_leaves_every_sibling_serving(stack: Stack, point: str) -> None:
     after = started_at(stack)
     record(f"SIGINT {point}", stack, f"exit {code}", report)
     assert code == 130, deploy.lines
+    assert said in deploy.lines[-1], deploy.lines
     assert report.failed == 0, report.summary()
     for sibling in SIBLINGS:
         changed = after[sibling][0] != before[sibling][0]

@@ -310,3 +310,38 @@ def test_rollback_dry_run_retags_then_replaces_each_sibling(
         f"{base} up -d --no-deps --no-build --force-recreate service_b",
         "# wait 2 s, then check service_b runs (or is healthy, if its image has a HEALTHCHECK)",
     ]
+
+
+def test_ctrl_c_while_zdd_starts_is_exit_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before the CLI is even imported, a Ctrl-C has changed nothing: one line, exit 130."""
+    import zdd.cli
+    from zdd.__main__ import main
+
+    def interrupted(**_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(zdd.cli, "app", interrupted)
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 130
+    assert capsys.readouterr().err == "zdd: interrupted\n"
+
+
+def test_ctrl_c_as_the_command_ends_is_still_an_interrupt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Ctrl-C that stops a command which has just ended is not "No such process" (exit 2)."""
+    from zdd.runner import Runner
+
+    pending = Runner().start(["true"])
+    pending.process.wait()
+    pending.process.process.wait()  # reaped: its process group is gone
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pending.process, "wait", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pending.result()
