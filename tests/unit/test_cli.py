@@ -296,6 +296,37 @@ def test_compose_version_is_cached_by_its_binary(tmp_path: Path) -> None:
     assert upgraded.calls == 1
 
 
+def test_compose_plugin_version_is_cached_by_the_plugin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`docker compose version` is asked again only when the plugin file changes, or when the
+    docker CLI is told of plugin places zdd does not look in."""
+    from zdd.runner import Runner, detect_compose
+
+    docker = tmp_path / "bin" / "docker"
+    docker.parent.mkdir()
+    docker.write_text('#!/bin/sh\n[ "$1 $2" = "compose version" ] && echo v2.40.3\n')
+    docker.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{docker.parent}:/usr/bin:/bin")
+    config = tmp_path / "docker-config"
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    plugin = config / "cli-plugins" / "docker-compose"
+    plugin.parent.mkdir(parents=True)
+    plugin.write_text("v2.40.3", encoding="utf-8")
+    cache = tmp_path / "cache" / "versions.json"
+
+    def calls() -> int:
+        runner = Runner()
+        assert detect_compose(runner, None, cache).argv == ("docker", "compose")
+        return runner.calls
+
+    assert [calls(), calls()] == [1, 0]
+    plugin.write_text("v2.41.0 (upgraded)", encoding="utf-8")
+    assert [calls(), calls()] == [1, 0]
+    (config / "config.json").write_text('{"cliPluginsExtraDirs": ["/opt/x"]}', encoding="utf-8")
+    assert [calls(), calls()] == [1, 1]
+
+
 def test_rollback_dry_run_retags_then_replaces_each_sibling(
     tmp_path: Path, seed_file: Path
 ) -> None:
