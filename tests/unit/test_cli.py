@@ -151,41 +151,43 @@ def test_compose_file_errors_exit_2(write: Write, args: list[str], message: str)
     assert message in error_line(result.stderr)
 
 
-def test_deploy_dry_run_prints_the_seed_sequence(tmp_path: Path, seed_file: Path) -> None:
-    """The seed's commands, but the shared context is built once and tagged per sibling."""
+SEED_GATE = (
+    "# wait {delay} s, then check {sibling} runs (or is healthy, if its image has a HEALTHCHECK)"
+)
+DRY_RUNS = {
+    # The seed's commands, but the shared context is built once and tagged per sibling.
+    "the seed's own": ([], "legacy", [
+        "{base} build --no-cache app",
+        "docker tag legacy_app legacy_service_a",
+        "{base} stop service_a",
+        "{base} up -d --no-deps --no-build --force-recreate service_a",
+        SEED_GATE.format(delay=5, sibling="service_a"),
+        "docker tag legacy_app legacy_service_b",
+        "{base} stop service_b",
+        "{base} up -d --no-deps --no-build --force-recreate service_b",
+        SEED_GATE.format(delay=5, sibling="service_b"),
+    ]),
+    "one sibling, flags": (
+        ["service_b", "-p", "demo", "--stop-timeout", "20", "--delay", "2", "--cache"], "demo", [
+        "{base} build app",
+        "docker tag demo_app demo_service_b",
+        "{base} stop -t 20 service_b",
+        "{base} up -d --no-deps --no-build --force-recreate service_b",
+        SEED_GATE.format(delay=2, sibling="service_b"),
+    ]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(DRY_RUNS))
+def test_deploy_dry_run_prints_the_sequence(tmp_path: Path, seed_file: Path, case: str) -> None:
+    args, project, expected = DRY_RUNS[case]
     compose = fake_compose(tmp_path)
     result = runner.invoke(
-        app, ["deploy", "--dry-run", "-f", str(seed_file), "--compose-cmd", str(compose)]
+        app, ["deploy", "--dry-run", "-f", str(seed_file), "--compose-cmd", str(compose), *args]
     )
     assert result.exit_code == 0, result.output
-    base = f"{compose} -f {seed_file} -p legacy"
-    assert result.stdout.splitlines() == [
-        f"{base} build --no-cache app",
-        "docker tag legacy_app legacy_service_a",
-        f"{base} stop service_a",
-        f"{base} up -d --no-deps --no-build --force-recreate service_a",
-        "# wait 5 s, then check service_a runs (or is healthy, if its image has a HEALTHCHECK)",
-        "docker tag legacy_app legacy_service_b",
-        f"{base} stop service_b",
-        f"{base} up -d --no-deps --no-build --force-recreate service_b",
-        "# wait 5 s, then check service_b runs (or is healthy, if its image has a HEALTHCHECK)",
-    ]
-
-
-def test_deploy_dry_run_flags_and_narrowing(tmp_path: Path, seed_file: Path) -> None:
-    compose = fake_compose(tmp_path)
-    args = ["deploy", "service_b", "--dry-run", "-f", str(seed_file), "-p", "demo"]
-    args += ["--compose-cmd", str(compose), "--stop-timeout", "20", "--delay", "2", "--cache"]
-    result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.output
-    base = f"{compose} -f {seed_file} -p demo"
-    assert result.stdout.splitlines() == [
-        f"{base} build app",
-        "docker tag demo_app demo_service_b",
-        f"{base} stop -t 20 service_b",
-        f"{base} up -d --no-deps --no-build --force-recreate service_b",
-        "# wait 2 s, then check service_b runs (or is healthy, if its image has a HEALTHCHECK)",
-    ]
+    base = f"{compose} -f {seed_file} -p {project}"
+    assert result.stdout.splitlines() == [line.format(base=base) for line in expected]
 
 
 def test_deploy_dry_run_json(tmp_path: Path, seed_file: Path) -> None:
