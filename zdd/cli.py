@@ -349,8 +349,8 @@ def _session(
 
     options = _load_options(file, project_name, project_directory, env_file)
     project = load_project(options)
-    with project_lock(project.name, lock, os.environ) if lock else nullcontext():
-        yield open_session(project, options, compose_cmd, Runner())
+    with project_lock(project.name, lock, os.environ) if lock else nullcontext(), Runner() as run:
+        yield open_session(project, options, compose_cmd, run)
 
 
 def _proxy_defaults(

@@ -6,9 +6,11 @@ import contextlib
 import json
 import logging
 import os
+import queue
 import shlex
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +42,19 @@ class Runner:
     def __init__(self) -> None:
         self.seconds = 0.0  # time zdd spent blocked on commands (launch + wait)
         self.calls = 0
+        self.shells: list[Shell] = []
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for shell in self.shells:
+            shell.close()
+
+    def shell(self, argv: Sequence[str]) -> Shell:
+        """A shell for many scripts, started at its first `run`, ended when the Runner is."""
+        self.shells.append(Shell(self, argv))
+        return self.shells[-1]
 
     def run(self, argv: Sequence[str], **options: Unpack[RunOptions]) -> str:
         """Run `argv`; return its stdout or raise ComposeCommandError / ComposeUnavailableError."""
@@ -112,6 +127,89 @@ class Pending:
         finally:
             self.runner.seconds += time.monotonic() - started
         return str(self.process)
+
+
+class Shell:
+    """One long-lived shell (e.g. `docker exec -i CONTAINER sh -s`) that runs many scripts:
+    the process start, 0.1-0.3 s for a `docker exec` on a loaded host, is paid once."""
+
+    def __init__(self, runner: Runner, argv: Sequence[str]) -> None:
+        self.runner = runner
+        self.argv = tuple(argv)
+        self._process: Any = None  # sh.RunningCommand
+        self._stdin: queue.Queue[str | None] = queue.Queue()
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._ended = threading.Event()
+        self._marker = f"zdd-status-{os.getpid()}-{id(self)}"
+
+    def run(self, script: str, timeout: float) -> str:
+        """Run `script` in a subshell (stdin empty, stderr merged into the output); its output,
+        or ComposeCommandError with its exit status (-1: the shell ended or timed out)."""
+        log.debug("run in %s: %s", shlex.join(self.argv), script.splitlines()[0])
+        started = time.monotonic()
+        try:
+            if self._process is None or self._ended.is_set():
+                self._open()  # first use, or the shell ended since (its container restarted)
+            self._stdin.put(f"(\n{script}\n) < /dev/null 2>&1\necho '{self._marker}' $?\n")
+            return self._output(time.monotonic() + timeout, timeout)
+        finally:
+            self.runner.seconds += time.monotonic() - started
+            self.runner.calls += 1
+
+    def _output(self, deadline: float, timeout: float) -> str:
+        lines: list[str] = []
+        while True:
+            try:
+                line = self._lines.get(timeout=max(deadline - time.monotonic(), 0))
+            except queue.Empty:
+                self.close(wait=0)  # the script is stuck: end it with its shell
+                raise ComposeCommandError(self.argv, -1, f"timed out after {timeout} s") from None
+            if line is None:
+                self._process = None
+                raise ComposeCommandError(self.argv, -1, "".join(lines) or "the shell ended")
+            if line.startswith(self._marker):
+                status = int(line.split()[1])
+                break
+            lines.append(line)
+        if status:
+            raise ComposeCommandError(self.argv, status, "".join(lines))
+        return "".join(lines)
+
+    def _open(self) -> None:
+        import sh
+
+        self.close()
+        self._stdin, self._lines, self._ended = queue.Queue(), queue.Queue(), threading.Event()
+        lines, ended = self._lines, self._ended
+
+        def out(line: str) -> None:  # one argument: sh passes more to wider callbacks
+            lines.put(line)
+
+        def done(*_: object) -> None:
+            ended.set()
+            lines.put(None)
+
+        self._process = sh.Command(self.argv[0])(
+            *self.argv[1:],
+            _in=self._stdin,
+            _out=out,
+            _err_to_out=True,
+            _tty_out=False,
+            _bg=True,
+            _bg_exc=False,
+            _done=done,
+            _new_group=True,  # as for every command: a Ctrl-C reaches zdd only
+        )
+
+    def close(self, wait: float = 2) -> None:
+        """End the shell: stdin closed, then SIGTERM if it has not exited within `wait` s."""
+        if self._process is None:
+            return
+        process, self._process = self._process, None
+        self._stdin.put(None)
+        if not self._ended.wait(wait):
+            with contextlib.suppress(ProcessLookupError):
+                process.process.signal_group(signal.SIGTERM)
 
 
 @dataclass(frozen=True)

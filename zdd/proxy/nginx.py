@@ -8,11 +8,13 @@ The user's nginx config holds, per group (base service `app` here):
     }
 
 zdd writes `/etc/nginx/zdd/<base>/servers.conf` inside the proxy container and applies it
-with one `docker exec` that tests, reloads and waits for the old workers to finish.
+with a script that tests, reloads and waits for the old workers to finish, run in one shell
+(`docker exec -i PROXY sh -s`) kept open for the whole command.
 """
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -21,7 +23,7 @@ from zdd.compose_file import Project, service_port
 from zdd.containers import Container, by_service, is_ready, project_containers
 from zdd.errors import ComposeCommandError, DeployError, UsageError
 from zdd.health import wait_until
-from zdd.runner import ComposeCli, Runner
+from zdd.runner import ComposeCli, Runner, Shell
 
 UPSTREAM_DIR = "/etc/nginx/zdd"
 TICK = 0.05  # the apply script's poll interval, seconds
@@ -47,6 +49,7 @@ class NginxRotation:
     members: dict[str, dict[str, str]] = field(default_factory=dict)  # base -> sibling -> addr
     rendered: set[str] = field(default_factory=set)  # bases whose file this command wrote
     proxy: Container | None = None
+    shell: Shell | None = None  # in the proxy container, opened by the first apply
 
     def __post_init__(self) -> None:
         if self.proxy_service not in self.project.services:
@@ -118,16 +121,18 @@ class NginxRotation:
         """Render and reload. Admitting (`confirm`) does not wait for the old workers: they
         finish their requests to the siblings that stay in rotation."""
         assert self.proxy is not None
+        if self.shell is None:
+            self.shell = self.runner.shell(["docker", "exec", "-i", self.proxy.id, "sh", "-s"])
         ticks = 0 if confirm else max(1, round(self.drain_timeout / TICK))
-        argv = [
-            "docker", "exec", "-i", self.proxy.id, "sh", "-s", "--",
+        arguments = [
             f"{UPSTREAM_DIR}/{base}/servers.conf",
             servers_text(self.members[base]),
             str(ticks),
             confirm,
-        ]  # fmt: skip
+        ]
+        script = f"{shlex.join(['set', '--', *arguments])}\n{APPLY_SCRIPT}"
         try:
-            output = self.runner.run(argv, stdin=APPLY_SCRIPT, timeout=self.drain_timeout + 30)
+            output = self.shell.run(script, timeout=self.drain_timeout + 30)
         except ComposeCommandError as err:
             what = {
                 3: "nginx -t refused the rendered upstream",

@@ -1,4 +1,5 @@
-# Runs inside the proxy container as `sh -s -- FILE SERVERS DRAIN_TICKS [CONFIRM]` (POSIX sh).
+# Runs inside the proxy container, in a subshell of zdd's shell there (POSIX sh), after
+# `set -- FILE SERVERS DRAIN_TICKS [CONFIRM]`; its stderr is merged into its stdout.
 # Writes the upstream servers (nothing more when FILE already holds them), tests and reloads
 # nginx, waits until the new worker generation serves, then until every worker of the old
 # generation has exited (their in-flight requests are done), at most DRAIN_TICKS x 50 ms
