@@ -148,8 +148,7 @@ class Shell:
         log.debug("run in %s: %s", shlex.join(self.argv), script.splitlines()[0])
         started = time.monotonic()
         try:
-            if self._process is None or self._ended.is_set():
-                self._open()  # first use, or the shell ended since (its container restarted)
+            self.open()
             self._stdin.put(f"(\n{script}\n) < /dev/null 2>&1\necho '{self._marker}' $?\n")
             return self._output(time.monotonic() + timeout, timeout)
         finally:
@@ -175,7 +174,11 @@ class Shell:
             raise ComposeCommandError(self.argv, status, "".join(lines))
         return "".join(lines)
 
-    def _open(self) -> None:
+    def open(self) -> None:
+        """Start the shell, unless it runs: at its first `run`, or earlier so that its start
+        overlaps other work; again if it ended since (its container restarted)."""
+        if self._process is not None and not self._ended.is_set():
+            return
         import sh
 
         self.close()

@@ -49,7 +49,7 @@ class NginxRotation:
     members: dict[str, dict[str, str]] = field(default_factory=dict)  # base -> sibling -> addr
     rendered: set[str] = field(default_factory=set)  # bases whose file this command wrote
     proxy: Container | None = None
-    shell: Shell | None = None  # in the proxy container, opened by the first apply
+    shell: Shell | None = None  # in the proxy container, opened by sync()
 
     def __post_init__(self) -> None:
         if self.proxy_service not in self.project.services:
@@ -65,14 +65,17 @@ class NginxRotation:
 
     def sync(self, found: Sequence[Container]) -> None:
         """Start the proxy if needed; learn each group's members from the running, ready
-        containers. Nothing is rendered yet: the first drain or admit renders the whole group
-        (so a stale file is fixed then, and a sync costs no `docker exec` during the build)."""
+        containers; open the shell in the proxy. Nothing is rendered yet: the first drain or
+        admit renders the whole group (so a stale file is fixed then, and a sync waits for no
+        `docker exec` before the build)."""
         containers = by_service(found)
         proxy = [c for c in containers.get(self.proxy_service, []) if c.running]
         if not proxy:
             self.runner.run(self.cli.up(self.proxy_service, recreate=False))
             proxy = self._wait_proxy()
         self.proxy = proxy[0]
+        self.shell = self.runner.shell(["docker", "exec", "-i", self.proxy.id, "sh", "-s"])
+        self.shell.open()  # its `docker exec` starts while the build runs
         for group in self.project.groups:
             self.members[group.base] = {
                 sibling: self._address(group.base, c)
@@ -120,9 +123,7 @@ class NginxRotation:
     def _apply(self, base: str, confirm: str = "") -> None:
         """Render and reload. Admitting (`confirm`) does not wait for the old workers: they
         finish their requests to the siblings that stay in rotation."""
-        assert self.proxy is not None
-        if self.shell is None:
-            self.shell = self.runner.shell(["docker", "exec", "-i", self.proxy.id, "sh", "-s"])
+        assert self.proxy is not None and self.shell is not None  # sync() ran
         ticks = 0 if confirm else max(1, round(self.drain_timeout / TICK))
         arguments = [
             f"{UPSTREAM_DIR}/{base}/servers.conf",
