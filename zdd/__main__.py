@@ -1,4 +1,4 @@
-"""`zdd` and `python -m zdd`: the CLI, with a Ctrl-C during start-up mapped like any other."""
+"""`zdd` and `python -m zdd`: the CLI, with a Ctrl-C while it is imported mapped to 130."""
 
 import sys
 

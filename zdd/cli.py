@@ -314,9 +314,6 @@ CONNECTION = ("file", "project_name", "project_directory", "env_file", "compose_
 def _rollout(command: str, arguments: dict[str, Any]) -> None:
     """`zdd deploy` / `zdd rollback`: open the project (holding its lock unless --dry-run),
     plan, then print the plan or run it."""
-    from zdd.plan import build_plan, build_rollback_plan
-
-    plan_of = build_plan if command == "deploy" else build_rollback_plan
     dry_run, as_json, debug = (arguments.pop(name) for name in ("dry_run", "as_json", "debug"))
     files, name, directory, env_file, compose_cmd = (arguments.pop(n) for n in CONNECTION)
     services = tuple(arguments.pop("services") or ())
@@ -325,6 +322,9 @@ def _rollout(command: str, arguments: dict[str, Any]) -> None:
         _boundary(debug),
         _session(files, name, directory, env_file, compose_cmd, lock) as session,
     ):
+        from zdd.plan import build_plan, build_rollback_plan  # inside: a Ctrl-C here is 130
+
+        plan_of = build_plan if command == "deploy" else build_rollback_plan
         options = _deploy_options(session.project.settings, services=services, **arguments)
         _run(session, plan_of(session.project, session.cli, options), options, dry_run, as_json)
 

@@ -94,6 +94,6 @@ def _last_line(text: str) -> str:
 
 
 class InterruptedDeployError(ZddError):
-    """SIGINT/SIGTERM: zdd stopped between siblings, every sibling serving."""
+    """SIGINT/SIGTERM: zdd stopped before the first sibling or between two, all serving."""
 
     exit_code = ExitCode.INTERRUPTED

@@ -69,7 +69,7 @@ class Rollout:
     before: dict[str, Container] = field(default_factory=dict)  # sibling -> its old container
     ready: dict[str, Container] = field(default_factory=dict)  # sibling -> its gated container
     stop_requested: bool = False
-    changing: bool = False  # a sibling is being replaced: signals wait for it
+    changing: bool = False  # from the first sibling's turn on: signals wait for its end
     targets: dict[str, str] = field(default_factory=dict)  # rollback: sibling -> image id
     waited: float = 0.0  # seconds spent sleeping between polls of a gate
     ledger: Ledger = field(init=False)
@@ -88,7 +88,6 @@ class Rollout:
         spent, calls = self.runner.seconds, self.runner.calls
         try:
             with self._signals():
-                self._start(plan)
                 self._steps(plan)
             for err in self.ledger.flush():
                 self.report(Event("warning", f"release tag not written: {err}"))
@@ -127,6 +126,7 @@ class Rollout:
 
     def _steps(self, plan: Plan) -> None:
         try:
+            self._start(plan)
             self._each_step(plan)
         except KeyboardInterrupt:  # raised only until the first sibling's turn begins
             self._restore_untouched_tags(plan)

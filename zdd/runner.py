@@ -10,7 +10,6 @@ import queue
 import shlex
 import shutil
 import signal
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -97,6 +96,13 @@ class Runner:
         return Pending(self, tuple(argv), process, timeout)
 
 
+def terminate_group(process: Any) -> None:
+    """SIGTERM to a command's process group (its own, see `_new_group`: the group id is the
+    leader's pid, still valid after the leader exited), unless the group is gone."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+
+
 @dataclass
 class Pending:
     """A started command."""
@@ -115,8 +121,9 @@ class Pending:
             try:
                 self.process.wait()
             except KeyboardInterrupt:  # zdd chose to stop now (the build): stop the command too
-                with contextlib.suppress(ProcessLookupError):  # it may have just ended
-                    self.process.process.signal_group(signal.SIGTERM)
+                terminate_group(self.process)
+                with contextlib.suppress(Exception):  # its exit, so that nothing runs after zdd
+                    self.process.wait(timeout=5)
                 raise
         except sh.ErrorReturnCode as err:
             stderr = err.stderr.decode(errors="replace")
@@ -139,18 +146,24 @@ class Shell:
         self._process: Any = None  # sh.RunningCommand
         self._stdin: queue.Queue[str | None] = queue.Queue()
         self._lines: queue.Queue[str | None] = queue.Queue()
-        self._ended = threading.Event()
+        self._exit_code: int | None = None
         self._marker = f"zdd-status-{os.getpid()}-{id(self)}"
 
     def run(self, script: str, timeout: float) -> str:
         """Run `script` in a subshell (stdin empty, stderr merged into the output); its output,
         or ComposeCommandError with its exit status (-1: the shell ended or timed out)."""
-        log.debug("run in %s: %s", shlex.join(self.argv), script.splitlines()[0])
+        log.debug("run in %s: %s", shlex.join(self.argv), (script.splitlines() or [""])[0])
         started = time.monotonic()
         try:
             self.open()
-            self._stdin.put(f"(\n{script}\n) < /dev/null 2>&1\necho '{self._marker}' $?\n")
+            # The newline before the marker ends a last line the script left open.
+            end = f"printf '\\n%s %s\\n' '{self._marker}' \"$?\""
+            self._stdin.put(f"(\n{script}\n) < /dev/null 2>&1\n{end}\n")
             return self._output(time.monotonic() + timeout, timeout)
+        except BaseException as err:
+            if not (isinstance(err, ComposeCommandError) and err.returncode >= 0):
+                self.close(wait=0)  # stopped before its status line: out of step, end it
+            raise
         finally:
             self.runner.seconds += time.monotonic() - started
             self.runner.calls += 1
@@ -160,42 +173,43 @@ class Shell:
         while True:
             try:
                 line = self._lines.get(timeout=max(deadline - time.monotonic(), 0))
-            except queue.Empty:
-                self.close(wait=0)  # the script is stuck: end it with its shell
+            except queue.Empty:  # the script is stuck: run() ends it with its shell
                 raise ComposeCommandError(self.argv, -1, f"timed out after {timeout} s") from None
             if line is None:
-                self._process = None
-                raise ComposeCommandError(self.argv, -1, "".join(lines) or "the shell ended")
+                ended = f"the shell ended (exit {self._exit_code})"
+                raise ComposeCommandError(self.argv, -1, "".join(lines) + ended)
             if line.startswith(self._marker):
                 status = int(line.split()[1])
                 break
             lines.append(line)
+        output = "".join(lines)[:-1]  # without the newline printed before the marker
         if status:
-            raise ComposeCommandError(self.argv, status, "".join(lines))
-        return "".join(lines)
+            raise ComposeCommandError(self.argv, status, output)
+        return output
 
     def open(self) -> None:
         """Start the shell, unless it runs: at its first `run`, or earlier so that its start
         overlaps other work; again if it ended since (its container restarted)."""
-        if self._process is not None and not self._ended.is_set():
+        if self._running():
             return
         import sh
 
         self.close()
-        self._stdin, self._lines, self._ended = queue.Queue(), queue.Queue(), threading.Event()
-        lines, ended = self._lines, self._ended
+        self._stdin, self._lines = queue.Queue(), queue.Queue()
+        lines = self._lines
 
         def out(line: str) -> None:  # one argument: sh passes more to wider callbacks
             lines.put(line)
 
-        def done(*_: object) -> None:
-            ended.set()
+        def done(_command: object, _success: bool, exit_code: int) -> None:
+            self._exit_code = exit_code
             lines.put(None)
 
         self._process = sh.Command(self.argv[0])(
             *self.argv[1:],
             _in=self._stdin,
             _out=out,
+            _decode_errors="replace",  # a Latin-1 byte in nginx -t's error: text all the same
             _err_to_out=True,
             _tty_out=False,
             _bg=True,
@@ -204,15 +218,22 @@ class Shell:
             _new_group=True,  # as for every command: a Ctrl-C reaches zdd only
         )
 
+    def _running(self) -> bool:
+        # is_alive() reaps an exited shell at once (sh's own threads notice it later)
+        return self._process is not None and self._process.process.is_alive()[0]
+
     def close(self, wait: float = 2) -> None:
         """End the shell: stdin closed, then SIGTERM if it has not exited within `wait` s."""
         if self._process is None:
             return
-        process, self._process = self._process, None
+        process = self._process
         self._stdin.put(None)
-        if not self._ended.wait(wait):
-            with contextlib.suppress(ProcessLookupError):
-                process.process.signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + wait
+        while self._running() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        self._process = None
+        if process.process.is_alive()[0]:
+            terminate_group(process)
 
 
 @dataclass(frozen=True)
@@ -286,7 +307,7 @@ def _cache_key(argv: Sequence[str]) -> str | None:
     docker = shutil.which("docker")
     if tuple(argv) != ("docker", "compose") or docker is None:
         return None
-    config = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    config = Path(os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker"))
     with contextlib.suppress(OSError):
         if "cliPluginsExtraDirs" in (config / "config.json").read_text(encoding="utf-8"):
             return None  # more places to look: ask the CLI itself
