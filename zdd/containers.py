@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,24 +93,38 @@ def _check_budget(check: Mapping[str, Any] | None) -> float | None:
 CHECK_TIMEOUT = 10.0  # seconds for one run of a healthcheck command by zdd
 
 
-def is_ready(runner: Runner, container: Container) -> bool:
-    """Running and healthy; or still `starting` (the engine has not run its first check yet)
-    with its healthcheck command exiting 0 when zdd runs it now; or running, without one."""
+def readiness(runner: Runner, container: Container) -> Callable[[], bool]:
+    """Start finding out whether the container is ready; calling the result says it (waiting
+    for the healthcheck command, if one runs). Ready: running and healthy; or still `starting`
+    (the engine has not run its first check yet) with its healthcheck command exiting 0 when
+    zdd runs it now; or running, without a healthcheck."""
     if not container.running or container.health == "unhealthy":
-        return False
-    return container.health != "starting" or passes_check(runner, container)
+        return lambda: False
+    if container.health != "starting":
+        return lambda: True
+    return check_started(runner, container)
 
 
 def passes_check(runner: Runner, container: Container) -> bool:
     """Whether the container's healthcheck command, run now by zdd, exits 0."""
+    return check_started(runner, container)()
+
+
+def check_started(runner: Runner, container: Container) -> Callable[[], bool]:
+    """The container's healthcheck command, started now; calling the result waits for it."""
     if not container.check_command:
-        return False
+        return lambda: False
     argv = ["docker", "exec", container.id, *container.check_command]
-    try:
-        runner.run(argv, timeout=CHECK_TIMEOUT)
-    except ComposeCommandError:
-        return False
-    return True
+    pending = runner.start(argv, timeout=CHECK_TIMEOUT)
+
+    def passed() -> bool:
+        try:
+            pending.result()
+        except ComposeCommandError:
+            return False
+        return True
+
+    return passed
 
 
 def inspect(runner: Runner, ids: Iterable[str]) -> list[Container]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 
 from zdd.compose_file import Project, service_port
-from zdd.containers import Container, by_service, is_ready, project_containers
+from zdd.containers import Container, by_service, project_containers, readiness
 from zdd.errors import ComposeCommandError, DeployError, UsageError
 from zdd.health import wait_until
 from zdd.runner import ComposeCli, Runner, Shell
@@ -47,6 +47,8 @@ class NginxRotation:
     drain_timeout: float
     warn: Callable[[str], None]
     members: dict[str, dict[str, str]] = field(default_factory=dict)  # base -> sibling -> addr
+    # base -> its siblings' running containers at the start, each with its readiness to come
+    candidates: dict[str, list[tuple[Container, Callable[[], bool]]]] = field(default_factory=dict)
     rendered: set[str] = field(default_factory=set)  # bases whose file this command wrote
     proxy: Container | None = None
     shell: Shell | None = None  # in the proxy container, opened by sync()
@@ -64,10 +66,11 @@ class NginxRotation:
         }
 
     def sync(self, found: Sequence[Container]) -> None:
-        """Start the proxy if needed; learn each group's members from the running, ready
-        containers; open the shell in the proxy. Nothing is rendered yet: the first drain or
-        admit renders the whole group (so a stale file is fixed then, and a sync waits for no
-        `docker exec` before the build)."""
+        """Start the proxy if needed; start finding out which of the siblings' containers are
+        ready (a `starting` one runs its healthcheck command); open the shell in the proxy.
+        All of that completes while the build runs: the first drain or admit of a group takes
+        its ready containers as members and renders the whole group (so a stale file is
+        fixed then)."""
         containers = by_service(found)
         proxy = [c for c in containers.get(self.proxy_service, []) if c.running]
         if not proxy:
@@ -77,20 +80,30 @@ class NginxRotation:
         self.shell = self.runner.shell(["docker", "exec", "-i", self.proxy.id, "sh", "-s"])
         self.shell.open()  # its `docker exec` starts while the build runs
         for group in self.project.groups:
-            self.members[group.base] = {
-                sibling: self._address(group.base, c)
+            self.candidates[group.base] = [
+                (c, readiness(self.runner, c))
                 for sibling in group.siblings
                 for c in containers.get(sibling, [])
-                if is_ready(self.runner, c)
+            ]
+
+    def _members(self, base: str) -> dict[str, str]:
+        """The group's members: at the first call, its containers found ready by sync()."""
+        if base not in self.members:
+            self.members[base] = {
+                c.service: self._address(base, c)
+                for c, ready in self.candidates.pop(base, [])
+                if ready()
             }
+        return self.members[base]
 
     def drain(self, sibling: str) -> None:
         """Render without the sibling, reload, wait for the old workers' requests."""
         base = self.base_of[sibling]
-        member = self.members[base].pop(sibling, None) is not None
+        members = self._members(base)
+        member = members.pop(sibling, None) is not None
         if not member and base in self.rendered:
             return
-        if member and not self.members[base]:
+        if member and not members:
             self.warn(f"{sibling} is the only sibling in rotation: requests fail until it is back")
         self._apply(base)
 
@@ -98,7 +111,7 @@ class NginxRotation:
         """Render with the new container, reload, confirm the proxy reaches it."""
         base = self.base_of[sibling]
         address = self._address(base, container)
-        self.members[base][sibling] = address
+        self._members(base)[sibling] = address
         self._apply(base, confirm=address)
 
     def _wait_proxy(self) -> list[Container]:
