@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -121,27 +122,31 @@ class Background:
             self.lines.append(line.rstrip())
 
     def wait_for(self, words: str, seconds: float = 120) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if any(words in line for line in self.lines):
-                return
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"never saw {words!r}: {self.lines}")
+        """Until zdd printed a line with `words` in it."""
+        self._until(lambda: any(words in line for line in self.lines), seconds, f"saw {words!r}")
 
     def wait_for_command(self, word: str, seconds: float = 60) -> None:
         """Until zdd runs a command (one of its child processes) with `word` in its argv."""
+        self._until(lambda: word.encode() in self._children_argv(), seconds, f"ran {word!r}")
+
+    def _children_argv(self) -> set[bytes]:
+        words: set[bytes] = set()
+        for proc in Path("/proc").glob("[0-9]*"):
+            with contextlib.suppress(OSError):  # a process that ended meanwhile
+                parent = (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                if int(parent) == self.process.pid:
+                    words.update((proc / "cmdline").read_bytes().split(b"\0"))
+        return words
+
+    def _until(self, found: Callable[[], bool], seconds: float, what: str) -> None:
+        """Poll `found` every 50 ms while zdd runs, at most `seconds`."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and self.process.poll() is None:
-            for proc in Path("/proc").glob("[0-9]*"):
-                with contextlib.suppress(OSError):  # a process that ended meanwhile
-                    parent = (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
-                    argv = (proc / "cmdline").read_bytes().split(b"\0")
-                    if int(parent) == self.process.pid and word.encode() in argv:
-                        return
+            if found():
+                return
             time.sleep(0.05)
-        raise AssertionError(f"zdd never ran {word!r}: {self.lines}")
+        if not found():
+            raise AssertionError(f"zdd never {what}: {self.lines}")
 
     def finish(self, seconds: float = 300) -> int:
         code = self.process.wait(seconds)
