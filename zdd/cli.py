@@ -105,17 +105,15 @@ def _boundary(debug: bool) -> Iterator[None]:
     except ZddError as err:
         if debug:
             raise
-        typer.echo(f"zdd: error: {err}", err=True)
+        _echo(f"zdd: error: {err}", err=True)
         raise typer.Exit(int(err.exit_code)) from None
     except KeyboardInterrupt:
-        typer.echo("zdd: interrupted", err=True)
+        _echo("zdd: interrupted", err=True)
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
     except OSError as err:  # e.g. an unwritable cache or lock directory
         if debug:
             raise
-        typer.echo(
-            f"zdd: error: {err.strerror or err}: {err.filename or ''}".rstrip(": "), err=True
-        )
+        _echo(f"zdd: error: {err.strerror or err}: {err.filename or ''}".rstrip(": "), err=True)
         raise typer.Exit(int(ExitCode.USAGE)) from None
 
 
@@ -130,11 +128,11 @@ def _load_options(
 def _printer(as_json: bool) -> Callable[[Any], None]:
     def report(event: Any) -> None:
         if as_json:
-            typer.echo(json.dumps({"event": event.kind, "message": event.message, **event.data}))
+            _echo(json.dumps({"event": event.kind, "message": event.message, **event.data}))
         elif event.kind == "step" and "seconds" in event.data:
-            typer.echo(f"zdd: {event.data['seconds']:6.2f}s  {event.message}", err=True)
+            _echo(f"zdd: {event.data['seconds']:6.2f}s  {event.message}", err=True)
         else:
-            typer.echo(f"zdd: {event.message}", err=True)
+            _echo(f"zdd: {event.message}", err=True)
 
     return report
 
@@ -326,7 +324,31 @@ def _rollout(command: str, arguments: dict[str, Any]) -> None:
 
         plan_of = build_plan if command == "deploy" else build_rollback_plan
         options = _deploy_options(session.project.settings, services=services, **arguments)
-        _run(session, plan_of(session.project, session.cli, options), options, dry_run, as_json)
+        plan = plan_of(session.project, session.cli, options)
+        if dry_run:
+            _print_plan(plan, as_json)
+            return
+        connection = _connection_argv(session, files, directory, env_file, compose_cmd)
+        _run(session, plan, options, as_json, connection)
+
+
+def _connection_argv(
+    session: Any,
+    files: list[str] | None,
+    directory: str | None,
+    env_file: str | None,
+    compose_cmd: str | None,
+) -> list[str]:
+    """The options that open the same project again (for the guardian's `zdd heal`)."""
+    argv = [arg for path in files or () for arg in ("-f", path)]
+    argv += ["-p", session.project.name]
+    for flag, value in (
+        ("--project-directory", directory),
+        ("--env-file", env_file),
+        ("--compose-cmd", compose_cmd),
+    ):
+        argv += [flag, value] if value else []
+    return argv
 
 
 @contextmanager
@@ -337,20 +359,48 @@ def _session(
     env_file: str | None,
     compose_cmd: str | None,
     lock: str | None = None,
+    *,
+    identify: bool = False,
 ) -> Iterator[Any]:
-    """The opened project; with `lock`, the project's deploy lock is held first, so that a
-    second deploy exits 4 before it spends time on compose."""
+    """The opened project; with `lock`, the project's lock on this engine is held first, so
+    that a second deploy exits 4 before it spends time on compose. The engine's identity is
+    asked for (`identify`, or to key the lock) while the compose files load."""
     import os
 
     from zdd.compose_file import load_project
     from zdd.lock import project_lock
-    from zdd.runner import Runner
+    from zdd.runner import Runner, engine_identity
     from zdd.session import open_session
 
     options = _load_options(file, project_name, project_directory, env_file)
+    runner = Runner()
+    identity = engine_identity(runner, os.environ) if lock or identify else None
     project = load_project(options)
-    with project_lock(project.name, lock, os.environ) if lock else nullcontext(), Runner() as run:
-        yield open_session(project, options, compose_cmd, run)
+    engine = identity() if identity is not None else ""
+    held = (
+        project_lock(project.name, engine, lock, os.environ, on_wait=_say)
+        if lock
+        else nullcontext()
+    )
+    with held, runner as run:
+        yield open_session(project, options, compose_cmd, run, engine)
+
+
+def _say(message: str) -> None:
+    """One progress line on stderr; nothing when stderr is gone (a closed terminal)."""
+    _echo(f"zdd: {message}", err=True)
+
+
+def _echo(text: str, *, err: bool = False) -> None:
+    """typer.echo that survives a terminal or pipe that went away (SIGHUP, `| head`): zdd then
+    carries on silently, as it must to leave every sibling serving."""
+    try:
+        typer.echo(text, err=err)
+    except OSError:
+        import os
+
+        devnull = open(os.devnull, "w")  # noqa: SIM115 - kept open for the rest of the run
+        sys.stdout = sys.stderr = devnull
 
 
 def _proxy_defaults(
@@ -375,27 +425,58 @@ def _deploy_options(
     )
 
 
-def _run(session: Any, plan: Any, options: Any, dry_run: bool, as_json: bool) -> None:
+def _run(session: Any, plan: Any, options: Any, as_json: bool, connection: list[str]) -> None:
+    """Run the plan. With the managed nginx, a guardian heals the proxy if zdd dies."""
     from zdd.deploy import execute
 
-    if dry_run:
-        _print_plan(plan, as_json)
-        return
-    execute(
-        session,
-        plan,
-        options,
-        _printer(as_json),
-        on_probe=lambda seen: _print_report(seen, as_json),
-    )
+    guardian = _guardian(session, options, connection)
+    try:
+        execute(
+            session,
+            plan,
+            options,
+            _printer(as_json),
+            on_probe=lambda seen: _print_report(seen, as_json),
+            on_turn=lambda sibling: guardian.tell(f"sibling {sibling}"),
+        )
+    except (ZddError, KeyboardInterrupt):  # zdd says what state it left: nothing to heal
+        guardian.done()
+        raise
+    guardian.done()  # not after any other exception: a crash is healed like a SIGKILL
+
+
+def _guardian(session: Any, options: Any, connection: list[str]) -> Any:
+    """The deploy's guardian (runner.Guardian): it runs `zdd heal` if this process dies."""
+    import os
+
+    from zdd.lock import lock_path
+    from zdd.runner import Guardian
+
+    if options.proxy is not ProxyMode.NGINX:
+        return _NoGuardian()
+    argv = [sys.executable, "-m", "zdd.guard", str(os.getpid()), *connection]
+    argv += ["--proxy", "nginx", "--proxy-service", options.proxy_service]
+    argv += ["--drain-timeout", str(options.drain_timeout)]
+    lock = lock_path(session.project.name, session.engine, os.environ)
+    return Guardian(argv, lock.with_suffix(".heal.log"))
+
+
+class _NoGuardian:
+    """Without a managed proxy there is nothing a guardian could heal."""
+
+    def tell(self, line: str) -> None:
+        """Nothing to tell."""
+
+    def done(self) -> None:
+        """Nothing to end."""
 
 
 def _print_plan(plan: Any, as_json: bool) -> None:
     for step in plan.steps:
         if as_json:
-            typer.echo(json.dumps({"event": "plan", "step": step.describe()}))
+            _echo(json.dumps({"event": "plan", "step": step.describe()}))
         else:
-            typer.echo(step.describe())
+            _echo(step.describe())
 
 
 @app.command()
@@ -415,7 +496,7 @@ def services(
         grouped = {name for g in project.groups for name in (g.base, *g.siblings)}
         others = [name for name in project.services if name not in grouped]
         if as_json:
-            typer.echo(
+            _echo(
                 json.dumps(
                     {
                         "project": project.name,
@@ -431,14 +512,14 @@ def services(
             return
         kind = "legacy v1 format" if project.legacy else "compose spec"
         names = ", ".join(_relative(p) for p in project.files)
-        typer.echo(f"project {project.name} ({names}, {kind})")
+        _echo(f"project {project.name} ({names}, {kind})")
         for group in project.groups:
             base = group.base if group.base_in_project else f"{group.base} (from another file)"
-            typer.echo(f"  {base} -> {', '.join(group.siblings)}")
+            _echo(f"  {base} -> {', '.join(group.siblings)}")
         if not project.groups:
-            typer.echo("  no groups: no service `extends` another one")
+            _echo("  no groups: no service `extends` another one")
         if others:
-            typer.echo(f"  not rolled out: {', '.join(others)}")
+            _echo(f"  not rolled out: {', '.join(others)}")
 
 
 def _relative(path: Path) -> str:
@@ -451,17 +532,17 @@ def _relative(path: Path) -> str:
 def _print_report(report: Any, as_json: bool) -> None:
     summary = report.summary()
     if as_json:
-        typer.echo(json.dumps({"event": "probe", **summary}))
+        _echo(json.dumps({"event": "probe", **summary}))
         return
     kinds = ", ".join(f"{k} {v}" for k, v in summary["failures"].items()) or "none"
-    typer.echo(
+    _echo(
         f"zdd: probe: {summary['requests']} requests, {summary['failed']} failed ({kinds}), "
         f"longest failure run {summary['longest_failure_ms']} ms, "
         f"p50 {summary['p50_ms']} ms, p99 {summary['p99_ms']} ms",
         err=True,
     )
     for item in summary["versions"]:
-        typer.echo(
+        _echo(
             f"zdd: probe:   {item['version']}: {item['count']} answers, "
             f"{item['first_s']}-{item['last_s']} s",
             err=True,
@@ -521,7 +602,9 @@ def status(
 
     with (
         _boundary(debug),
-        _session(file, project_name, project_directory, env_file, compose_cmd) as session,
+        _session(
+            file, project_name, project_directory, env_file, compose_cmd, identify=True
+        ) as session,
     ):
         settings = session.project.settings
         rows, lock = collect(
@@ -529,7 +612,7 @@ def status(
             **_proxy_defaults(settings, proxy, proxy_service),
         )
         if as_json:
-            typer.echo(
+            _echo(
                 json.dumps(
                     {
                         "project": session.project.name,
@@ -540,13 +623,77 @@ def status(
             )
             return
         state = f"deploy in progress, {lock}" if lock else "no deploy running"
-        typer.echo(f"project {session.project.name}: {state}")
+        _echo(f"project {session.project.name}: {state}")
+        if rows and all(row.in_rotation is False for row in rows):
+            _echo("  the proxy routes to no sibling zdd rendered: run zdd heal")
         for row in rows:
             rotation = {True: "in rotation", False: "OUT of rotation", None: ""}[row.in_rotation]
+            if row.in_rotation is False and row.status == "running" and row.health != "unhealthy":
+                rotation += " (running: zdd heal admits it once ready)"
             image = (row.image_id or "")[7:19]
             release = f" ({row.release})" if row.release else ""
             health = f" {row.health}" if row.health else ""
-            typer.echo(
+            _echo(
                 f"  {row.service:<12} {row.container or '-':<28} {row.status}{health}  "
                 f"image {image or '-'}{release}  {rotation}".rstrip()
             )
+
+
+@app.command()
+def heal(
+    file: Files = None,
+    project_name: ProjectName = None,
+    project_directory: ProjectDir = None,
+    env_file: EnvFile = None,
+    compose_cmd: ComposeCmd = None,
+    proxy: Proxy = None,
+    proxy_service: ProxyService = None,
+    drain_timeout: DrainTimeout = 30.0,
+    wait_for: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="SERVICE",
+            help="Keep reconciling until this sibling is in rotation (repeatable; a sibling "
+            "without a running container is given up after 20 s).",
+        ),
+    ] = None,
+    wait: Annotated[
+        float,
+        typer.Option(min=0, max=3600, metavar="SECONDS", help="At most this long for --wait-for."),
+    ] = 60.0,
+    as_json: Json = False,
+    debug: Debug = False,
+) -> None:
+    """Put every ready sibling in rotation and take out the ones that are not ready.
+
+    For the managed nginx (`--proxy nginx`). Every deploy and rollback starts with the same
+    reconciliation; a deploy's guardian runs `zdd heal` by itself when that deploy dies
+    (SIGKILL, the OOM killer, a crash), so that no ready sibling stays out of rotation.
+    """
+    from zdd.errors import UsageError
+    from zdd.heal import heal as heal_rotation
+    from zdd.proxy import make_rotation
+    from zdd.proxy.nginx import NginxRotation
+    from zdd.rollout import Event
+
+    report = _printer(as_json)
+    with (
+        _boundary(debug),
+        _session(file, project_name, project_directory, env_file, compose_cmd, "heal") as session,
+    ):
+        chosen = _proxy_defaults(session.project.settings, proxy, proxy_service)
+        if chosen["proxy"] is not ProxyMode.NGINX:
+            raise UsageError("zdd heal works on the managed nginx only (--proxy nginx)")
+        rotation = make_rotation(
+            "nginx",
+            session,
+            proxy_service=chosen["proxy_service"],
+            drain_timeout=drain_timeout,
+            warn=lambda message: report(Event("warning", message)),
+        )
+        assert isinstance(rotation, NginxRotation)
+        left = heal_rotation(rotation, wait_for or (), wait)
+        message = "every ready sibling is in rotation"
+        if left:
+            message += f"; still out (not ready): {', '.join(sorted(left))}"
+        report(Event("summary", message, {"out": sorted(left)}))

@@ -19,6 +19,7 @@ def execute(
     report: Reporter,
     *,
     on_probe: Callable[[Report], None],
+    on_turn: Callable[[str], None] = lambda sibling: None,
 ) -> None:
     """Run the plan (the caller holds the project's lock); with --verify, probe throughout."""
     rotation = make_rotation(
@@ -30,7 +31,9 @@ def execute(
         pre_stop=options.pre_stop,
         post_start=options.post_start,
     )
-    rollout = Rollout(session.runner, session.cli, session.project.name, report, rotation)
+    rollout = Rollout(
+        session.runner, session.cli, session.project.name, report, rotation, on_turn=on_turn
+    )
     if options.verify is None:
         rollout.run(plan)
         return

@@ -1,76 +1,185 @@
-"""One deploy per compose project at a time: an flock on a file named after the project.
+"""One deploy per compose project and engine at a time: an flock on a private file.
 
-The lock lives in one directory for every user of the machine (`$ZDD_LOCK_DIR`, else
-`<tmp>/zdd-locks`) and is keyed by project and engine (DOCKER_HOST), so `sudo zdd` and a CI
-user's zdd see each other. The kernel drops an flock when its process dies, so a lock left by
-a killed zdd is free again at once; the file's text (pid, command, start) names the holder.
+zdd runs as root, so its lock must give no other user a handle on it:
+- the directory is private: root's `/run/zdd`, another user's `$XDG_RUNTIME_DIR/zdd` (else
+  `~/.cache/zdd/locks`), or `$ZDD_LOCK_DIR`; it must be owned by the user and writable by
+  nobody else, and so must every directory above it (or be root's, or sticky like /tmp);
+- the lock file is opened without following a symlink, only when it is a regular file owned
+  by the user, created 0600 and never chmod-ed;
+- it is keyed by the engine's own ID (`docker info`), so `DOCKER_HOST` unset and set to the
+  same socket are one lock; the holder's text is shown with control characters removed.
+The kernel drops an flock when its process dies, so a lock left by a killed zdd is free again
+at once; the file's text (pid, command, start) names the holder.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
-import tempfile
+import re
+import stat
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
 
-from zdd.errors import LockHeldError
+from zdd.errors import LockHeldError, UsageError
 
-
-def lock_path(project: str, environ: Mapping[str, str]) -> Path:
-    """Where the lock of `project` on this engine lives."""
-    directory = Path(environ.get("ZDD_LOCK_DIR") or Path(tempfile.gettempdir(), "zdd-locks"))
-    engine = hashlib.sha256(environ.get("DOCKER_HOST", "").encode()).hexdigest()[:8]
-    return directory / f"{project}-{engine}.lock"
+HOLDER_MAX = 200  # characters of the holder's text that are shown
 
 
-def _try_lock(handle: IO[str], mode: int) -> str | None:
-    """Take the flock without waiting; on failure, the holder's description."""
+def lock_dir(environ: Mapping[str, str]) -> Path:
+    """The user's private lock directory (not yet checked or made)."""
+    if environ.get("ZDD_LOCK_DIR"):
+        return Path(environ["ZDD_LOCK_DIR"])
+    if os.geteuid() == 0:
+        return Path("/run/zdd")
+    runtime = environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return Path(runtime, "zdd")
+    return Path(os.path.expanduser("~"), ".cache", "zdd", "locks")
+
+
+def lock_path(project: str, engine: str, environ: Mapping[str, str]) -> Path:
+    """Where the lock of `project` on the engine whose identity is `engine` lives."""
+    key = hashlib.sha256(f"{project}\0{engine}".encode()).hexdigest()[:12]
+    readable = re.sub(r"[^a-z0-9_.-]", "_", project.lower())[:64]
+    return lock_dir(environ) / f"{readable}-{key}.lock"
+
+
+def clean(text: str) -> str:
+    """The holder's text as it may be printed: no control characters, bounded."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text.strip())[:HOLDER_MAX]
+
+
+def _refuse(path: Path, why: str) -> UsageError:
+    return UsageError(f"unsafe lock {path}: {why}; remove it or set ZDD_LOCK_DIR")
+
+
+def _check_ancestors(directory: Path) -> None:
+    """Every directory above the lock's belongs to root or the user, and nobody else can
+    replace what is in it (not writable by others, or sticky like /tmp)."""
+    me = os.geteuid()
+    for parent in directory.parents:
+        info = parent.lstat()
+        sticky = bool(info.st_mode & stat.S_ISVTX)
+        foreign = info.st_uid not in (0, me)
+        if foreign or (info.st_mode & 0o022 and not sticky):
+            raise _refuse(directory, f"{parent} can be changed by another user")
+
+
+def private_dir(directory: Path) -> Path:
+    """The lock directory, made 0700 if missing; refused unless only the user can change it."""
+    directory = Path(os.path.abspath(directory))
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _check_ancestors(directory)
+    info = directory.lstat()
+    if not stat.S_ISDIR(info.st_mode):
+        raise _refuse(directory, "not a directory (a symlink?)")
+    if info.st_uid != os.geteuid():
+        raise _refuse(directory, f"owned by uid {info.st_uid}, not by you")
+    if info.st_mode & 0o022:
+        raise _refuse(directory, "writable by other users")
+    return directory
+
+
+def _open(path: Path, flags: int) -> int | None:
+    """The lock file's descriptor: a regular file of the user's, never through a symlink, a
+    FIFO or a device (checked before and after the open). None: it does not exist."""
     try:
-        fcntl.flock(handle, mode | fcntl.LOCK_NB)
+        before = path.lstat()
+    except FileNotFoundError:
+        if not flags & os.O_CREAT:
+            return None
+    else:
+        _check_file(path, before)
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise _refuse(path, "a symlink") from None
+        raise
+    try:
+        _check_file(path, os.fstat(fd))
+    except UsageError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _check_file(path: Path, info: os.stat_result) -> None:
+    if stat.S_ISLNK(info.st_mode):
+        raise _refuse(path, "a symlink")
+    if not stat.S_ISREG(info.st_mode):
+        raise _refuse(path, "not a regular file")
+    if info.st_uid != os.geteuid():
+        raise _refuse(path, f"owned by uid {info.st_uid}, not by you")
+
+
+def _holder_text(fd: int) -> str:
+    os.lseek(fd, 0, os.SEEK_SET)
+    return clean(os.read(fd, 4 * HOLDER_MAX).decode(errors="replace")) or "another process"
+
+
+def holder(project: str, engine: str, environ: Mapping[str, str]) -> str | None:
+    """Who holds the project's lock, or None when it is free (never blocks a deploy)."""
+    path = lock_path(project, engine, environ)
+    fd = _open(path, os.O_RDONLY)
+    if fd is None:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
-        handle.seek(0)
-        return handle.read().strip() or "another process"
+        return _holder_text(fd)
+    finally:
+        os.close(fd)
     return None
 
 
-def holder(project: str, environ: Mapping[str, str]) -> str | None:
-    """Who holds the project's lock, or None when it is free (never blocks a deploy)."""
-    path = lock_path(project, environ)
-    if not path.exists():
-        return None
-    with path.open("r") as handle:
-        who = _try_lock(handle, fcntl.LOCK_SH)
-        if who is None:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-        return who
+HEAL_PATIENCE = 90.0  # seconds a command waits for a `zdd heal` (bounded by its --wait)
+
+
+def _take(fd: int, path: Path, project: str, on_wait: Callable[[str], None]) -> None:
+    """The flock, at once; or, while a `zdd heal` holds it, as soon as the heal ends."""
+    deadline = time.monotonic() + HEAL_PATIENCE
+    told = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            who = _holder_text(fd)
+        if ", zdd heal," not in who or time.monotonic() > deadline:
+            raise LockHeldError(f"another zdd is deploying project {project} ({who}); lock: {path}")
+        if not told:
+            on_wait(f"waiting for zdd heal to finish ({who})")
+            told = True
+        time.sleep(0.1)
 
 
 @contextmanager
-def project_lock(project: str, command: str, environ: Mapping[str, str]) -> Iterator[None]:
-    """Hold the project's lock for the block; LockHeldError (exit 4) when another zdd has it."""
-    path = lock_path(project, environ)
-    if not path.parent.is_dir():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.parent.chmod(0o1777)  # shared by every user, like /tmp
-    with path.open("a+") as handle:
-        if path.stat().st_uid == os.getuid():
-            os.fchmod(handle.fileno(), 0o666)  # the next deploy may run as another user
-        who = _try_lock(handle, fcntl.LOCK_EX)
-        if who is not None:
-            raise LockHeldError(f"another zdd is deploying project {project} ({who}); lock: {path}")
-        handle.seek(0)
-        handle.truncate()
+def project_lock(
+    project: str,
+    engine: str,
+    command: str,
+    environ: Mapping[str, str],
+    on_wait: Callable[[str], None] = lambda message: None,
+) -> Iterator[Path]:
+    """Hold the project's lock for the block; LockHeldError (exit 4) when another zdd has it
+    (a `zdd heal`, which never takes long, is waited for)."""
+    path = private_dir(lock_dir(environ)) / lock_path(project, engine, environ).name
+    fd = _open(path, os.O_RDWR | os.O_CREAT)
+    assert fd is not None
+    try:
+        _take(fd, path, project, on_wait)
         since = time.strftime("%Y-%m-%d %H:%M:%S")
-        handle.write(f"pid {os.getpid()}, zdd {command}, since {since}\n")
-        handle.flush()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}, zdd {command}, since {since}\n".encode(), 0)
         try:
-            yield
+            yield path
         finally:
-            handle.seek(0)
-            handle.truncate()
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # closing drops the flock

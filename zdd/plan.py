@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -156,6 +156,18 @@ class Plan:
     def siblings(self) -> tuple[str, ...]:
         """Every sibling the plan replaces, in order."""
         return tuple(s for g in self.groups for s in g.siblings)
+
+
+def down_first(plan: Plan, down: Collection[str]) -> Plan:
+    """The plan with the siblings in `down` (not serving now) replaced first: replacing them
+    costs no capacity, and no serving sibling is stopped while another one is down."""
+    head = [step for step in plan.steps if step.service is None]
+    blocks: dict[str, list[Step]] = {}
+    for step in plan.steps:
+        if step.service is not None:
+            blocks.setdefault(step.service, []).append(step)
+    order = sorted(blocks, key=lambda sibling: sibling not in down)  # stable
+    return replace(plan, steps=(*head, *(step for s in order for step in blocks[s])))
 
 
 def build_plan(project: Project, cli: ComposeCli, options: DeployOptions) -> Plan:

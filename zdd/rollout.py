@@ -21,7 +21,17 @@ from zdd.errors import (
     ZddError,
 )
 from zdd.health import GateError, wait_healthy, wait_http, wait_running, watch
-from zdd.plan import Command, Gate, GatePolicy, Plan, Retag, RotateAction, Step, Verb
+from zdd.plan import (
+    Command,
+    Gate,
+    GatePolicy,
+    Plan,
+    Retag,
+    RotateAction,
+    Step,
+    Verb,
+    down_first,
+)
 from zdd.proxy import NoRotation, Rotation
 from zdd.releases import Ledger
 from zdd.runner import ComposeCli, Runner, check_engine
@@ -68,6 +78,7 @@ class Rollout:
     sleep: Callable[[float], None] = time.sleep
     before: dict[str, Container] = field(default_factory=dict)  # sibling -> its old container
     ready: dict[str, Container] = field(default_factory=dict)  # sibling -> its gated container
+    on_turn: Callable[[str], None] = lambda sibling: None  # a sibling's turn begins
     stop_requested: bool = False
     changing: bool = False  # from the first sibling's turn on: signals wait for its end
     targets: dict[str, str] = field(default_factory=dict)  # rollback: sibling -> image id
@@ -111,9 +122,11 @@ class Rollout:
         if self.stop_requested:
             raise InterruptedDeployError("interrupted after the last sibling: all replaced")
 
-    def _start(self, plan: Plan) -> None:
-        """One snapshot of the project's containers: the proxy's members, the old containers,
-        the rollback targets; the release tags are listed in the background meanwhile."""
+    def _start(self, plan: Plan) -> Plan:
+        """One snapshot of the project's containers: the proxy reconciled with it (healed), the
+        old containers, the rollback targets; the release tags are listed in the background
+        meanwhile. Siblings that are not serving go first; an order that would drain a
+        group's last sibling in rotation is refused here, before any change."""
         try:
             containers = project_containers(self.runner, self.project)
         except ComposeCommandError:
@@ -123,10 +136,22 @@ class Rollout:
         self.rotation.sync(containers)
         self.before = {c.service: c for c in containers if c.running}
         self.targets = self._rollback_targets(plan)
+        down = [s for s in plan.siblings if not self._serving(s)]
+        ordered = down_first(plan, down)
+        if ordered.steps != plan.steps:
+            self.report(Event("warning", f"not serving now, so replaced first: {', '.join(down)}"))
+        turns = dict.fromkeys(step.service for step in ordered.steps if step.service is not None)
+        self.rotation.check_order(list(turns))
+        return ordered
+
+    def _serving(self, sibling: str) -> bool:
+        """In rotation, where zdd manages it; else running."""
+        serving = self.rotation.serving(sibling)
+        return sibling in self.before if serving is None else serving
 
     def _steps(self, plan: Plan) -> None:
         try:
-            self._start(plan)
+            plan = self._start(plan)
             self._each_step(plan)
         except KeyboardInterrupt:  # raised only until the first sibling's turn begins
             self._restore_untouched_tags(plan)
@@ -142,6 +167,8 @@ class Rollout:
             if step.service != sibling:
                 self._between_siblings(sibling, plan)
                 sibling, done = step.service, []
+                if sibling is not None:
+                    self.on_turn(sibling)
             step_started = self.clock()
             if step.service is not None:  # from the first sibling's turn on, for good
                 self.changing = True
@@ -330,8 +357,9 @@ class Rollout:
 
     @contextmanager
     def _signals(self) -> Iterator[None]:
-        """SIGINT/SIGTERM: at once while nothing has changed yet (the build); once a sibling
-        is being replaced, only after it is done, so that no sibling is left half-replaced."""
+        """SIGINT, SIGTERM, SIGHUP (a closed terminal, a dropped SSH session) and SIGQUIT: at
+        once while nothing has changed yet (the build); once a sibling is being replaced, only
+        after it is done, so that no sibling is left half-replaced."""
 
         def request_stop(signum: int, _frame: object) -> None:
             if not self.changing:
@@ -339,7 +367,8 @@ class Rollout:
             self.stop_requested = True
 
         previous = {
-            sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)
+            sig: signal.signal(sig, request_stop)
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
         }
         try:
             yield

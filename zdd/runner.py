@@ -11,7 +11,7 @@ import shlex
 import shutil
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
@@ -19,6 +19,9 @@ from typing import Any, TypedDict, Unpack
 from zdd.errors import ComposeCommandError, ComposeUnavailableError
 
 log = logging.getLogger(__name__)
+
+ENDED = -1  # ComposeCommandError.returncode: the command or shell ended without a status
+TIMED_OUT = -2  # ... it was stopped at its timeout
 
 INSTALL_HINT = (
     "install the Docker Compose v2 plugin (`docker compose`) or docker-compose 1.29, "
@@ -130,7 +133,9 @@ class Pending:
             log.debug("exit %s: %s", err.exit_code, stderr.strip())
             raise ComposeCommandError(self.argv, err.exit_code, stderr) from err
         except sh.TimeoutException as err:
-            raise ComposeCommandError(self.argv, -1, f"timed out after {self.timeout} s") from err
+            raise ComposeCommandError(
+                self.argv, TIMED_OUT, f"timed out after {self.timeout} s"
+            ) from err
         finally:
             self.runner.seconds += time.monotonic() - started
         return str(self.process)
@@ -151,7 +156,7 @@ class Shell:
 
     def run(self, script: str, timeout: float) -> str:
         """Run `script` in a subshell (stdin empty, stderr merged into the output); its output,
-        or ComposeCommandError with its exit status (-1: the shell ended or timed out)."""
+        or ComposeCommandError with its exit status (ENDED, TIMED_OUT: no status)."""
         log.debug("run in %s: %s", shlex.join(self.argv), (script.splitlines() or [""])[0])
         started = time.monotonic()
         try:
@@ -174,10 +179,12 @@ class Shell:
             try:
                 line = self._lines.get(timeout=max(deadline - time.monotonic(), 0))
             except queue.Empty:  # the script is stuck: run() ends it with its shell
-                raise ComposeCommandError(self.argv, -1, f"timed out after {timeout} s") from None
+                raise ComposeCommandError(
+                    self.argv, TIMED_OUT, f"timed out after {timeout} s"
+                ) from None
             if line is None:
                 ended = f"the shell ended (exit {self._exit_code})"
-                raise ComposeCommandError(self.argv, -1, "".join(lines) + ended)
+                raise ComposeCommandError(self.argv, ENDED, "".join(lines) + ended)
             if line.startswith(self._marker):
                 status = int(line.split()[1])
                 break
@@ -338,6 +345,73 @@ def _write_cache(cache: Path, data: Mapping[str, str]) -> None:
         cache.write_text(json.dumps(data), encoding="utf-8")
     except OSError:
         log.debug("cannot write %s", cache)  # a cache: zdd works without it
+
+
+def engine_identity(runner: Runner, environ: Mapping[str, str]) -> Callable[[], str]:
+    """Start asking the engine for its ID; calling the result gives it. Two spellings of one
+    engine (DOCKER_HOST unset or set to the same socket, a context) give one ID. An engine that
+    does not answer is named by the environment's address (every command on it fails anyway)."""
+    try:
+        pending: Pending | None = runner.start(
+            ["docker", "info", "--format", "{{.ID}}"], timeout=30
+        )
+    except ComposeUnavailableError:
+        pending = None
+
+    def identity() -> str:
+        with contextlib.suppress(ComposeCommandError):
+            found = pending.result().strip() if pending is not None else ""
+            if found:
+                return f"engine {found}"
+        address = environ.get("DOCKER_HOST") or environ.get("DOCKER_CONTEXT") or "default"
+        return f"address {address}"
+
+    return identity
+
+
+class Guardian:
+    """A watcher of this zdd process, started in a session of its own (a Ctrl-C, a closed
+    terminal or a kill of zdd's process group does not reach it). zdd writes lines to its
+    stdin; `done` means zdd ended in a state it reported. End-of-file without `done` means zdd
+    died (SIGKILL, the OOM killer, a crash): the guardian then does what its argv says."""
+
+    def __init__(self, argv: Sequence[str], log_file: Path) -> None:
+        import subprocess
+
+        fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+        try:
+            self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.PIPE,
+                stdout=fd,
+                stderr=fd,
+                start_new_session=True,
+                close_fds=True,
+            )
+        finally:
+            os.close(fd)
+        log.debug("guardian %s: %s", self._process.pid, shlex.join(argv))
+
+    def tell(self, line: str) -> None:
+        """One line to the guardian (one it dies on is lost: it has nothing to guard then)."""
+        if self._process is None or self._process.stdin is None:
+            return
+        with contextlib.suppress(OSError):
+            self._process.stdin.write(f"{line}\n".encode())
+            self._process.stdin.flush()
+
+    def done(self) -> None:
+        """zdd ends in a state it reported: the guardian exits without doing anything."""
+        import subprocess
+
+        if self._process is None:
+            return
+        self.tell("done")
+        with contextlib.suppress(OSError):
+            self._process.stdin.close()  # type: ignore[union-attr]
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(timeout=1)
+        self._process = None
 
 
 def check_engine(runner: Runner) -> str:

@@ -19,10 +19,15 @@ class Session:
     binary: ComposeBinary
     cli: ComposeCli
     runner: Runner
+    engine: str = ""  # the engine's identity (runner.engine_identity), where it was asked
 
 
 def open_session(
-    project: Project, options: LoadOptions, compose_cmd: str | None, runner: Runner
+    project: Project,
+    options: LoadOptions,
+    compose_cmd: str | None,
+    runner: Runner,
+    engine: str = "",
 ) -> Session:
     """Pick the compose binary for the loaded project; translate a v1 file for compose v2."""
     cache = cache_dir(options.environ) / "compose-versions.json"
@@ -35,4 +40,4 @@ def open_session(
         files = project.files
         directory = project.directory if options.project_directory else None
     cli = ComposeCli(binary, files, project.name, directory, env_file)
-    return Session(project, binary, cli, runner)
+    return Session(project, binary, cli, runner, engine)

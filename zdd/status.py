@@ -10,7 +10,7 @@ from zdd.containers import by_service, project_containers
 from zdd.errors import ComposeCommandError
 from zdd.lock import holder
 from zdd.proxy import ProxyMode
-from zdd.proxy.nginx import UPSTREAM_DIR
+from zdd.proxy.nginx import upstream_file
 from zdd.releases import Ledger
 from zdd.session import Session
 
@@ -38,11 +38,11 @@ def collect(
     proxies = [c for c in containers.get(proxy_service, []) if c.running]
     if proxy is ProxyMode.NGINX and proxies:
         for group in project.groups:
-            path = f"{UPSTREAM_DIR}/{group.base}/servers.conf"
+            path = upstream_file(group.base)
             try:
                 rendered[group.base] = runner.run(["docker", "exec", proxies[0].id, "cat", path])
             except ComposeCommandError:
-                rendered[group.base] = ""
+                rendered[group.base] = ""  # no file: the proxy routes only by its fallback
     rows = []
     ledger = Ledger(runner, project.name)
     for group in project.groups:
@@ -69,4 +69,4 @@ def collect(
                     in_rotation,
                 )
             )
-    return rows, holder(project.name, os.environ)
+    return rows, holder(project.name, session.engine, os.environ)

@@ -1,16 +1,14 @@
-"""Pure parts with fake clocks and containers: gates, the polling helper, the lock, the probe."""
+"""Pure parts with fake clocks and containers: gates, the polling helper, the probe."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from zdd.containers import Container
-from zdd.errors import ExitCode, LockHeldError
+from zdd.errors import ExitCode
 from zdd.health import GateError, wait_healthy, wait_until, watch
-from zdd.lock import holder, project_lock
 from zdd.probe import Report, Sample
 
 BASE = Container(
@@ -108,19 +106,6 @@ def test_monitor_window_passes_a_steady_container() -> None:
     healthy = replace(BASE, health="healthy")
     assert watch(reader(healthy), 15, clock=clock, sleep=clock.sleep).health == "healthy"  # type: ignore[arg-type]
     assert clock.now == pytest.approx(15)
-
-
-def test_second_lock_holder_gets_exit_4_naming_the_first(tmp_path: Path) -> None:
-    environ = {"ZDD_LOCK_DIR": str(tmp_path)}
-    with project_lock("demo", "deploy", environ):
-        assert holder("demo", environ) is not None
-        with pytest.raises(LockHeldError) as err, project_lock("demo", "deploy", environ):
-            pass
-        assert err.value.exit_code == ExitCode.LOCKED == 4
-        assert "pid" in str(err.value) and "zdd deploy" in str(err.value)
-    assert holder("demo", environ) is None, "released on exit"
-    with project_lock("demo", "deploy", environ):
-        pass
 
 
 def test_probe_report_counts_failures_and_the_longest_outage() -> None:

@@ -31,6 +31,12 @@ class Rotation(Protocol):
     def admit(self, sibling: str, container: Container) -> None:
         """Put the sibling's new container in rotation; return when the proxy serves it."""
 
+    def serving(self, sibling: str) -> bool | None:
+        """Whether the sibling is in rotation now (None: zdd does not know)."""
+
+    def check_order(self, siblings: Sequence[str]) -> None:
+        """Refuse (before any change) an order that would drain a group's last sibling."""
+
 
 class NoRotation:
     """`--proxy none`: gating and rollback only."""
@@ -43,6 +49,13 @@ class NoRotation:
 
     def admit(self, sibling: str, container: Container) -> None:
         """Nothing to admit."""
+
+    def serving(self, sibling: str) -> bool | None:
+        """Unknown: zdd does not control routing."""
+        return None
+
+    def check_order(self, siblings: Sequence[str]) -> None:
+        """Nothing is drained."""
 
 
 def make_rotation(

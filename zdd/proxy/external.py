@@ -56,6 +56,13 @@ class ExternalRotation:
         if self.post_start:
             self._hook("--post-start", self.post_start, container)
 
+    def serving(self, sibling: str) -> bool | None:
+        """Unknown: the user's proxy decides."""
+        return None
+
+    def check_order(self, siblings: Sequence[str]) -> None:
+        """The hooks drain; zdd cannot tell what they leave in rotation."""
+
     def _hook(self, flag: str, command: str, container: Container) -> None:
         env = {
             **os.environ,

@@ -9,11 +9,14 @@ The user's nginx config holds, per group (base service `app` here):
 
 zdd writes `/etc/nginx/zdd/<base>/servers.conf` inside the proxy container and applies it
 with a script that tests, reloads and waits for the old workers to finish, run in one shell
-(`docker exec -i PROXY sh -s`) kept open for the whole command.
+(`docker exec -i PROXY sh -s`) kept open for the whole command. Every command starts by
+reconciling that file with the engine (a ready sibling out of rotation is admitted, one that
+is gone is taken out); a proxy that stops mid-deploy is started again and re-rendered.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,17 +26,31 @@ from zdd.compose_file import Project, service_port
 from zdd.containers import Container, by_service, project_containers, readiness
 from zdd.errors import ComposeCommandError, DeployError, UsageError
 from zdd.health import wait_until
-from zdd.runner import ComposeCli, Runner, Shell
+from zdd.runner import ENDED, ComposeCli, Runner, Shell
 
 UPSTREAM_DIR = "/etc/nginx/zdd"
 TICK = 0.05  # the apply script's poll interval, seconds
 APPLY_SCRIPT = files("zdd.proxy").joinpath("nginx_apply.sh").read_text(encoding="utf-8")
+# Prints each file's text and a newline after a line `MARK FILE` (nothing for a missing one).
+MARK = "==zdd=="
+READ_SCRIPT = f'for f in "$@"; do echo "{MARK} $f"; [ ! -f "$f" ] || {{ cat "$f"; echo; }}; done'
+SERVER_LINE = re.compile(r"^server \S+;\s+# (\S+)$", re.MULTILINE)
 
 
 def servers_text(addresses: Mapping[str, str]) -> str:
     """The rendered upstream file: one `server` line per in-rotation container."""
     lines = [f"server {address};  # {sibling}\n" for sibling, address in sorted(addresses.items())]
     return "# rendered by zdd; do not edit\n" + "".join(lines)
+
+
+def rendered_siblings(text: str) -> set[str]:
+    """The siblings a rendered upstream file routes to."""
+    return set(SERVER_LINE.findall(text))
+
+
+def upstream_file(base: str) -> str:
+    """Where zdd writes the group's servers inside the proxy."""
+    return f"{UPSTREAM_DIR}/{base}/servers.conf"
 
 
 @dataclass
@@ -47,9 +64,6 @@ class NginxRotation:
     drain_timeout: float
     warn: Callable[[str], None]
     members: dict[str, dict[str, str]] = field(default_factory=dict)  # base -> sibling -> addr
-    # base -> its siblings' running containers at the start, each with its readiness to come
-    candidates: dict[str, list[tuple[Container, Callable[[], bool]]]] = field(default_factory=dict)
-    rendered: set[str] = field(default_factory=set)  # bases whose file this command wrote
     proxy: Container | None = None
     shell: Shell | None = None  # in the proxy container, opened by sync()
 
@@ -66,53 +80,109 @@ class NginxRotation:
         }
 
     def sync(self, found: Sequence[Container]) -> None:
-        """Start the proxy if needed; start finding out which of the siblings' containers are
-        ready (a `starting` one runs its healthcheck command); open the shell in the proxy.
-        All of that completes while the build runs: the first drain or admit of a group takes
-        its ready containers as members and renders the whole group (so a stale file is
-        fixed then)."""
-        containers = by_service(found)
-        proxy = [c for c in containers.get(self.proxy_service, []) if c.running]
+        """Start the proxy if needed, open the shell in it, then reconcile every group's
+        upstream with the engine: each ready sibling in rotation, nothing else."""
+        proxy = [c for c in by_service(found).get(self.proxy_service, []) if c.running]
         if not proxy:
             self.runner.run(self.cli.up(self.proxy_service, recreate=False))
             proxy = self._wait_proxy()
-        self.proxy = proxy[0]
-        self.shell = self.runner.shell(["docker", "exec", "-i", self.proxy.id, "sh", "-s"])
-        self.shell.open()  # its `docker exec` starts while the build runs
-        for group in self.project.groups:
-            self.candidates[group.base] = [
+        self._use(proxy[0])
+        self.reconcile(found)
+
+    def reconcile(self, found: Sequence[Container]) -> set[str]:
+        """Render each group with its ready siblings (a `starting` one runs its healthcheck
+        command now); say what changed. The siblings that are running but not ready yet."""
+        containers = by_service(found)
+        checks = {
+            group.base: [
                 (c, readiness(self.runner, c))
                 for sibling in group.siblings
                 for c in containers.get(sibling, [])
+                if c.running
             ]
+            for group in self.project.groups
+        }
+        current = self._read_rendered()
+        waiting: set[str] = set()
+        for group in self.project.groups:
+            members: dict[str, str] = {}
+            for container, ready in checks[group.base]:
+                if ready():
+                    members.setdefault(container.service, self._address(group.base, container))
+                else:
+                    waiting.add(container.service)
+            self.members[group.base] = members
+            text = current.get(group.base)
+            if text == servers_text(members):
+                continue
+            before = rendered_siblings(text or "")
+            self._apply(group.base, drain=bool(before - set(members)))
+            self._say_healed(group.base, text, before, set(members))
+        return waiting
 
-    def _members(self, base: str) -> dict[str, str]:
-        """The group's members: at the first call, its containers found ready by sync()."""
-        if base not in self.members:
-            self.members[base] = {
-                c.service: self._address(base, c)
-                for c, ready in self.candidates.pop(base, [])
-                if ready()
-            }
-        return self.members[base]
+    def _say_healed(self, base: str, text: str | None, before: set[str], now: set[str]) -> None:
+        if text is None:
+            names = ", ".join(sorted(now)) or "nothing (no sibling is ready)"
+            self.warn(f"{base}: the proxy had no upstream from zdd (new proxy?): rendered {names}")
+            return
+        for sibling in sorted(now - before):
+            self.warn(f"{base}: {sibling} was ready but out of rotation: admitted")
+        for sibling in sorted(before - now):
+            self.warn(f"{base}: {sibling} is not ready: taken out of rotation")
+
+    def serving(self, sibling: str) -> bool | None:
+        """Whether the sibling is in its group's upstream (after sync)."""
+        return sibling in self.members.get(self.base_of[sibling], {})
+
+    def check_order(self, siblings: Sequence[str]) -> None:
+        """Replacing the siblings in this order never drains the last one of a group in
+        rotation (each replaced sibling counts as admitted again); else UsageError."""
+        serving = {base: set(members) for base, members in self.members.items()}
+        for sibling in siblings:
+            base = self.base_of[sibling]
+            if serving[base] != {sibling}:
+                serving[base].add(sibling)
+                continue
+            group = next(g for g in self.project.groups if g.base == base)
+            others = [s for s in group.siblings if s != sibling]
+            why = (
+                f"{', '.join(others)} not ready"
+                if others
+                else f"add a second sibling (`extends: {base}`) for zero downtime"
+            )
+            raise UsageError(
+                f"{sibling} is the only sibling of {base} in rotation ({why}): stopping it "
+                "would fail every request, and zdd never drains the last one; nothing was changed"
+            )
 
     def drain(self, sibling: str) -> None:
-        """Render without the sibling, reload, wait for the old workers' requests."""
+        """Render without the sibling, reload, wait for the old workers' requests. Never the
+        last sibling in rotation: that would fail every request."""
         base = self.base_of[sibling]
-        members = self._members(base)
-        member = members.pop(sibling, None) is not None
-        if not member and base in self.rendered:
+        members = self.members.setdefault(base, {})
+        if sibling not in members:
             return
-        if member and not members:
-            self.warn(f"{sibling} is the only sibling in rotation: requests fail until it is back")
-        self._apply(base)
+        if len(members) == 1:
+            raise DeployError(
+                f"{sibling} is the only sibling of {base} in rotation: zdd does not drain it"
+            )
+        del members[sibling]
+        self._apply(base, drain=True)
 
     def admit(self, sibling: str, container: Container) -> None:
         """Render with the new container, reload, confirm the proxy reaches it."""
         base = self.base_of[sibling]
         address = self._address(base, container)
-        self._members(base)[sibling] = address
+        self.members.setdefault(base, {})[sibling] = address
         self._apply(base, confirm=address)
+
+    def _use(self, proxy: Container) -> None:
+        """Work with this proxy container, through a shell opened in it."""
+        if self.shell is not None:
+            self.shell.close(wait=0)
+        self.proxy = proxy
+        self.shell = self.runner.shell(["docker", "exec", "-i", proxy.id, "sh", "-s"])
+        self.shell.open()
 
     def _wait_proxy(self) -> list[Container]:
         def running() -> list[Container] | None:
@@ -133,20 +203,33 @@ class NginxRotation:
             )
         return f"{container.networks[shared[0]]}:{self.ports[base]}"
 
-    def _apply(self, base: str, confirm: str = "") -> None:
+    def _read_rendered(self) -> dict[str, str | None]:
+        """Each group's upstream file as the proxy has it (None: there is none)."""
+        bases = [g.base for g in self.project.groups]
+        paths = [upstream_file(base) for base in bases]
+        output = self._run(f"{shlex.join(['set', '--', *paths])}\n{READ_SCRIPT}")
+        texts: dict[str, list[str]] = {}
+        lines: list[str] = []
+        for line in output.splitlines(keepends=True):
+            if line.startswith(f"{MARK} "):
+                lines = texts.setdefault(line.split(" ", 1)[1].strip(), [])
+            else:
+                lines.append(line)
+        # without the newline the script added; an empty file routes to nothing, as a missing one
+        return {
+            base: "".join(texts.get(path, []))[:-1] or None
+            for base, path in zip(bases, paths, strict=True)
+        }
+
+    def _apply(self, base: str, *, drain: bool = False, confirm: str = "") -> None:
         """Render and reload. Admitting (`confirm`) does not wait for the old workers: they
         finish their requests to the siblings that stay in rotation."""
-        assert self.proxy is not None and self.shell is not None  # sync() ran
-        ticks = 0 if confirm else max(1, round(self.drain_timeout / TICK))
-        arguments = [
-            f"{UPSTREAM_DIR}/{base}/servers.conf",
-            servers_text(self.members[base]),
-            str(ticks),
-            confirm,
-        ]
+        assert self.proxy is not None
+        ticks = max(1, round(self.drain_timeout / TICK)) if drain else 0
+        arguments = [upstream_file(base), servers_text(self.members[base]), str(ticks), confirm]
         script = f"{shlex.join(['set', '--', *arguments])}\n{APPLY_SCRIPT}"
         try:
-            output = self.shell.run(script, timeout=self.drain_timeout + 30)
+            output = self._run(script, timeout=self.drain_timeout + 30)
         except ComposeCommandError as err:
             what = {
                 3: "nginx -t refused the rendered upstream",
@@ -154,10 +237,42 @@ class NginxRotation:
             }.get(err.returncode, str(err))
             detail = (err.stderr.strip().splitlines() or [""])[-1]
             raise DeployError(f"proxy {self.proxy.name}: {what}: {detail}") from err
-        self.rendered.add(base)
         for line in output.splitlines():
             word, _, value = line.partition(" ")
             if word == "drain-timeout":
                 self.warn(f"{base}: {value} nginx worker(s) still busy after --drain-timeout")
             if word == "confirm" and value in ("000", ""):
                 raise DeployError(f"proxy {self.proxy.name} gets no HTTP answer from {confirm}")
+
+    def _run(self, script: str, timeout: float = 30) -> str:
+        """Run a script in the proxy. If its shell ended because the proxy stopped (killed,
+        crashed, recreated), start the proxy again, re-render every group, and run it again."""
+        assert self.shell is not None  # sync() ran
+        try:
+            return self.shell.run(script, timeout=timeout)
+        except ComposeCommandError as err:
+            if err.returncode != ENDED:
+                raise
+            self._revive()
+        assert self.shell is not None
+        return self.shell.run(script, timeout=timeout)
+
+    def _revive(self) -> None:
+        """The shell in the proxy ended: use the running proxy container, or start the
+        stopped one (or create it), then render every group zdd knows again."""
+        assert self.proxy is not None
+        found = project_containers(self.runner, self.project.name, self.proxy_service)
+        running = [c for c in found if c.running]
+        if not running:
+            stopped = [c.id for c in found]
+            if stopped:
+                self.runner.run(["docker", "start", "--", stopped[0]])
+            else:
+                self.runner.run(self.cli.up(self.proxy_service, recreate=False))
+            running = self._wait_proxy()
+            self.warn(f"the proxy {self.proxy.name} had stopped: started it again")
+        self._use(running[0])
+        assert self.shell is not None
+        for base, members in self.members.items():
+            arguments = [upstream_file(base), servers_text(members), "0", ""]
+            self.shell.run(f"{shlex.join(['set', '--', *arguments])}\n{APPLY_SCRIPT}", 30)
