@@ -437,7 +437,7 @@ def _run(session: Any, plan: Any, options: Any, as_json: bool, connection: list[
             options,
             _printer(as_json),
             on_probe=lambda seen: _print_report(seen, as_json),
-            on_turn=lambda sibling: guardian.tell(f"sibling {sibling}"),
+            on_step=lambda step: guardian.tell(f"{step.kind} {step.service or ''}"),
         )
     except (ZddError, KeyboardInterrupt):  # zdd says what state it left: nothing to heal
         guardian.done()
@@ -681,6 +681,7 @@ def heal(
         _boundary(debug),
         _session(file, project_name, project_directory, env_file, compose_cmd, "heal") as session,
     ):
+        warn = lambda message: report(Event("warning", message))  # noqa: E731
         chosen = _proxy_defaults(session.project.settings, proxy, proxy_service)
         if chosen["proxy"] is not ProxyMode.NGINX:
             raise UsageError("zdd heal works on the managed nginx only (--proxy nginx)")
@@ -689,10 +690,10 @@ def heal(
             session,
             proxy_service=chosen["proxy_service"],
             drain_timeout=drain_timeout,
-            warn=lambda message: report(Event("warning", message)),
+            warn=warn,
         )
         assert isinstance(rotation, NginxRotation)
-        left = heal_rotation(rotation, wait_for or (), wait)
+        left = heal_rotation(rotation, wait_for or (), wait, warn=warn)
         message = "every ready sibling is in rotation"
         if left:
             message += f"; still out (not ready): {', '.join(sorted(left))}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from zdd.errors import VerifyError
-from zdd.plan import DeployOptions, Plan
+from zdd.plan import DeployOptions, Plan, Step
 from zdd.probe import Probe, Report
 from zdd.proxy import make_rotation
 from zdd.rollout import Event, Reporter, Rollout
@@ -19,7 +19,7 @@ def execute(
     report: Reporter,
     *,
     on_probe: Callable[[Report], None],
-    on_turn: Callable[[str], None] = lambda sibling: None,
+    on_step: Callable[[Step], None] = lambda step: None,
 ) -> None:
     """Run the plan (the caller holds the project's lock); with --verify, probe throughout."""
     rotation = make_rotation(
@@ -32,7 +32,7 @@ def execute(
         post_start=options.post_start,
     )
     rollout = Rollout(
-        session.runner, session.cli, session.project.name, report, rotation, on_turn=on_turn
+        session.runner, session.cli, session.project.name, report, rotation, on_step=on_step
     )
     if options.verify is None:
         rollout.run(plan)

@@ -1,23 +1,26 @@
 """`python -m zdd.guard PID ARGS`: the guardian deploy PID starts (see runner.Guardian).
 
-It reads zdd's lines until end-of-file: `sibling NAME` when a sibling's turn begins, `done`
-when zdd ends in a state it reported. Without `done`, zdd died: the guardian runs
-`zdd heal ARGS`, waiting for the sibling that was in progress, so that every ready sibling is
-back in rotation without anyone running zdd. It imports nothing more until then.
+It reads zdd's lines until end-of-file: `KIND SERVICE` as each step begins, `done` when zdd
+ends in a state it reported. Without `done`, zdd died: the guardian runs `zdd heal ARGS`, so
+that every ready sibling is back in rotation without anyone running zdd; when zdd died once
+a sibling's old container was stopped, the heal waits for (or starts) its new one and admits
+it once ready. It imports nothing more until then.
 """
 
 import sys
+
+# steps from which on the sibling's old container is gone: heal waits for its new one
+COMING = ("stop", "up", "gate", "admit")
 
 
 def main() -> None:
     """Wait for zdd to end; heal when it died."""
     in_progress = ""
     for raw in sys.stdin.buffer:
-        word, _, value = raw.decode(errors="replace").strip().partition(" ")
-        if word == "done":
+        kind, _, service = raw.decode(errors="replace").strip().partition(" ")
+        if kind == "done":
             return
-        if word == "sibling":
-            in_progress = value
+        in_progress = service if kind in COMING else ""
     import time
 
     when = time.strftime("%Y-%m-%d %H:%M:%S")

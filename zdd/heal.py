@@ -2,21 +2,24 @@
 
 Every command that touches the proxy starts with the same reconciliation (NginxRotation.sync);
 `zdd heal` runs it alone, then keeps reconciling while the siblings it was asked to wait for
-are on their way (a new container still starting, or still being created by a `compose up`
-that outlived the zdd that ran it). A deploy's guardian runs it when the deploy dies.
+are on their way. A deploy's guardian runs it when the deploy dies, waiting for the sibling
+that deploy was replacing: its new container may still be created by a `compose up` that
+outlived zdd; if none runs after GRACE s (the deploy died after its `stop`, or compose died
+with it, as compose v1 does when its output pipe breaks), heal runs `up` for it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
-from zdd.containers import Container, project_containers
+from zdd.containers import project_containers
+from zdd.errors import ZddError
 from zdd.health import Clock, Sleep, wait_until
 from zdd.proxy.nginx import NginxRotation
 
 POLL = 0.5  # seconds between two reconciliations while waiting
-GRACE = 20.0  # seconds a sibling without a running container may take to get one
+GRACE = 3.0  # seconds a sibling without a running container may take to get one by itself
 
 
 def heal(
@@ -24,28 +27,41 @@ def heal(
     wait_for: Collection[str],
     wait: float,
     *,
+    warn: Callable[[str], None],
     clock: Clock = time.monotonic,
     sleep: Sleep = time.sleep,
 ) -> set[str]:
-    """Reconcile now, then until every sibling in `wait_for` is in rotation, or has had no
-    running container for GRACE s, or `wait` s have passed. The siblings still out."""
-    project = rotation.project.name
-
-    def observe() -> list[Container]:
-        return project_containers(rotation.runner, project)
-
-    rotation.sync(observe())
+    """Reconcile now, then until every sibling in `wait_for` is in rotation or `wait` s have
+    passed (starting those still without a running container after GRACE s). The siblings in
+    `wait_for` still out of rotation."""
+    runner, project = rotation.runner, rotation.project.name
+    rotation.sync(project_containers(runner, project))
     started = clock()
     left = {s for s in wait_for if not rotation.serving(s)}
+    to_start = set(left)
 
     def settled() -> bool | None:
-        found = observe()
+        found = project_containers(runner, project)
+        running = {c.service for c in found if c.running}
+        if clock() - started > GRACE:
+            _start_stopped(rotation, to_start - running, warn)
+            to_start.clear()
         rotation.reconcile(found)
         left.intersection_update(s for s in wait_for if not rotation.serving(s))
-        running = {c.service for c in found if c.running}
-        hopeless = clock() - started > GRACE and not left & running
-        return True if not left or hopeless else None
+        return True if not left else None
 
     if left:
         wait_until(settled, wait, clock=clock, sleep=sleep, first=POLL, cap=POLL)
     return left
+
+
+def _start_stopped(
+    rotation: NginxRotation, siblings: Collection[str], warn: Callable[[str], None]
+) -> None:
+    """`compose up` for siblings a dead deploy left without a running container."""
+    for sibling in sorted(siblings):
+        warn(f"{sibling} was left stopped by the deploy that died: starting it (compose up)")
+        try:
+            rotation.runner.run(rotation.cli.up(sibling, recreate=False))
+        except ZddError as err:
+            warn(f"{sibling} could not be started: {err}")

@@ -78,7 +78,7 @@ class Rollout:
     sleep: Callable[[float], None] = time.sleep
     before: dict[str, Container] = field(default_factory=dict)  # sibling -> its old container
     ready: dict[str, Container] = field(default_factory=dict)  # sibling -> its gated container
-    on_turn: Callable[[str], None] = lambda sibling: None  # a sibling's turn begins
+    on_step: Callable[[Step], None] = lambda step: None  # a step is about to run
     stop_requested: bool = False
     changing: bool = False  # from the first sibling's turn on: signals wait for its end
     targets: dict[str, str] = field(default_factory=dict)  # rollback: sibling -> image id
@@ -167,11 +167,10 @@ class Rollout:
             if step.service != sibling:
                 self._between_siblings(sibling, plan)
                 sibling, done = step.service, []
-                if sibling is not None:
-                    self.on_turn(sibling)
             step_started = self.clock()
             if step.service is not None:  # from the first sibling's turn on, for good
                 self.changing = True
+            self.on_step(step)
             try:
                 self._step(step)
             except ZddError as err:

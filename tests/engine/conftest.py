@@ -117,7 +117,9 @@ class Stack:
         ids = docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={self.project}")
         if not ids.split():
             return {}
-        found = json.loads(docker("inspect", *ids.split()))
+        # one may be removed meanwhile (a recreate): inspect prints the others all the same
+        found = json.loads(docker("inspect", *ids.split(), check=False) or "[]")
+        found.sort(key=lambda c: c["State"]["Running"])  # a running one wins over a leftover
         return {c["Config"]["Labels"]["com.docker.compose.service"]: c for c in found}
 
     def teardown(self) -> None:
