@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -112,7 +113,7 @@ class Stack:
         assert result.returncode == 0, f"zdd deploy exited {result.returncode}:\n{result.stderr}"
         return result.stderr
 
-    def containers(self) -> dict[str, dict[str, object]]:
+    def containers(self) -> dict[str, dict[str, Any]]:
         """service -> `docker inspect` of its (one) container, running or not."""
         ids = docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={self.project}")
         if not ids.split():

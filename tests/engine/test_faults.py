@@ -22,7 +22,9 @@ pytestmark = pytest.mark.docker
 SLOW_STEP = "RUN sleep 4"
 
 
-def release(stack: Stack, version: str, *, slow_build: bool = False, **image_env: str) -> None:
+def release(
+    stack: Stack, version: str, *, slow_build: bool = False, image_env: dict[str, str] | None = None
+) -> None:
     """Make the next build a new version whose image carries `image_env` (a release's flaw);
     `slow_build` adds a 4 s build step, a window in which to interrupt it."""
     (stack.directory / "service" / "VERSION").write_text(f"{version}\n")
@@ -67,7 +69,7 @@ def test_bad_release_rolls_back(stack: Stack, flaw: str) -> None:
     before = started_at(stack)
     old_versions = {a["version"] for a in (fetch(stack.url) for _ in range(10))}
 
-    release(stack, "2", **image_env)
+    release(stack, "2", image_env=image_env)
     load = probe(stack.url).start()
     result = stack.zdd("deploy", *flags)
     time.sleep(2)

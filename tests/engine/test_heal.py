@@ -166,6 +166,12 @@ def test_a_proxy_killed_mid_deploy_is_started_again(stack: Stack) -> None:
     assert {fetch(stack.url)["version"][:2] for _ in range(10)} == {"2-"}
 
 
+def make_foreign(path: Path) -> None:
+    """A lock file that another user (nobody) made."""
+    path.write_text("x")
+    os.chown(path, 65534, 65534)
+
+
 def test_the_lock_is_private_and_one_per_engine(stack: Stack, tmp_path: Path) -> None:
     stack.deploy()
     release(stack, "2")
@@ -181,14 +187,12 @@ def test_the_lock_is_private_and_one_per_engine(stack: Stack, tmp_path: Path) ->
     path = lock_path(stack.project, engine, {"ZDD_LOCK_DIR": str(locks)})
     precious = tmp_path / "precious"
     precious.write_text("root's\n")
-    for bad, words in (
+    faults: list[tuple[Callable[[], None], str]] = [
         (lambda: path.symlink_to(precious), "a symlink"),
         (lambda: os.mkfifo(path), "not a regular file"),
-        (
-            lambda: (path.write_text("x"), os.chown(path, 65534, 65534)),
-            "owned by uid 65534, not by you",
-        ),
-    ):
+        (lambda: make_foreign(path), "owned by uid 65534, not by you"),
+    ]
+    for bad, words in faults:
         bad()
         result = stack.zdd("deploy", env={"ZDD_LOCK_DIR": str(locks)}, timeout=60)
         assert result.returncode == 2, result.stderr

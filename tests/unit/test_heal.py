@@ -1,0 +1,169 @@
+"""Healing, pure parts: the reconciliation's decisions, the order of a rollout, the last
+sibling never drained, the guardian's protocol (no Docker: the proxy's shell is faked)."""
+
+from __future__ import annotations
+
+import io
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import zdd.cli
+from zdd import guard
+from zdd.compose_file import Project
+from zdd.containers import Container
+from zdd.errors import DeployError, ExitCode, UsageError
+from zdd.plan import DeployOptions, build_plan, down_first
+from zdd.proxy import ProxyMode
+from zdd.proxy.nginx import MARK, NginxRotation, rendered_siblings, servers_text, upstream_file
+from zdd.runner import ComposeBinary, ComposeCli, Runner
+
+from .conftest import Load
+
+V2 = ComposeBinary(("docker", "compose"), "2.40.3")
+NET = "legacy_default"
+
+
+def container(service: str, ip: str, **state: Any) -> Container:
+    base = Container(
+        id=f"id-{service}",
+        name=f"legacy-{service}-1",
+        service=service,
+        image=f"legacy-{service}",
+        image_id="sha256:1",
+        status="running",
+        health="healthy",
+        restart_count=0,
+        exit_code=0,
+        networks={NET: ip},
+    )
+    return replace(base, **state)
+
+
+PROXY = container("proxy", "10.9.0.2", health=None)
+
+
+class FakeProxy(NginxRotation):
+    """The rotation with the proxy's files held in a dict instead of a container."""
+
+    files: dict[str, str]
+    applied: list[tuple[str, dict[str, str], bool]]
+
+    def _use(self, proxy: Container) -> None:
+        self.proxy = proxy
+
+    def _run(self, script: str, timeout: float = 30) -> str:
+        return "".join(
+            f"{MARK} {path}\n" + (self.files[path] + "\n" if path in self.files else "")
+            for path in (upstream_file("app"),)
+        )
+
+    def _apply(self, base: str, *, drain: bool = False, confirm: str = "") -> None:
+        self.applied.append((base, dict(self.members[base]), drain))
+        self.files[upstream_file(base)] = servers_text(self.members[base])
+
+
+@pytest.fixture
+def seed(seed_file: Path, load: Load) -> Project:
+    return load(str(seed_file))
+
+
+@pytest.fixture
+def rotation(seed: Project) -> FakeProxy:
+    cli = ComposeCli(V2, seed.files, seed.name)
+    warnings: list[str] = []
+    fake = FakeProxy(Runner(), cli, seed, "proxy", 1.0, warnings.append)
+    fake.files, fake.applied, fake.warnings = {}, [], warnings  # type: ignore[attr-defined]
+    return fake
+
+
+def test_a_ready_sibling_out_of_rotation_is_admitted_first(rotation: FakeProxy) -> None:
+    rotation.files[upstream_file("app")] = servers_text({"service_a": "10.9.0.3:3000"})
+    found = [PROXY, container("service_a", "10.9.0.3"), container("service_b", "10.9.0.4")]
+    rotation.sync(found)
+    assert rotation.applied == [
+        ("app", {"service_a": "10.9.0.3:3000", "service_b": "10.9.0.4:3000"}, False)
+    ]
+    assert rotation.warnings == ["app: service_b was ready but out of rotation: admitted"]  # type: ignore[attr-defined]
+    assert rotation.serving("service_b")
+
+
+def test_a_sibling_that_is_not_ready_is_taken_out(rotation: FakeProxy) -> None:
+    both = {"service_a": "10.9.0.3:3000", "service_b": "10.9.0.4:3000"}
+    rotation.files[upstream_file("app")] = servers_text(both)
+    found = [PROXY, container("service_a", "10.9.0.3"), container("service_b", "", status="exited")]
+    rotation.sync(found)
+    assert rotation.applied == [("app", {"service_a": "10.9.0.3:3000"}, True)]
+    assert rotation.warnings == ["app: service_b is not ready: taken out of rotation"]  # type: ignore[attr-defined]
+
+
+def test_nothing_is_applied_when_the_proxy_agrees(rotation: FakeProxy) -> None:
+    both = {"service_a": "10.9.0.3:3000", "service_b": "10.9.0.4:3000"}
+    rotation.files[upstream_file("app")] = servers_text(both)
+    rotation.sync([PROXY, container("service_a", "10.9.0.3"), container("service_b", "10.9.0.4")])
+    assert rotation.applied == [] and rotation.warnings == []  # type: ignore[attr-defined]
+
+
+def test_a_new_proxy_is_rendered_and_said_so(rotation: FakeProxy) -> None:
+    rotation.sync([PROXY, container("service_a", "10.9.0.3"), container("service_b", "10.9.0.4")])
+    assert [base for base, *_ in rotation.applied] == ["app"]
+    assert "the proxy had no upstream from zdd" in rotation.warnings[0]  # type: ignore[attr-defined]
+
+
+def test_the_last_sibling_in_rotation_is_never_drained(rotation: FakeProxy) -> None:
+    rotation.sync(
+        [PROXY, container("service_a", "10.9.0.3"), container("service_b", "", status="exited")]
+    )
+    with pytest.raises(UsageError) as refused:
+        rotation.check_order(["service_a", "service_b"])
+    assert refused.value.exit_code == ExitCode.USAGE
+    assert "service_a is the only sibling of app in rotation (service_b not ready)" in str(
+        refused.value
+    )
+    rotation.check_order(["service_b", "service_a"])  # the stopped one first: fine
+    with pytest.raises(DeployError, match="zdd does not drain it"):
+        rotation.drain("service_a")
+
+
+def test_siblings_that_are_down_go_first(seed: Project) -> None:
+    options = DeployOptions(proxy=ProxyMode.NGINX)
+    plan = build_plan(seed, ComposeCli(V2, seed.files, seed.name), options)
+    ordered = down_first(plan, ["service_b"])
+    turns = list(dict.fromkeys(s.service for s in ordered.steps))
+    assert turns == [None, "service_b", "service_a"]
+    assert sorted(map(str, ordered.steps)) == sorted(map(str, plan.steps)), "same steps"
+    assert down_first(plan, []).steps == plan.steps
+
+
+def test_rendered_siblings_reads_what_servers_text_writes() -> None:
+    text = servers_text({"service_a": "10.0.0.3:3000", "svc.b-2": "10.0.0.4:3000"})
+    assert rendered_siblings(text) == {"service_a", "svc.b-2"}
+    assert rendered_siblings("server 127.0.0.1:9 down;\n") == set()
+
+
+@pytest.mark.parametrize(
+    ("lines", "heals"),
+    [
+        ("tag \nbuild \n", ["heal"]),  # died during the build: nothing to wait for
+        ("drain service_a\n", ["heal"]),  # the old container still runs: heal admits it
+        ("drain service_a\nstop service_a\n", ["heal", "--wait-for", "service_a"]),
+        ("stop service_a\nup service_a\ngate service_a\n", ["heal", "--wait-for", "service_a"]),
+        ("up service_a\ngate service_a\nadmit service_a\ntag service_b\n", ["heal"]),
+        ("drain service_a\ndone\n", None),  # zdd ended in a state it reported
+    ],
+)
+def test_the_guardian_heals_only_when_zdd_died(
+    monkeypatch: pytest.MonkeyPatch, lines: str, heals: list[str] | None
+) -> None:
+    called: list[list[str]] = []
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(lines.encode())))
+    monkeypatch.setattr(sys, "argv", ["guard", "4242", "-p", "legacy"])
+    monkeypatch.setattr(zdd.cli, "app", lambda argv, prog_name: called.append(argv))
+    guard.main()
+    if heals is None:
+        assert called == []
+    else:
+        assert called == [[heals[0], "-p", "legacy", *heals[1:]]]
