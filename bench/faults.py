@@ -66,7 +66,8 @@ def killed(stack: Stack, sig: signal.Signals, line: str) -> str:
     report = load.stop()
     release(stack, "3")
     result = stack.zdd("deploy", "--verify", stack.url)
-    verify = (result.stderr.strip().splitlines() or [""])[-1].removeprefix("zdd: ")
+    said = [ln for ln in result.stderr.splitlines() if "requests" in ln or "error:" in ln]
+    verify = (said or [""])[-1].removeprefix("zdd: ")
     return (
         f"exit {code}; {report.failed} of {report.requests} failed until healed; every ready "
         f"sibling in rotation after {seconds(healed)}; next deploy: exit {result.returncode}, "

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -30,6 +31,7 @@ from zdd.runner import ENDED, ComposeCli, Runner, Shell
 
 UPSTREAM_DIR = "/etc/nginx/zdd"
 TICK = 0.05  # the apply script's poll interval, seconds
+REVIVALS = 3  # tries to bring a proxy that stopped mid-command back
 APPLY_SCRIPT = files("zdd.proxy").joinpath("nginx_apply.sh").read_text(encoding="utf-8")
 # Prints each file's text and a newline after a line `MARK FILE` (nothing for a missing one).
 MARK = "==zdd=="
@@ -253,7 +255,14 @@ class NginxRotation:
         except ComposeCommandError as err:
             if err.returncode != ENDED:
                 raise
-            self._revive()
+        for attempt in range(REVIVALS):  # a dying proxy may still look `running` at first
+            try:
+                self._revive()
+                break
+            except ComposeCommandError as err:
+                if err.returncode != ENDED or attempt == REVIVALS - 1:
+                    raise
+                time.sleep(0.5)
         assert self.shell is not None
         return self.shell.run(script, timeout=timeout)
 
