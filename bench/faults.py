@@ -131,8 +131,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         try:
             stack.deploy()
             faults: list[tuple[str, Callable[[], str]]] = [
-                ("SIGKILL after `stop service_b`", lambda: killed(
-                    stack, signal.SIGKILL, "stop service_b")),
+                ("SIGKILL after `stop -- service_b`", lambda: killed(
+                    stack, signal.SIGKILL, "stop -- service_b")),
                 ("SIGHUP during the drain of service_a", lambda: killed(
                     stack, signal.SIGHUP, "drain service_a")),
                 ("proxy recreated", lambda: recreated(

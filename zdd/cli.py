@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -96,25 +96,40 @@ def main(
 
 
 @contextmanager
-def _boundary(debug: bool) -> Iterator[None]:
-    """Turn zdd's errors into one stderr line and the exit code of the contract."""
+def _boundary(debug: bool, as_json: bool = False) -> Iterator[None]:
+    """Turn every error into one stderr line (and, with --json, an `error` event on stdout)
+    and the exit code of the contract; a traceback only with --debug."""
     logging.basicConfig(level=logging.WARNING, format="zdd: %(message)s", stream=sys.stderr)
     logging.getLogger("zdd").setLevel(logging.DEBUG if debug else logging.WARNING)
     try:
         yield
+    except (typer.Exit, typer.Abort):
+        raise
+    except KeyboardInterrupt:
+        _fail("interrupted", ExitCode.INTERRUPTED, as_json)
     except ZddError as err:
         if debug:
             raise
-        _echo(f"zdd: error: {err}", err=True)
-        raise typer.Exit(int(err.exit_code)) from None
-    except KeyboardInterrupt:
-        _echo("zdd: interrupted", err=True)
-        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        _fail(f"error: {err}", err.exit_code, as_json)
     except OSError as err:  # e.g. an unwritable cache or lock directory
         if debug:
             raise
-        _echo(f"zdd: error: {err.strerror or err}: {err.filename or ''}".rstrip(": "), err=True)
-        raise typer.Exit(int(ExitCode.USAGE)) from None
+        message = f"{err.strerror or err}: {err.filename or ''}".rstrip(": ")
+        _fail(f"error: {message}", ExitCode.USAGE, as_json)
+    except Exception as err:
+        if debug:
+            raise
+        what = f"{type(err).__name__}: {err}"[:300]
+        message = f"error: unexpected {what} (a bug in zdd: rerun with --debug for the traceback)"
+        _fail(message, ExitCode.INTERNAL, as_json)
+
+
+def _fail(message: str, code: ExitCode, as_json: bool) -> NoReturn:
+    """One line on stderr, an `error` event with --json, then exit `code`."""
+    if as_json:
+        _echo(json.dumps({"event": "error", "message": message, "exit_code": int(code)}))
+    _echo(f"zdd: {message}", err=True)
+    raise typer.Exit(int(code)) from None
 
 
 def _load_options(
@@ -317,7 +332,7 @@ def _rollout(command: str, arguments: dict[str, Any]) -> None:
     services = tuple(arguments.pop("services") or ())
     lock = None if dry_run else command
     with (
-        _boundary(debug),
+        _boundary(debug, as_json),
         _session(files, name, directory, env_file, compose_cmd, lock) as session,
     ):
         from zdd.plan import build_plan, build_rollback_plan  # inside: a Ctrl-C here is 130
@@ -491,7 +506,7 @@ def services(
     """List the groups: each base service and the siblings that `extends` it."""
     from zdd.compose_file import load_project
 
-    with _boundary(debug):
+    with _boundary(debug, as_json):
         project = load_project(_load_options(file, project_name, project_directory, env_file))
         grouped = {name for g in project.groups for name in (g.base, *g.siblings)}
         others = [name for name in project.services if name not in grouped]
@@ -571,7 +586,7 @@ def probe(
     from zdd.errors import UsageError, VerifyError
     from zdd.probe import Probe
 
-    with _boundary(debug):
+    with _boundary(debug, as_json):
         if method.upper() not in ("GET", "POST"):
             raise UsageError(f"--method must be GET or POST, got {method!r}")
         probe = Probe(
@@ -601,7 +616,7 @@ def status(
     from zdd.status import collect
 
     with (
-        _boundary(debug),
+        _boundary(debug, as_json),
         _session(
             file, project_name, project_directory, env_file, compose_cmd, identify=True
         ) as session,
@@ -678,7 +693,7 @@ def heal(
 
     report = _printer(as_json)
     with (
-        _boundary(debug),
+        _boundary(debug, as_json),
         _session(file, project_name, project_directory, env_file, compose_cmd, "heal") as session,
     ):
         warn = lambda message: report(Event("warning", message))  # noqa: E731

@@ -262,6 +262,9 @@ def _check_formats(documents: Sequence[tuple[Path, dict[str, Any]]]) -> bool:
     return kinds.pop()
 
 
+SERVICE_NAME = re.compile(r"[a-zA-Z0-9_.][a-zA-Z0-9_.-]*")
+
+
 def _services_of(path: Path, document: Mapping[str, Any], legacy: bool) -> dict[str, Any]:
     services = document if legacy else document.get("services")
     if services is None:
@@ -269,6 +272,11 @@ def _services_of(path: Path, document: Mapping[str, Any], legacy: bool) -> dict[
     if not isinstance(services, dict):
         raise ComposeFileError(f"{path}: `services` must be a mapping")
     for name, config in services.items():
+        if not isinstance(name, str) or not SERVICE_NAME.fullmatch(name) or name in (".", ".."):
+            raise ComposeFileError(
+                f"{path}: service name {name!r}: zdd takes letters, digits, `_`, `.` and `-`, "
+                "not first `-`, and not `.` or `..` (names reach argv lists and proxy paths)"
+            )
         if not isinstance(config, dict):
             raise ComposeFileError(f"{path}: service {name!r} must be a mapping")
     return dict(services)

@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     LOCKED = 4
     VERIFY_FAILED = 5
     ROLLBACK_FAILED = 6
+    INTERNAL = 70  # an unexpected error: a bug in zdd (sysexits' EX_SOFTWARE)
     INTERRUPTED = 130
 
 

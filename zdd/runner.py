@@ -427,7 +427,9 @@ def check_engine(runner: Runner) -> str:
 
 @dataclass(frozen=True)
 class ComposeCli:
-    """Builds compose argv lists: the binary and `-f`/`-p` flags once, then one intent each."""
+    """Builds compose argv lists: the binary and `-f`/`-p` flags once, then one intent each.
+    Service names come after `--`: a service named `--remove-orphans` (compose accepts it) is
+    a name, never a flag (compose v1 and v2 both take `--` there)."""
 
     binary: ComposeBinary
     files: tuple[Path, ...]
@@ -451,11 +453,11 @@ class ComposeCli:
     def build(self, services: Sequence[str], *, no_cache: bool, pull: bool) -> tuple[str, ...]:
         """`build [--no-cache] [--pull] SERVICE...`."""
         flags = _flag("--no-cache", no_cache) + _flag("--pull", pull)
-        return (*self.base(), "build", *flags, *services)
+        return (*self.base(), "build", *flags, "--", *services)
 
     def pull(self, services: Sequence[str]) -> tuple[str, ...]:
         """`pull SERVICE...`: for siblings that run an image and build nothing."""
-        return (*self.base(), "pull", *services)
+        return (*self.base(), "pull", "--", *services)
 
     def image_name(self, service: str, config: Mapping[str, Any]) -> str:
         """The image compose builds and runs for `service`: its `image:`, else compose's own
@@ -469,7 +471,7 @@ class ComposeCli:
     def stop(self, service: str, timeout: int | None) -> tuple[str, ...]:
         """`stop [-t N] SERVICE`: graceful stop, SIGKILL after the timeout."""
         flags = ("-t", str(timeout)) if timeout is not None else ()
-        return (*self.base(), "stop", *flags, service)
+        return (*self.base(), "stop", *flags, "--", service)
 
     def up(self, service: str, *, recreate: bool = True) -> tuple[str, ...]:
         """`up -d --no-deps --no-build [--force-recreate] SERVICE`.
@@ -484,6 +486,7 @@ class ComposeCli:
             "--no-deps",
             "--no-build",
             *_flag("--force-recreate", recreate),
+            "--",
             service,
         )
 

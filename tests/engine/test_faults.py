@@ -161,7 +161,7 @@ class Background:
 INTERRUPTS = {
     # point: (line to wait for, siblings replaced when zdd stops, what zdd says it did)
     "during-build": ("", (), "nothing was changed"),  # waits for the `build` command itself
-    "during-first-gate": ("--force-recreate service_a", ("service_a",), "replaced service_a,"),
+    "during-first-gate": ("--force-recreate -- service_a", ("service_a",), "replaced service_a,"),
     "during-second-sibling": ("drain service_b", SIBLINGS, "replaced service_a, service_b"),
 }
 

@@ -76,11 +76,11 @@ def seconds_until(condition: Callable[[], bool], limit: float = 60) -> float:
 KILLS = [
     # (signal, what zdd is doing: a line it printed, or `up` for the compose command itself)
     (signal.SIGKILL, "# drain service_a"),
-    (signal.SIGKILL, "stop service_a"),  # the heal starts service_a again
+    (signal.SIGKILL, "stop -- service_a"),  # the heal starts service_a again
     (signal.SIGKILL, "up"),  # `compose up` outlives zdd (v2), or the heal runs it (v1)
-    (signal.SIGKILL, "--force-recreate service_a"),  # the gate: 3 s of warm-up
+    (signal.SIGKILL, "--force-recreate -- service_a"),  # the gate: 3 s of warm-up
     (signal.SIGHUP, "# drain service_a"),
-    (signal.SIGHUP, "--force-recreate service_a"),
+    (signal.SIGHUP, "--force-recreate -- service_a"),
 ]
 
 

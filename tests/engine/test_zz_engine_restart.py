@@ -37,7 +37,7 @@ def test_engine_stopped_mid_deploy(stack: Stack) -> None:
     stack.deploy()
     release(stack, "2")
     deploy = Background(stack)
-    deploy.wait_for("--force-recreate service_a")
+    deploy.wait_for("--force-recreate -- service_a")
     try:
         engine_script("engine-down.sh")
         code = deploy.finish()

@@ -157,22 +157,22 @@ SEED_GATE = (
 DRY_RUNS = {
     # The seed's commands, but the shared context is built once and tagged per sibling.
     "the seed's own": ([], "legacy", [
-        "{base} build --no-cache app",
+        "{base} build --no-cache -- app",
         "docker tag legacy_app legacy_service_a",
-        "{base} stop service_a",
-        "{base} up -d --no-deps --no-build --force-recreate service_a",
+        "{base} stop -- service_a",
+        "{base} up -d --no-deps --no-build --force-recreate -- service_a",
         SEED_GATE.format(delay=5, sibling="service_a"),
         "docker tag legacy_app legacy_service_b",
-        "{base} stop service_b",
-        "{base} up -d --no-deps --no-build --force-recreate service_b",
+        "{base} stop -- service_b",
+        "{base} up -d --no-deps --no-build --force-recreate -- service_b",
         SEED_GATE.format(delay=5, sibling="service_b"),
     ]),
     "one sibling, flags": (
         ["service_b", "-p", "demo", "--stop-timeout", "20", "--delay", "2", "--cache"], "demo", [
-        "{base} build app",
+        "{base} build -- app",
         "docker tag demo_app demo_service_b",
-        "{base} stop -t 20 service_b",
-        "{base} up -d --no-deps --no-build --force-recreate service_b",
+        "{base} stop -t 20 -- service_b",
+        "{base} up -d --no-deps --no-build --force-recreate -- service_b",
         SEED_GATE.format(delay=2, sibling="service_b"),
     ]),
 }  # fmt: skip
@@ -197,7 +197,7 @@ def test_deploy_dry_run_json(tmp_path: Path, seed_file: Path) -> None:
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert [e["event"] for e in events] == ["plan"] * 9
-    assert events[0]["step"].endswith(" build --no-cache app")
+    assert events[0]["step"].endswith(" build --no-cache -- app")
 
 
 def test_deploy_dry_run_with_compose_v2_uses_a_translated_file(
@@ -211,7 +211,7 @@ def test_deploy_dry_run_with_compose_v2_uses_a_translated_file(
     first = result.stdout.splitlines()[0]
     match = re.fullmatch(
         rf"{compose} -f (\S+) -p legacy --project-directory {seed_file.parent} "
-        "build --no-cache app",
+        "build --no-cache -- app",
         first,
     )
     assert match, first
@@ -339,8 +339,8 @@ def test_rollback_dry_run_retags_then_replaces_each_sibling(
     base = f"{compose} -f {seed_file} -p legacy"
     assert result.stdout.splitlines() == [
         "# docker tag <previous release of service_b> <service_b's image>",
-        f"{base} stop service_b",
-        f"{base} up -d --no-deps --no-build --force-recreate service_b",
+        f"{base} stop -- service_b",
+        f"{base} up -d --no-deps --no-build --force-recreate -- service_b",
         "# wait 2 s, then check service_b runs (or is healthy, if its image has a HEALTHCHECK)",
     ]
 
@@ -378,3 +378,52 @@ def test_ctrl_c_as_the_command_ends_is_still_an_interrupt(
     monkeypatch.setattr(pending.process, "wait", interrupted)
     with pytest.raises(KeyboardInterrupt):
         pending.result()
+
+
+@pytest.mark.parametrize("name", ["--remove-orphans", "-x", ".", ".."])
+def test_a_service_name_that_could_be_a_flag_or_a_path_is_refused(write: Write, name: str) -> None:
+    path = write(
+        "p/compose.yaml", f"services:\n  app: {{image: a}}\n  '{name}': {{extends: app}}\n"
+    )
+    result = runner.invoke(app, ["services", "-f", str(path)])
+    assert result.exit_code == 2
+    assert error_line(result.stderr).startswith(f"zdd: error: {path}: service name {name!r}")
+
+
+def test_compose_argv_puts_service_names_after_a_double_dash(tmp_path: Path, write: Write) -> None:
+    path = write("p/compose.yaml", "services:\n  app: {build: .}\n  _a-1.x: {extends: app}\n")
+    args = ["deploy", "--dry-run", "-f", str(path), "--compose-cmd", str(fake_compose(tmp_path))]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    commands = [line for line in result.stdout.splitlines() if "fake-compose" in line]
+    assert [line.split(" -p p ")[1] for line in commands] == [
+        "build --no-cache -- app",
+        "stop -- _a-1.x",
+        "up -d --no-deps --no-build --force-recreate -- _a-1.x",
+    ]
+
+
+def test_a_failure_under_json_is_an_error_event(tmp_path: Path, seed_file: Path) -> None:
+    args = ["deploy", "nope", "--dry-run", "--json", "-f", str(seed_file)]
+    result = runner.invoke(app, [*args, "--compose-cmd", str(fake_compose(tmp_path))])
+    assert result.exit_code == 2
+    event = json.loads(result.stdout.splitlines()[-1])
+    assert event["event"] == "error" and event["exit_code"] == 2
+    assert "unknown service 'nope'" in event["message"]
+
+
+def test_an_unexpected_exception_is_one_line_and_exit_70(
+    seed_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zdd.compose_file
+
+    def broken(options: object) -> None:
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(zdd.compose_file, "load_project", broken)
+    result = runner.invoke(app, ["services", "-f", str(seed_file)])
+    assert result.exit_code == 70
+    assert result.stderr.strip().splitlines() == [
+        "zdd: error: unexpected ValueError: a bug (a bug in zdd: rerun with --debug for the "
+        "traceback)"
+    ]

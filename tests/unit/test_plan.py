@@ -67,11 +67,11 @@ def test_seed_plan_is_the_seed_sequence_with_one_build(seed: Project, seed_file:
     commands = [s for s in plan.steps if isinstance(s, Command) and s.verb is not Verb.TAG]
     assert all(c.argv[:5] == base for c in commands)
     assert [c.argv[5:] for c in commands] == [
-        ("build", "--no-cache", "app"),
-        ("stop", "service_a"),
-        ("up", "-d", "--no-deps", "--no-build", "--force-recreate", "service_a"),
-        ("stop", "service_b"),
-        ("up", "-d", "--no-deps", "--no-build", "--force-recreate", "service_b"),
+        ("build", "--no-cache", "--", "app"),
+        ("stop", "--", "service_a"),
+        ("up", "-d", "--no-deps", "--no-build", "--force-recreate", "--", "service_a"),
+        ("stop", "--", "service_b"),
+        ("up", "-d", "--no-deps", "--no-build", "--force-recreate", "--", "service_b"),
     ]
     tags = [s.argv for s in plan.steps if isinstance(s, Command) and s.verb is Verb.TAG]
     assert tags == [
@@ -99,14 +99,14 @@ def test_seed_plan_describes_itself(seed: Project, seed_file: Path) -> None:
     plan = build_plan(seed, _cli(seed), DeployOptions())
     base = f"docker-compose -f {seed_file} -p legacy"
     assert [s.describe() for s in plan.steps] == [
-        f"{base} build --no-cache app",
+        f"{base} build --no-cache -- app",
         "docker tag legacy_app legacy_service_a",
-        f"{base} stop service_a",
-        f"{base} up -d --no-deps --no-build --force-recreate service_a",
+        f"{base} stop -- service_a",
+        f"{base} up -d --no-deps --no-build --force-recreate -- service_a",
         "# wait 5 s, then check service_a runs (or is healthy, if its image has a HEALTHCHECK)",
         "docker tag legacy_app legacy_service_b",
-        f"{base} stop service_b",
-        f"{base} up -d --no-deps --no-build --force-recreate service_b",
+        f"{base} stop -- service_b",
+        f"{base} up -d --no-deps --no-build --force-recreate -- service_b",
         "# wait 5 s, then check service_b runs (or is healthy, if its image has a HEALTHCHECK)",
     ]
 
@@ -117,14 +117,14 @@ def test_seed_plan_describes_itself(seed: Project, seed_file: Path) -> None:
         pytest.param(
             DeployOptions(stop_timeout=30),
             [
-                "build --no-cache app",
+                "build --no-cache -- app",
                 TAG_A,
-                "stop -t 30 service_a",
-                "up -d --no-deps --no-build --force-recreate service_a",
+                "stop -t 30 -- service_a",
+                "up -d --no-deps --no-build --force-recreate -- service_a",
                 GATE_5S,
                 TAG_B,
-                "stop -t 30 service_b",
-                "up -d --no-deps --no-build --force-recreate service_b",
+                "stop -t 30 -- service_b",
+                "up -d --no-deps --no-build --force-recreate -- service_b",
                 GATE_5S,
             ],
             id="stop-timeout",
@@ -132,10 +132,10 @@ def test_seed_plan_describes_itself(seed: Project, seed_file: Path) -> None:
         pytest.param(
             DeployOptions(services=("service_b",)),
             [
-                "build --no-cache app",
+                "build --no-cache -- app",
                 TAG_B,
-                "stop service_b",
-                "up -d --no-deps --no-build --force-recreate service_b",
+                "stop -- service_b",
+                "up -d --no-deps --no-build --force-recreate -- service_b",
                 GATE_5S,
             ],
             id="narrowed-to-one-sibling",
@@ -143,14 +143,14 @@ def test_seed_plan_describes_itself(seed: Project, seed_file: Path) -> None:
         pytest.param(
             DeployOptions(services=("app",)),
             [
-                "build --no-cache app",
+                "build --no-cache -- app",
                 TAG_A,
-                "stop service_a",
-                "up -d --no-deps --no-build --force-recreate service_a",
+                "stop -- service_a",
+                "up -d --no-deps --no-build --force-recreate -- service_a",
                 GATE_5S,
                 TAG_B,
-                "stop service_b",
-                "up -d --no-deps --no-build --force-recreate service_b",
+                "stop -- service_b",
+                "up -d --no-deps --no-build --force-recreate -- service_b",
                 GATE_5S,
             ],
             id="base-selects-its-group",
@@ -158,11 +158,11 @@ def test_seed_plan_describes_itself(seed: Project, seed_file: Path) -> None:
         pytest.param(
             DeployOptions(build=False, delay=2),
             [
-                "stop service_a",
-                "up -d --no-deps --no-build --force-recreate service_a",
+                "stop -- service_a",
+                "up -d --no-deps --no-build --force-recreate -- service_a",
                 ("gate", GatePolicy.DELAY, 2.0, 2.0),
-                "stop service_b",
-                "up -d --no-deps --no-build --force-recreate service_b",
+                "stop -- service_b",
+                "up -d --no-deps --no-build --force-recreate -- service_b",
                 ("gate", GatePolicy.DELAY, 2.0, 2.0),
             ],
             id="no-build",
@@ -170,14 +170,14 @@ def test_seed_plan_describes_itself(seed: Project, seed_file: Path) -> None:
         pytest.param(
             DeployOptions(no_cache=False, pull=True, health_timeout=60),
             [
-                "build --pull app",
+                "build --pull -- app",
                 TAG_A,
-                "stop service_a",
-                "up -d --no-deps --no-build --force-recreate service_a",
+                "stop -- service_a",
+                "up -d --no-deps --no-build --force-recreate -- service_a",
                 ("gate", GatePolicy.DELAY, 60.0, 5.0),
                 TAG_B,
-                "stop service_b",
-                "up -d --no-deps --no-build --force-recreate service_b",
+                "stop -- service_b",
+                "up -d --no-deps --no-build --force-recreate -- service_b",
                 ("gate", GatePolicy.DELAY, 60.0, 5.0),
             ],
             id="cache-pull-health-timeout",
@@ -293,13 +293,13 @@ def test_two_groups_build_once_then_roll_each(write: Write, load: Load) -> None:
     )
     project = load(cwd="p")
     assert _steps(build_plan(project, _cli(project), DeployOptions()), project) == [
-        "build --no-cache api",
+        "build --no-cache -- api",
         "docker tag p_api p_api-1",
-        "stop api-1",
-        "up -d --no-deps --no-build --force-recreate api-1",
+        "stop -- api-1",
+        "up -d --no-deps --no-build --force-recreate -- api-1",
         GATE_5S,
-        "stop worker.1",
-        "up -d --no-deps --no-build --force-recreate worker.1",
+        "stop -- worker.1",
+        "up -d --no-deps --no-build --force-recreate -- worker.1",
         GATE_5S,
     ]
 
@@ -314,42 +314,42 @@ SHARED = (
     ("services", "binary", "options", "expected"),
     [
         pytest.param(SHARED, V2, DeployOptions(), [
-            "build --no-cache app", "docker tag p-app p-s1", "docker tag p-app p-s2",
+            "build --no-cache -- app", "docker tag p-app p-s1", "docker tag p-app p-s2",
         ], id="v2-names"),
         pytest.param(SHARED, V1, DeployOptions(no_cache=False), [
-            "build app", "docker tag p_app p_s1", "docker tag p_app p_s2",
+            "build -- app", "docker tag p_app p_s1", "docker tag p_app p_s2",
         ], id="v1-names-cache"),
         pytest.param(SHARED + "  s3: {extends: app, build: {args: {A: '2'}}}\n", V2,
             DeployOptions(), [
-            "build --no-cache app s3", "docker tag p-app p-s1", "docker tag p-app p-s2",
+            "build --no-cache -- app s3", "docker tag p-app p-s1", "docker tag p-app p-s2",
         ], id="own-args-build-themselves"),
         pytest.param(SHARED + "  s3: {extends: app, build: other}\n", V2, DeployOptions(), [
-            "build --no-cache app s3", "docker tag p-app p-s1", "docker tag p-app p-s2",
+            "build --no-cache -- app s3", "docker tag p-app p-s1", "docker tag p-app p-s2",
         ], id="own-context-builds-itself"),
         pytest.param(
             "  app: {build: ., image: reg/app:next}\n  s1: {extends: app}\n"
             "  s2: {extends: app, image: reg/s2}\n", V2, DeployOptions(), [
-            "build --no-cache app", "docker tag reg/app:next reg/s2",
+            "build --no-cache -- app", "docker tag reg/app:next reg/s2",
         ], id="image-names-shared-need-no-tag"),
         pytest.param(
             "  app: {build: .}\n  s1: {extends: app, build: a}\n  s2: {extends: app, build: a}\n",
             V2, DeployOptions(), [
-            "build --no-cache s1", "docker tag p-s1 p-s2",
+            "build --no-cache -- s1", "docker tag p-s1 p-s2",
         ], id="base-nobody-shares-is-not-built"),
         pytest.param(
             "  app: {build: .}\n  s1: {extends: app}\n  web: {image: nginx}\n"
             "  w1: {extends: web}\n  w2: {extends: web}\n", V2, DeployOptions(pull=True), [
-            "build --no-cache --pull app", "pull w1 w2", "docker tag p-app p-s1",
+            "build --no-cache --pull -- app", "pull -- w1 w2", "docker tag p-app p-s1",
         ], id="pull-image-only-siblings"),
         pytest.param(
             "  app: {build: .}\n  s1: {extends: app}\n  web: {image: nginx}\n"
             "  w1: {extends: web}\n", V2, DeployOptions(build=False, pull=True), [
-            "pull w1",
+            "pull -- w1",
         ], id="no-build-still-pulls"),
         pytest.param(
             "  app: {build: .}\n  s1: {extends: app}\n  web: {extends: app}\n"
             "  w1: {extends: web}\n", V2, DeployOptions(), [
-            "build --no-cache app", "docker tag p-app p-s1", "docker tag p-app p-w1",
+            "build --no-cache -- app", "docker tag p-app p-s1", "docker tag p-app p-w1",
         ], id="chains-share-the-root-build"),
     ],
 )  # fmt: skip
@@ -379,7 +379,7 @@ def test_sibling_of_another_files_template_builds_itself(write: Write, load: Loa
     write("p/lib/base.yml", "services:\n  app: {build: .}\n")
     project = load(cwd="p")
     steps = _steps(build_plan(project, _cli(project), DeployOptions()), project)
-    assert steps[0] == "build --no-cache web"
+    assert steps[0] == "build --no-cache -- web"
 
 
 # legacy v1 -> Compose spec
