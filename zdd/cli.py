@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -11,12 +12,48 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 from zdd import __version__
 from zdd.errors import ExitCode, ZddError
 from zdd.proxy import ProxyMode
 
+
+class _OneLineErrors(TyperGroup):
+    """Usage errors as one line on stderr (exit 2), like every other error of zdd, instead of
+    click's four (`Usage: ...`, `Try ...`, a blank line, `Error: ...`)."""
+
+    def main(  # type: ignore[override]  # the same parameters, by keyword
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run the CLI; a usage error is `zdd: error: WHAT (see COMMAND --help)`, exit 2."""
+        try:
+            code = super().main(args=args, prog_name=prog_name, standalone_mode=False, **extra)
+        except typer.Abort:
+            _echo("zdd: interrupted", err=True)
+            code = int(ExitCode.INTERRUPTED)
+        except Exception as err:
+            # click's UsageError, whether typer vendors click or not
+            if not hasattr(err, "format_message"):
+                raise
+            if type(err).__name__ == "NoArgsIsHelpError":  # `zdd` alone: the help, as click does
+                err.show()  # type: ignore[attr-defined]
+                sys.exit(getattr(err, "exit_code", ExitCode.USAGE))
+            context = getattr(err, "ctx", None)
+            where = f" (see {context.command_path} --help)" if context is not None else ""
+            _echo(f"zdd: error: {err.format_message()}{where}", err=True)
+            code = int(getattr(err, "exit_code", ExitCode.USAGE))
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     help="Zero-downtime deploys for Docker Compose services: the seed's "
     "deploy-and-restart.sh (build, then stop and recreate each sibling in turn), made safe.",
     add_completion=False,
@@ -152,19 +189,31 @@ def _printer(as_json: bool) -> Callable[[Any], None]:
     return report
 
 
+def _finite(value: float | None) -> float | None:
+    """A number of seconds zdd can wait: click's ranges let NaN through (`max=` stops inf)."""
+    if value is not None and math.isnan(value):
+        raise typer.BadParameter("must be a number, not NaN")
+    return value
+
+
 # Options shared by `deploy` and `rollback`.
 Delay = Annotated[
     float,
     typer.Option(
         metavar="SECONDS",
         min=0,
+        max=3600,
+        callback=_finite,
         help="Seconds to wait for a sibling without a healthcheck (the seed's sleep).",
     ),
 ]
 StopTimeout = Annotated[
     int | None,
     typer.Option(
-        metavar="SECONDS", min=0, help="Seconds for a graceful stop before SIGKILL (compose: 10)."
+        metavar="SECONDS",
+        min=0,
+        max=3600,
+        help="Seconds for a graceful stop before SIGKILL (compose: 10).",
     ),
 ]
 HealthTimeout = Annotated[
@@ -172,6 +221,8 @@ HealthTimeout = Annotated[
     typer.Option(
         metavar="SECONDS",
         min=0.1,
+        max=86400,
+        callback=_finite,
         help="Seconds a new container may take to turn healthy "
         "(default: from its healthcheck: start_period + interval x retries, + margin).",
     ),
@@ -202,7 +253,11 @@ ProxyService = Annotated[
 DrainTimeout = Annotated[
     float,
     typer.Option(
-        metavar="SECONDS", min=0, help="Seconds to wait for a drained sibling's in-flight requests."
+        metavar="SECONDS",
+        min=0,
+        max=3600,
+        callback=_finite,
+        help="Seconds to wait for a drained sibling's in-flight requests.",
     ),
 ]
 PreStop = Annotated[
@@ -231,6 +286,8 @@ Monitor = Annotated[
     typer.Option(
         metavar="SECONDS",
         min=0,
+        max=86400,
+        callback=_finite,
         help="Seconds to keep watching a sibling after it turned ready; an exit or `unhealthy` "
         "in that window rolls it back.",
     ),
@@ -568,16 +625,26 @@ def _print_report(report: Any, as_json: bool) -> None:
 def probe(
     url: Annotated[str, typer.Argument(help="URL to request, e.g. http://127.0.0.1:8000/")],
     duration: Annotated[
-        float, typer.Option(min=0.1, metavar="SECONDS", help="Seconds to probe.")
+        float,
+        typer.Option(
+            min=0.1, max=86400, callback=_finite, metavar="SECONDS", help="Seconds to probe."
+        ),
     ] = 10.0,
     concurrency: Annotated[
         int, typer.Option(min=1, max=256, metavar="N", help="Parallel clients.")
     ] = 8,
     method: Annotated[str, typer.Option(help="GET or POST.")] = "GET",
-    max_requests: Annotated[int, typer.Option(min=1, help="Stop after this many.")] = 100_000,
+    max_requests: Annotated[
+        int, typer.Option(min=1, max=100_000_000, help="Stop after this many.")
+    ] = 100_000,
     rate: Annotated[
         float | None,
-        typer.Option(min=0.1, help="Requests per second over all clients (default: no limit)."),
+        typer.Option(
+            min=0.1,
+            max=1_000_000,
+            callback=_finite,
+            help="Requests per second over all clients (default: no limit).",
+        ),
     ] = None,
     as_json: Json = False,
     debug: Debug = False,
@@ -668,13 +735,19 @@ def heal(
         list[str] | None,
         typer.Option(
             metavar="SERVICE",
-            help="Keep reconciling until this sibling is in rotation (repeatable; a sibling "
-            "without a running container is given up after 20 s).",
+            help="Keep reconciling until this sibling is in rotation (repeatable; one still "
+            "without a running container after 3 s is started with compose up).",
         ),
     ] = None,
     wait: Annotated[
         float,
-        typer.Option(min=0, max=3600, metavar="SECONDS", help="At most this long for --wait-for."),
+        typer.Option(
+            min=0,
+            max=3600,
+            callback=_finite,
+            metavar="SECONDS",
+            help="At most this long for --wait-for.",
+        ),
     ] = 60.0,
     as_json: Json = False,
     debug: Debug = False,

@@ -427,3 +427,22 @@ def test_an_unexpected_exception_is_one_line_and_exit_70(
         "zdd: error: unexpected ValueError: a bug (a bug in zdd: rerun with --debug for the "
         "traceback)"
     ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["deploy", "--drain-timeout", "inf"],
+        ["deploy", "--drain-timeout", "nan"],
+        ["deploy", "--health-timeout", "1e12"],
+        ["rollback", "--monitor", "-1"],
+        ["probe", "http://127.0.0.1:9/", "--duration", "1e12"],
+        ["deploy", "--bogus"],
+        ["nope"],
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(args: list[str]) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    line = error_line(result.stderr)
+    assert line.endswith("--help)") and "Usage:" not in result.stderr
