@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from zdd.errors import ComposeFileError, UsageError
-from zdd.interpolate import interpolate, read_env_file
+from zdd.interpolate import interpolate, read_env_file, read_text
 from zdd.merge import merge_service
 
 DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
@@ -114,21 +114,33 @@ class Project:
 
 
 def service_port(config: Mapping[str, Any]) -> int:
-    """The port a sibling listens on: `x-zdd.port`, else `expose`, else the target of `ports`."""
+    """The port a sibling listens on: `x-zdd.port`, else `expose`, else the target of `ports`
+    (a single string or number counts as a list of one: `expose: "3000"` is port 3000)."""
     settings = config.get("x-zdd") or {}
-    if isinstance(settings, dict) and settings.get("port"):
-        return int(settings["port"])
+    if isinstance(settings, dict) and settings.get("port") is not None:
+        return _port(settings["port"], "x-zdd: port")
     for key in ("expose", "ports"):
-        for entry in config.get(key) or []:
-            if isinstance(entry, dict) and entry.get("target"):
-                return int(entry["target"])
+        entries = config.get(key) or []
+        for entry in [entries] if isinstance(entries, str | int) else entries:
+            if isinstance(entry, dict):
+                if entry.get("target") is not None:
+                    return _port(entry["target"], f"{key}: target")
+                continue
             target = str(entry).split("/", 1)[0].rsplit(":", 1)[-1].split("-", 1)[0]
             if target.isdigit():
-                return int(target)
+                return _port(target, key)
     raise UsageError(
         "cannot tell which port the siblings listen on: add `expose: [PORT]` to the base "
         "service (or `x-zdd: {port: PORT}`)"
     )
+
+
+def _port(value: Any, where: str) -> int:
+    """A TCP port number, or one line saying where it is wrong."""
+    text = str(value).strip()
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ComposeFileError(f"{where}: a port is a number from 1 to 65535, got {value!r}")
+    return int(text)
 
 
 def load_project(options: LoadOptions) -> Project:
@@ -223,10 +235,7 @@ def _default_files(start: Path) -> list[Path]:
 
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read one compose file into a mapping; YAML errors name the file and line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ComposeFileError(f"cannot read {path}: {err.strerror}") from err
+    text = read_text(path, "compose file")
     try:
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as err:
@@ -239,7 +248,34 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ComposeFileError(f"{path}: the file is empty")
     if not isinstance(data, dict):
         raise ComposeFileError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    if expanded_size(data) > MAX_NODES:
+        raise ComposeFileError(
+            f"{path}: its YAML aliases expand to more than {MAX_NODES:,} values (an alias bomb?)"
+        )
     return data
+
+
+MAX_NODES = 200_000  # values a compose file may hold once its aliases are expanded
+
+
+def expanded_size(data: Any) -> int:
+    """How many values `data` holds with every alias expanded, counted without expanding: a
+    580-byte alias bomb is hundreds of millions (aliases are shared objects, sized once)."""
+    sizes: dict[int, int] = {}
+    pending: list[tuple[Any, bool]] = [(data, False)]
+    while pending:  # post-order, without recursion
+        node, children_done = pending.pop()
+        if not isinstance(node, dict | list) or id(node) in sizes:
+            continue
+        items = list(node.values()) if isinstance(node, dict) else node
+        if children_done:
+            sizes[id(node)] = 1 + sum(
+                sizes.get(id(item), 1) if isinstance(item, dict | list) else 1 for item in items
+            )
+            continue
+        pending.append((node, True))
+        pending.extend((item, False) for item in items if isinstance(item, dict | list))
+    return sizes.get(id(data), 1)
 
 
 def is_legacy(document: Mapping[str, Any]) -> bool:
@@ -355,6 +391,7 @@ class _Resolver:
         self.project = project
         self.env = env
         self.external: dict[Path, _Scope] = {}
+        self.done: dict[str, dict[str, Any]] = {}  # label -> its effective configuration
 
     def parent_of(self, name: str) -> tuple[str | None, str | None]:
         """(project service extended, or `file#service` of another file) for `name`."""
@@ -366,27 +403,46 @@ class _Resolver:
             return base, None
         return None, f"{path.name}#{base}"
 
-    def effective(self, name: str, scope: _Scope, chain: tuple[str, ...] = ()) -> dict[str, Any]:
-        """The service's configuration with its `extends` chain applied, base first."""
-        label = f"{scope.label}{name}"
-        if label in chain:
-            raise ComposeFileError(f"extends cycle: {' -> '.join((*chain, label))}")
-        config = scope.services[name]
-        if "extends" not in config:
-            return dict(config)
-        path, base = _extends_target(name, config, scope.origins[name])
-        target = scope if scope.is_local(path) else self._external(path)
-        if base not in target.services:
-            known = ", ".join(target.services) or "none"
-            raise ComposeFileError(
-                f"service {name!r} extends {base!r}, which is not defined in "
-                f"{path.name} (services: {known})"
-            )
-        inherited = self.effective(base, target, (*chain, label))
-        if target is not scope:
-            inherited = rebase_build(inherited, path.parent)
-        inherited = {k: v for k, v in inherited.items() if k not in NOT_INHERITED}
-        return merge_service(inherited, {k: v for k, v in config.items() if k != "extends"})
+    def effective(self, name: str, scope: _Scope) -> dict[str, Any]:
+        """The service's configuration with its `extends` chain applied, base first. The
+        chain is walked in a loop (a chain thousands deep is no RecursionError), and each
+        link is resolved once."""
+        chain: list[tuple[str, dict[str, Any], Path | None]] = []  # (label, config, rebase)
+        labels: list[str] = []
+        resolved: dict[str, Any] | None = None
+        while True:
+            label = f"{scope.label}{name}"
+            if label in self.done:
+                resolved = self.done[label]
+                break
+            if label in labels:
+                raise ComposeFileError(f"extends cycle: {' -> '.join((*labels, label))}")
+            labels.append(label)
+            config = scope.services[name]
+            if "extends" not in config:
+                chain.append((label, config, None))
+                break
+            path, base = _extends_target(name, config, scope.origins[name])
+            target = scope if scope.is_local(path) else self._external(path)
+            if base not in target.services:
+                known = ", ".join(target.services) or "none"
+                raise ComposeFileError(
+                    f"service {name!r} extends {base!r}, which is not defined in "
+                    f"{path.name} (services: {known})"
+                )
+            chain.append((label, config, None if target is scope else path.parent))
+            name, scope = base, target
+        for label, config, rebase in reversed(chain):
+            own = {k: v for k, v in config.items() if k != "extends"}
+            if resolved is None:
+                resolved = dict(own)
+            else:
+                inherited = rebase_build(resolved, rebase) if rebase is not None else resolved
+                inherited = {k: v for k, v in inherited.items() if k not in NOT_INHERITED}
+                resolved = merge_service(inherited, own)
+            self.done[label] = resolved
+        assert resolved is not None
+        return dict(resolved)
 
     def _external(self, path: Path) -> _Scope:
         if path not in self.external:

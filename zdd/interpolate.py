@@ -18,12 +18,19 @@ _PATTERN = re.compile(
 )
 
 
+def read_text(path: Path, what: str) -> str:
+    """A UTF-8 file's text; one line naming the file (and the byte offset) otherwise."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ComposeFileError(f"cannot read {what} {path}: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise ComposeFileError(f"{path}: not UTF-8 (byte {err.start})") from None
+
+
 def read_env_file(path: Path) -> dict[str, str]:
     """Parse a compose `.env` file: KEY=VALUE lines, `#` comments, optional quotes."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ComposeFileError(f"cannot read env file {path}: {err.strerror}") from err
+    text = read_text(path, "env file")
     values: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()

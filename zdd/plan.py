@@ -202,6 +202,13 @@ def _groups(project: Project, options: DeployOptions) -> tuple[Group, ...]:
             f"no siblings in project {project.name}: zdd rolls out services that `extends` a "
             "base service (e.g. service_a and service_b with `extends: app`)"
         )
+    if options.proxy is ProxyMode.NGINX:  # the port nginx will be told, checked before any change
+        for group in groups:
+            service_port(project.services[group.siblings[0]].config)
+    if options.verify is not None:
+        from zdd.probe import Probe
+
+        Probe(options.verify)  # a URL the probe cannot use is refused now, not after the build
     return groups
 
 
@@ -300,7 +307,10 @@ def healthcheck_of(config: Mapping[str, Any]) -> float | None:
     interval = parse_duration(check.get("interval", "30s"))
     timeout = parse_duration(check.get("timeout", "30s"))
     start = parse_duration(check.get("start_period", "0s"))
-    return healthcheck_budget(interval, timeout, start, int(check.get("retries", 3)))
+    retries = str(check.get("retries", 3)).strip()
+    if not retries.isdigit():
+        raise UsageError(f"healthcheck: retries must be a whole number, got {retries!r}")
+    return healthcheck_budget(interval, timeout, start, int(retries))
 
 
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}

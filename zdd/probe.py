@@ -128,9 +128,13 @@ class Probe:
         parse: Callable[[bytes], str | None] = parse_version,
     ) -> None:
         parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
+        try:
+            port = parts.port  # ValueError when out of range or not a number
+        except ValueError:
+            port = -1
+        if parts.scheme != "http" or not parts.hostname or port == -1:
             raise UsageError(f"probe URL must be http://HOST[:PORT]/PATH, got {url!r}")
-        self.host, self.port = parts.hostname, parts.port or 80
+        self.host, self.port = parts.hostname, port or 80
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self.method, self.timeout, self.parse = method.upper(), timeout, parse
         self.concurrency, self.max_requests, self.max_seconds = (

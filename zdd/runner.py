@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
-from zdd.errors import ComposeCommandError, ComposeUnavailableError
+from zdd.errors import ComposeCommandError, ComposeUnavailableError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -264,8 +264,12 @@ def detect_compose(
     With `cache` (a JSON file), the version a command reported is kept by the path, size and
     mtime of its binary (for `docker compose`: the docker CLI's and its compose plugin's):
     docker-compose 1.x takes 0.4 s just to print it, the plugin 0.1 s."""
+    try:
+        words = tuple(shlex.split(override)) if override else ()
+    except ValueError as err:
+        raise UsageError(f"--compose-cmd {override!r}: {err}") from None
     candidates = (
-        [tuple(shlex.split(override))]
+        [words]
         if override
         else [
             ("docker", "compose"),

@@ -446,3 +446,57 @@ def test_usage_errors_are_one_line_exit_2(args: list[str]) -> None:
     assert result.exit_code == 2
     line = error_line(result.stderr)
     assert line.endswith("--help)") and "Usage:" not in result.stderr
+
+
+BOMB = "x-bomb:\n  a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"  {n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n"
+    for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+)
+BAD_INPUTS = {
+    # name: (compose file text, extra args, .env bytes, words of the one error line)
+    "non-utf8-compose": (b"services:\n  app: {image: \"a\xff\"}\n  s: {extends: app}\n", [],
+                         None, "not UTF-8 (byte 27)"),
+    "non-utf8-env": (b"services:\n  app: {image: a}\n  s: {extends: app}\n", [], b"A=\xff\n",
+                     ".env: not UTF-8 (byte 2)"),
+    "alias-bomb": (BOMB.encode() + b"services:\n  app: {image: a}\n  s: {extends: app}\n", [],
+                   None, "aliases expand to more than 200,000 values"),
+    "retries-many": (b"services:\n  app: {image: a, healthcheck: {test: [CMD, 'true'], "
+                     b"retries: many}}\n  s: {extends: app}\n", [], None,
+                     "retries must be a whole number, got 'many'"),
+    "x-zdd-port-http": (b"services:\n  proxy: {image: n}\n  app: {image: a, x-zdd: {port: http}}"
+                        b"\n  s: {extends: app}\n", ["--proxy", "nginx"], None,
+                        "x-zdd: port: a port is a number from 1 to 65535, got 'http'"),
+    "compose-cmd-unterminated": (b"services:\n  app: {image: a}\n  s: {extends: app}\n",
+                                 ["--compose-cmd", "'unterminated"], None, "No closing quotation"),
+    "verify-ftp": (b"services:\n  app: {image: a}\n  s: {extends: app}\n",
+                   ["--verify", "ftp://x"], None, "probe URL must be http://"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_one_line_exit_2_before_any_change(tmp_path: Path, case: str) -> None:
+    text, args, env, words = BAD_INPUTS[case]
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "compose.yaml").write_bytes(text)
+    if env is not None:
+        (tmp_path / "p" / ".env").write_bytes(env)
+    compose = [] if "--compose-cmd" in args else ["--compose-cmd", str(fake_compose(tmp_path))]
+    result = runner.invoke(
+        app, ["deploy", "--dry-run", "--project-directory", "p", *compose, *args]
+    )
+    assert result.exit_code == 2, result.output
+    assert words in error_line(result.stderr)
+
+
+def test_a_probe_url_with_an_impossible_port_is_refused() -> None:
+    result = runner.invoke(app, ["probe", "http://127.0.0.1:99999/", "--duration", "1"])
+    assert result.exit_code == 2
+    assert "probe URL must be http://" in error_line(result.stderr)
+
+
+def test_an_extends_chain_1200_deep_resolves(write: Write) -> None:
+    chain = "".join(f"  s{i}: {{extends: s{i - 1}}}\n" for i in range(1, 1200))
+    path = write("p/compose.yaml", "services:\n  s0: {image: a, expose: ['80']}\n" + chain)
+    result = runner.invoke(app, ["services", "--json", "-f", str(path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["groups"][0] == {"base": "s0", "siblings": ["s1199"]}

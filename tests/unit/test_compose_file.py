@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from zdd.compose_file import Group, LoadOptions, load_project
+from zdd.compose_file import Group, LoadOptions, load_project, service_port
 from zdd.errors import ComposeFileError, ExitCode, UsageError
 
 from .conftest import SEED, Load, Write
@@ -574,3 +574,18 @@ def test_select_service_outside_any_group(two_groups: Any) -> None:
 
 def test_describe_groups(two_groups: Any) -> None:
     assert two_groups.describe_groups() == "app: service_a, service_b; worker: worker-1"
+
+
+@pytest.mark.parametrize(
+    ("config", "port"),
+    [
+        ({"expose": "3000"}, 3000),  # a string, not a list of "3", "0", "0", "0"
+        ({"expose": 3000}, 3000),
+        ({"ports": "8080:3000"}, 3000),
+        ({"ports": ["127.0.0.1:8080:3000/tcp"]}, 3000),
+        ({"ports": [{"target": 3000, "published": 8080}]}, 3000),
+        ({"x-zdd": {"port": "3000"}, "expose": ["80"]}, 3000),
+    ],
+)
+def test_service_port_reads_every_valid_shape(config: dict[str, object], port: int) -> None:
+    assert service_port(config) == port
