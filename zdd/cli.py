@@ -659,10 +659,33 @@ def probe(
         probe = Probe(
             url, concurrency=concurrency, method=method, max_requests=max_requests, rate=rate
         )
-        report = probe.run(duration)
+        interrupted = False
+        try:
+            with _sigterm_interrupts():
+                probe.start().wait(duration)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what was measured is still reported
+            interrupted = True
+        report = probe.stop()
         _print_report(report, as_json)
+        if interrupted:
+            raise KeyboardInterrupt
         if report.failed:
             raise VerifyError(f"{report.failed} of {report.requests} requests failed")
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt in the block, as Ctrl-C does."""
+    import signal
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @app.command()

@@ -166,9 +166,15 @@ class Probe:
 
     def run(self, seconds: float) -> Report:
         """Probe for `seconds` (bounded by max_requests), then report."""
-        self.start()
-        self._stop.wait(seconds)
+        self.start().wait(seconds)
         return self.stop()
+
+    def wait(self, seconds: float) -> None:
+        """Until `seconds` passed or the probe stopped by itself (its bounds)."""
+        deadline = time.monotonic() + seconds
+        while not self._stop.wait(min(0.2, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline or not any(t.is_alive() for t in self._threads):
+                return
 
     def _loop(self) -> None:
         body = b"probe" if self.method == "POST" else None

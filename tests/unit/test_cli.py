@@ -500,3 +500,24 @@ def test_an_extends_chain_1200_deep_resolves(write: Write) -> None:
     result = runner.invoke(app, ["services", "--json", "-f", str(path)])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["groups"][0] == {"base": "s0", "siblings": ["s1199"]}
+
+
+def test_an_interrupted_probe_reports_what_it_measured() -> None:
+    """Ctrl-C (SIGINT here; SIGTERM takes the same path) ends `zdd probe` with its report."""
+    import os
+    import signal
+    import threading
+
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        args = ["probe", "http://127.0.0.1:9/", "--duration", "60", "--rate", "20", "--json"]
+        result = runner.invoke(app, args)
+    finally:
+        timer.cancel()
+    assert result.exit_code == 130
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [e["event"] for e in events] == ["probe", "error"]
+    assert events[0]["requests"] > 0 and events[0]["failures"] == {
+        "connection": events[0]["failed"]
+    }
