@@ -6,7 +6,7 @@ import json
 import re
 import shlex
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -151,6 +151,9 @@ class Plan:
     groups: tuple[Group, ...]
     steps: tuple[Step, ...]
     built: tuple[str, ...] = ()  # the services the build step builds (compose retags them)
+    # sibling -> the image name the compose binary in use runs it from (v1 and v2 differ, so a
+    # stack last deployed by the other major has containers made from another name)
+    images: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def siblings(self) -> tuple[str, ...]:
@@ -192,7 +195,7 @@ def build_plan(project: Project, cli: ComposeCli, options: DeployOptions) -> Pla
                 if image != name:  # a shared `image:` name is tagged by the build already
                     steps.append(Command(("docker", "tag", image, name), Verb.TAG, sibling))
             steps += replace_steps(project, cli, options, sibling, retag=False)
-    return Plan(groups, tuple(steps), builds.targets)
+    return Plan(groups, tuple(steps), builds.targets, _image_names(project, cli, groups))
 
 
 def _groups(project: Project, options: DeployOptions) -> tuple[Group, ...]:
@@ -219,7 +222,11 @@ def build_rollback_plan(project: Project, cli: ComposeCli, options: DeployOption
     for group in groups:
         for sibling in group.siblings:
             steps += replace_steps(project, cli, options, sibling, retag=True)
-    return Plan(groups, tuple(steps))
+    return Plan(groups, tuple(steps), images=_image_names(project, cli, groups))
+
+
+def _image_names(project: Project, cli: ComposeCli, groups: Sequence[Group]) -> dict[str, str]:
+    return {s: cli.image_name(s, project.services[s].config) for g in groups for s in g.siblings}
 
 
 def replace_steps(

@@ -82,6 +82,7 @@ class Rollout:
     stop_requested: bool = False
     changing: bool = False  # from the first sibling's turn on: signals wait for its end
     targets: dict[str, str] = field(default_factory=dict)  # rollback: sibling -> image id
+    images: dict[str, str] = field(default_factory=dict)  # sibling -> image name (Plan.images)
     waited: float = 0.0  # seconds spent sleeping between polls of a gate
     ledger: Ledger = field(init=False)
 
@@ -135,6 +136,7 @@ class Rollout:
         self.ledger.prefetch()  # listed while the build runs
         self.rotation.sync(containers)
         self.before = {c.service: c for c in containers if c.running}
+        self.images = dict(plan.images)
         self.targets = self._rollback_targets(plan)
         down = [s for s in plan.siblings if not self._serving(s)]
         ordered = down_first(plan, down)
@@ -143,6 +145,11 @@ class Rollout:
         turns = dict.fromkeys(step.service for step in ordered.steps if step.service is not None)
         self.rotation.check_order(list(turns))
         return ordered
+
+    def _image_name(self, container: Container) -> str:
+        """The name compose (the binary in use) runs the container's service from: its own
+        image name when the other compose major created the container."""
+        return self.images.get(container.service) or container.image
 
     def _serving(self, sibling: str) -> bool:
         """In rotation, where zdd manages it; else running."""
@@ -224,7 +231,7 @@ class Rollout:
         for sibling in plan.built:
             old = self.before.get(sibling)
             if old is not None and sibling not in self.ready:
-                self.runner.run(["docker", "tag", old.image_id, old.image])
+                self.runner.run(["docker", "tag", old.image_id, self._image_name(old)])
 
     def _between_siblings(self, finished: str | None, plan: Plan) -> None:
         if finished is not None and finished in self.ready:
@@ -247,7 +254,8 @@ class Rollout:
             self.ready[step.service] = self._gate(step)
         elif isinstance(step, Retag):
             current = self.before[step.service]
-            self.runner.run(["docker", "tag", self.targets[step.service], current.image])
+            target = self.targets[step.service]
+            self.runner.run(["docker", "tag", target, self._image_name(current)])
         elif step.action is RotateAction.DRAIN:
             self.rotation.drain(step.service)
         else:
@@ -262,7 +270,7 @@ class Rollout:
         replaced = any(isinstance(s, Command) and s.verb in REPLACING for s in (*done, failed))
         self.report(Event("warning", f"rolling {sibling} back to image {old.image_id[7:19]}"))
         try:
-            self.runner.run(["docker", "tag", old.image_id, old.image])
+            self.runner.run(["docker", "tag", old.image_id, self._image_name(old)])
             if not replaced:  # only drained (or retagged): the old container still runs
                 self.rotation.admit(sibling, old)
                 return f"{sibling} kept its running container"

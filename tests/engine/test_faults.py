@@ -214,3 +214,27 @@ def test_lock_left_by_a_killed_zdd_is_taken_over(stack: Stack, tmp_path: Path) -
     killed.process.kill()
     killed.finish()
     stack.deploy("--no-build")
+
+
+def test_a_stack_last_deployed_by_the_other_compose_major_rolls_back(stack: Stack) -> None:
+    """Containers made by compose v1 (`p_service_a_1`, image `p_service_a`) and a deploy with
+    v2 (`p-service_a-1`, `p-service_a`), or the other way round: a crashing release still goes
+    back to the image that served, found by the containers' own image ids."""
+    own = stack.compose_cmd
+    stack.compose_cmd = "docker-compose" if own == "docker compose" else "docker compose"
+    stack.deploy()
+    stack.compose_cmd = own
+    before = started_at(stack)
+    old_versions = {fetch(stack.url)["version"] for _ in range(10)}
+    release(stack, "2", image_env={"CRASH_ON_START": "1"})
+    load = probe(stack.url).start()
+    result = stack.zdd("deploy")
+    time.sleep(2)
+    report = load.stop()
+    record("bad release after the other compose", stack, f"exit {result.returncode}", report)
+    assert result.returncode == 1, result.stderr
+    assert report.failed == 0, report.summary()
+    after = started_at(stack)
+    assert after["service_a"][2] == before["service_a"][2], "service_a on the image that served"
+    assert after["service_b"][0] == before["service_b"][0], "service_b untouched"
+    assert served_versions(report, 1.5) <= old_versions
