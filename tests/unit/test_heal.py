@@ -167,3 +167,13 @@ def test_the_guardian_heals_only_when_zdd_died(
         assert called == []
     else:
         assert called == [[heals[0], "-p", "legacy", *heals[1:]]]
+
+
+def test_addresses_changed_outside_zdd_are_re_rendered(rotation: FakeProxy) -> None:
+    stale = {"service_a": "10.9.0.3:3000", "service_b": "10.9.0.9:3000"}
+    rotation.files[upstream_file("app")] = servers_text(stale)
+    rotation.sync([PROXY, container("service_a", "10.9.0.3"), container("service_b", "10.9.0.4")])
+    assert rotation.applied[0][1]["service_b"] == "10.9.0.4:3000"
+    assert rotation.warnings == [  # type: ignore[attr-defined]
+        "app: addresses changed (containers recreated outside zdd): re-rendered"
+    ]

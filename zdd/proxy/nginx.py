@@ -91,9 +91,9 @@ class NginxRotation:
         self._use(proxy[0])
         self.reconcile(found)
 
-    def reconcile(self, found: Sequence[Container]) -> set[str]:
+    def reconcile(self, found: Sequence[Container]) -> None:
         """Render each group with its ready siblings (a `starting` one runs its healthcheck
-        command now); say what changed. The siblings that are running but not ready yet."""
+        command now); say what changed."""
         containers = by_service(found)
         checks = {
             group.base: [
@@ -105,14 +105,11 @@ class NginxRotation:
             for group in self.project.groups
         }
         current = self._read_rendered()
-        waiting: set[str] = set()
         for group in self.project.groups:
             members: dict[str, str] = {}
             for container, ready in checks[group.base]:
                 if ready():
                     members.setdefault(container.service, self._address(group.base, container))
-                else:
-                    waiting.add(container.service)
             self.members[group.base] = members
             text = current.get(group.base)
             if text == servers_text(members):
@@ -120,7 +117,6 @@ class NginxRotation:
             before = rendered_siblings(text or "")
             self._apply(group.base, drain=bool(before - set(members)))
             self._say_healed(group.base, text, before, set(members))
-        return waiting
 
     def _say_healed(self, base: str, text: str | None, before: set[str], now: set[str]) -> None:
         if text is None:
@@ -131,6 +127,8 @@ class NginxRotation:
             self.warn(f"{base}: {sibling} was ready but out of rotation: admitted")
         for sibling in sorted(before - now):
             self.warn(f"{base}: {sibling} is not ready: taken out of rotation")
+        if before == now:
+            self.warn(f"{base}: addresses changed (containers recreated outside zdd): re-rendered")
 
     def serving(self, sibling: str) -> bool | None:
         """Whether the sibling is in its group's upstream (after sync)."""
