@@ -464,8 +464,11 @@ def _say(message: str) -> None:
 
 
 def _echo(text: str, *, err: bool = False) -> None:
-    """typer.echo that survives a terminal or pipe that went away (SIGHUP, `| head`): zdd then
-    carries on silently, as it must to leave every sibling serving."""
+    """typer.echo without control characters, that survives a terminal or pipe that went away
+    (SIGHUP, `| head`): zdd then carries on silently, as it must to leave every sibling
+    serving."""
+    # Container logs, health output and names end up in messages: no terminal escapes.
+    text = "".join(ch if ch.isprintable() or ch in "\n\t" else "?" for ch in text)
     try:
         typer.echo(text, err=err)
     except OSError:

@@ -521,3 +521,18 @@ def test_an_interrupted_probe_reports_what_it_measured() -> None:
     assert events[0]["requests"] > 0 and events[0]["failures"] == {
         "connection": events[0]["failed"]
     }
+
+
+def test_messages_carry_no_terminal_escapes(
+    seed_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A container's log or health output quoted in an error cannot drive the terminal."""
+    import zdd.compose_file
+
+    def hostile(options: object) -> None:
+        raise ComposeFileError("log: \x1b]0;pwned\x07\x1b[2J done")
+
+    monkeypatch.setattr(zdd.compose_file, "load_project", hostile)
+    result = runner.invoke(app, ["services", "-f", str(seed_file)])
+    assert result.exit_code == 2
+    assert error_line(result.stderr) == "zdd: error: log: ?]0;pwned??[2J done"
