@@ -397,11 +397,27 @@ def _rollout(command: str, arguments: dict[str, Any]) -> None:
         plan_of = build_plan if command == "deploy" else build_rollback_plan
         options = _deploy_options(session.project.settings, services=services, **arguments)
         plan = plan_of(session.project, session.cli, options)
+        _enforce_preflight(session.project, options, plan.groups, as_json)
         if dry_run:
             _print_plan(plan, as_json)
             return
         connection = _connection_argv(session, files, directory, env_file, compose_cmd)
         _run(session, plan, options, as_json, connection)
+
+
+def _enforce_preflight(project: Any, options: Any, groups: Any, as_json: bool) -> None:
+    """Say the preflight's warnings; stop at its first refusal (exit 2), before any change."""
+    from zdd.errors import UsageError
+    from zdd.preflight import preflight
+    from zdd.rollout import Event
+
+    findings = preflight(project, options, groups)
+    for finding in findings:
+        if finding.level == "refuse":
+            raise UsageError(finding.message)
+    report = _printer(as_json)
+    for finding in findings:
+        report(Event("warning", finding.message))
 
 
 def _connection_argv(
@@ -812,3 +828,59 @@ def heal(
         if left:
             message += f"; still out (not ready): {', '.join(sorted(left))}"
         report(Event("summary", message, {"out": sorted(left)}))
+
+
+@app.command()
+def check(
+    services: Services = None,
+    file: Files = None,
+    project_name: ProjectName = None,
+    project_directory: ProjectDir = None,
+    env_file: EnvFile = None,
+    compose_cmd: ComposeCmd = None,
+    delay: Delay = 5.0,
+    health_path: HealthPath = None,
+    proxy: Proxy = None,
+    proxy_service: ProxyService = None,
+    pre_stop: PreStop = None,
+    post_start: PostStart = None,
+    verify: Verify = None,
+    as_json: Json = False,
+    debug: Debug = False,
+) -> None:
+    """The preflight alone: what `zdd deploy` would refuse (exit 2) or warn about. Changes
+    nothing and needs no engine; deploy, rollback and --dry-run run it first."""
+    from zdd.plan import build_plan
+    from zdd.preflight import preflight
+
+    with (
+        _boundary(debug, as_json),
+        _session(file, project_name, project_directory, env_file, compose_cmd) as session,
+    ):
+        options = _deploy_options(
+            session.project.settings,
+            services=tuple(services or ()),
+            delay=delay,
+            health_path=health_path,
+            proxy=proxy,
+            proxy_service=proxy_service,
+            pre_stop=pre_stop,
+            post_start=post_start,
+            verify=verify,
+        )
+        plan = build_plan(session.project, session.cli, options)
+        findings = preflight(session.project, options, plan.groups)
+        for finding in findings:
+            word = "refuse" if finding.level == "refuse" else "warning"
+            if as_json:
+                _echo(json.dumps({"event": word, "message": finding.message}))
+            else:
+                _echo(f"zdd: {word}: {finding.message}", err=True)
+        refused = sum(f.level == "refuse" for f in findings)
+        summary = f"{refused} refusal(s), {len(findings) - refused} warning(s)"
+        if as_json:
+            _echo(json.dumps({"event": "summary", "message": summary, "refused": refused}))
+        else:
+            _echo(f"zdd: check: {summary}" if findings else "zdd: check: ok", err=True)
+        if refused:
+            raise typer.Exit(int(ExitCode.USAGE))

@@ -205,13 +205,6 @@ def _groups(project: Project, options: DeployOptions) -> tuple[Group, ...]:
             f"no siblings in project {project.name}: zdd rolls out services that `extends` a "
             "base service (e.g. service_a and service_b with `extends: app`)"
         )
-    if options.proxy is ProxyMode.NGINX:  # the port nginx will be told, checked before any change
-        for group in groups:
-            service_port(project.services[group.siblings[0]].config)
-    if options.verify is not None:
-        from zdd.probe import Probe
-
-        Probe(options.verify)  # a URL the probe cannot use is refused now, not after the build
     return groups
 
 

@@ -196,8 +196,9 @@ def test_deploy_dry_run_json(tmp_path: Path, seed_file: Path) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [e["event"] for e in events] == ["plan"] * 9
-    assert events[0]["step"].endswith(" build --no-cache -- app")
+    assert [e["event"] for e in events] == ["warning"] * 2 + ["plan"] * 9
+    assert "service_a has no healthcheck" in events[0]["message"], "the seed's file has none"
+    assert events[2]["step"].endswith(" build --no-cache -- app")
 
 
 def test_deploy_dry_run_with_compose_v2_uses_a_translated_file(
@@ -464,7 +465,7 @@ BAD_INPUTS = {
                      b"retries: many}}\n  s: {extends: app}\n", [], None,
                      "retries must be a whole number, got 'many'"),
     "x-zdd-port-http": (b"services:\n  proxy: {image: n}\n  app: {image: a, x-zdd: {port: http}}"
-                        b"\n  s: {extends: app}\n", ["--proxy", "nginx"], None,
+                        b"\n  s: {extends: app}\n  t: {extends: app}\n", ["--proxy", "nginx"], None,
                         "x-zdd: port: a port is a number from 1 to 65535, got 'http'"),
     "compose-cmd-unterminated": (b"services:\n  app: {image: a}\n  s: {extends: app}\n",
                                  ["--compose-cmd", "'unterminated"], None, "No closing quotation"),

@@ -1,0 +1,104 @@
+"""The preflight: every case `--dry-run` used to pass and the real run then broke on is
+refused before any change, in one line, exit 2; what cannot be zero-downtime is said."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from zdd.cli import app
+from zdd.preflight import host_ports
+
+from .test_cli import error_line, fake_compose
+
+runner = CliRunner()
+TWO = "  a: {extends: app}\n  b: {extends: app}\n"
+CHECK = "healthcheck: {test: [CMD, 'true']}"
+
+REFUSED = {
+    # name: (services, extra args, words of the refusal)
+    "replicas": (f"  app: {{image: i, expose: ['80'], {CHECK}}}\n  a: {{extends: app, "
+                 "deploy: {replicas: 3}}\n  b: {extends: app}\n", [], "a: 3 replicas"),
+    "container-name-on-base": (f"  app: {{image: i, container_name: web, {CHECK}}}\n" + TWO, [],
+                               "a and b both have container_name 'web'"),
+    "same-host-port": (f"  app: {{image: i, ports: ['8080:80'], {CHECK}}}\n" + TWO, [],
+                       "a and b both publish host port 8080"),
+    "network-mode-host-with-nginx": (f"  proxy: {{image: n}}\n  app: {{image: i, expose: ['80'], "
+                                     f"{CHECK}}}\n  a: {{extends: app, network_mode: host}}\n"
+                                     "  b: {extends: app}\n",
+                                     ["--proxy", "nginx"], "network_mode 'host'"),
+    "neither-build-nor-image": (f"  app: {{expose: ['80'], {CHECK}}}\n" + TWO, [],
+                                "a has neither `build` nor `image`"),
+    "nginx-without-proxy-service": (f"  app: {{image: i, expose: ['80'], {CHECK}}}\n" + TWO,
+                                    ["--proxy", "nginx"], "no service 'proxy'"),
+    "sibling-without-port-with-nginx": (f"  proxy: {{image: n}}\n  app: {{image: i, {CHECK}}}\n"
+                                        + TWO, ["--proxy", "nginx"], "which port"),
+    "hook-not-found": (f"  app: {{image: i, {CHECK}}}\n" + TWO,
+                       ["--proxy", "external", "--pre-stop", "no-such-hook-zdd"],
+                       "--pre-stop: command not found: no-such-hook-zdd"),
+    "verify-not-http": (f"  app: {{image: i, {CHECK}}}\n" + TWO, ["--verify", "ftp://x"],
+                        "--verify: probe URL must be http://"),
+    "one-sibling-with-nginx": (f"  proxy: {{image: n}}\n  app: {{image: i, expose: ['80'], "
+                               f"{CHECK}}}\n  a: {{extends: app}}\n", ["--proxy", "nginx"],
+                               "app has one sibling, a"),
+}  # fmt: skip
+
+
+def project(tmp_path: Path, services: str) -> list[str]:
+    path = tmp_path / "p" / "compose.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("services:\n" + services)
+    return ["-f", str(path), "--compose-cmd", str(fake_compose(tmp_path))]
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+@pytest.mark.parametrize("command", [["deploy", "--dry-run"], ["check"]])
+def test_what_cannot_work_is_refused_before_any_change(
+    tmp_path: Path, case: str, command: list[str]
+) -> None:
+    services, args, words = REFUSED[case]
+    result = runner.invoke(app, [*command, *project(tmp_path, services), *args])
+    assert result.exit_code == 2, result.output
+    if command == ["check"]:
+        refusals = [ln for ln in result.stderr.splitlines() if ln.startswith("zdd: refuse: ")]
+        assert any(words in line for line in refusals), result.stderr
+        assert "refusal(s)" in result.stderr.splitlines()[-1]
+    else:
+        assert words in error_line(result.stderr)
+        assert result.stdout == "", "no plan printed"
+
+
+def test_a_project_without_findings_checks_ok(tmp_path: Path) -> None:
+    services = f"  proxy: {{image: n}}\n  app: {{image: i, expose: ['80'], {CHECK}}}\n" + TWO
+    result = runner.invoke(app, ["check", *project(tmp_path, services), "--proxy", "nginx"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == "zdd: check: ok"
+
+
+def test_no_healthcheck_is_a_warning_said_before_the_plan(tmp_path: Path) -> None:
+    services = "  app: {image: i, expose: ['80']}\n" + TWO
+    result = runner.invoke(app, ["check", "--json", *project(tmp_path, services)])
+    assert result.exit_code == 0
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [e["event"] for e in events] == ["warning", "warning", "summary"]
+    assert "a has no healthcheck" in events[0]["message"]
+    with_path = runner.invoke(app, ["check", *project(tmp_path, services), "--health-path", "/"])
+    assert with_path.stderr.strip() == "zdd: check: ok"
+
+
+@pytest.mark.parametrize(
+    ("ports", "published"),
+    [
+        (["3000"], []),
+        (["8080:3000"], ["8080"]),
+        (["127.0.0.1:8080:3000/tcp"], ["127.0.0.1:8080"]),
+        ("8080:3000", ["8080"]),
+        ([{"target": 3000, "published": 8080}], ["8080"]),
+        ([{"target": 3000}], []),
+    ],
+)
+def test_host_ports(ports: object, published: list[str]) -> None:
+    assert host_ports({"ports": ports}) == published

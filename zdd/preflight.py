@@ -1,0 +1,181 @@
+"""The preflight: what cannot work is refused, and what cannot be zero-downtime is said, before
+any change. Pure: the project as compose files define it, the options, the groups to roll out.
+
+`zdd check` prints every finding; `deploy`, `rollback` and `--dry-run` print the warnings and
+stop (exit 2) at the first refusal, before the build.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from zdd.compose_file import Group, Project, service_port
+from zdd.errors import ZddError
+from zdd.proxy import ProxyMode
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing the preflight found: `refuse` stops the command, `warn` is said first."""
+
+    level: str  # "refuse" or "warn"
+    message: str
+
+
+def preflight(project: Project, options: Any, groups: Sequence[Group]) -> list[Finding]:
+    """Every finding for rolling out `groups` with `options` (a plan.DeployOptions)."""
+    found = list(_proxy(project, options, groups))
+    if options.verify is not None:
+        from zdd.probe import Probe
+
+        try:
+            Probe(options.verify)  # parses the URL only
+        except ZddError as err:
+            found.append(Finding("refuse", f"--verify: {err}"))
+    for group in groups:
+        siblings = [(s, project.services[s].config) for s in _all_siblings(project, group)]
+        found += _shared(group, siblings)
+        for sibling, config in siblings:
+            if sibling in group.siblings:
+                found += _sibling(sibling, config, options)
+    return found
+
+
+def _all_siblings(project: Project, group: Group) -> tuple[str, ...]:
+    """Every sibling of the group in the project, also those a narrowed rollout leaves."""
+    whole = next((g for g in project.groups if g.base == group.base), group)
+    return whole.siblings
+
+
+def _proxy(project: Project, options: Any, groups: Sequence[Group]) -> Iterator[Finding]:
+    if options.proxy is ProxyMode.NGINX and options.proxy_service not in project.services:
+        yield Finding(
+            "refuse",
+            f"--proxy nginx: no service {options.proxy_service!r} in {project.name}; "
+            "name it with --proxy-service",
+        )
+    if options.proxy is ProxyMode.EXTERNAL:
+        for flag, command in (
+            ("--pre-stop", options.pre_stop),
+            ("--post-start", options.post_start),
+        ):
+            found = _missing_command(command)
+            if found is not None:
+                yield Finding("refuse", f"{flag}: command not found: {found}")
+    for group in groups:
+        alone = len(_all_siblings(project, group)) == 1
+        if alone:
+            yield Finding(
+                "refuse" if options.proxy is ProxyMode.NGINX else "warn",
+                f"{group.base} has one sibling, {group.siblings[0]}: replacing it stop-first "
+                f"fails requests while it is down; add a second (`extends: {group.base}`)",
+            )
+
+
+def _missing_command(command: str | None) -> str | None:
+    """The hook's program when it cannot be found (or the hook is empty), else None."""
+    if command is None:
+        return None
+    try:
+        argv = shlex.split(command)
+    except ValueError as err:
+        return f"{command!r} ({err})"
+    if not argv:
+        return "(empty)"
+    return None if shutil.which(argv[0]) else argv[0]
+
+
+def _shared(group: Group, siblings: Sequence[tuple[str, Mapping[str, Any]]]) -> Iterator[Finding]:
+    """What two siblings of one group cannot both have: one container name, one host port."""
+    names: dict[str, str] = {}
+    ports: dict[str, str] = {}
+    for sibling, config in siblings:
+        name = config.get("container_name")
+        if name is not None:
+            if str(name) in names:
+                yield Finding(
+                    "refuse",
+                    f"{names[str(name)]} and {sibling} both have container_name {name!r} "
+                    f"(inherited from {group.base}?): two containers cannot share a name",
+                )
+            names.setdefault(str(name), sibling)
+        for port in host_ports(config):
+            if port in ports:
+                yield Finding(
+                    "refuse",
+                    f"{ports[port]} and {sibling} both publish host port {port}: the second "
+                    "cannot start; publish the proxy's port only, or `expose` the app's",
+                )
+            ports.setdefault(port, sibling)
+
+
+def _sibling(sibling: str, config: Mapping[str, Any], options: Any) -> Iterator[Finding]:
+    if "build" not in config and not config.get("image"):
+        yield Finding("refuse", f"{sibling} has neither `build` nor `image`")
+    replicas = _replicas(config)
+    if replicas != 1:
+        yield Finding(
+            "refuse",
+            f"{sibling}: {replicas} replicas (`deploy.replicas` / `scale`): zdd replaces one "
+            "container per sibling; give each copy a sibling of its own",
+        )
+    mode = str(config.get("network_mode", ""))
+    if options.proxy is ProxyMode.NGINX and mode and not mode.startswith("bridge"):
+        yield Finding(
+            "refuse",
+            f"{sibling}: network_mode {mode!r} gives it no address of its own for the managed "
+            "nginx to route to",
+        )
+    if options.proxy is ProxyMode.NGINX:
+        try:
+            service_port(config)
+        except ZddError as err:
+            yield Finding("refuse", f"{sibling}: {err}")
+    check = config.get("healthcheck")
+    disabled = (
+        not isinstance(check, dict)
+        or check.get("disable")
+        or check.get("test")
+        in (
+            None,
+            "NONE",
+            ["NONE"],
+        )
+    )
+    if disabled and not options.health_path:
+        yield Finding(
+            "warn",
+            f"{sibling} has no healthcheck (in the compose file) and no --health-path: unless "
+            f"its image has a HEALTHCHECK, zdd can only wait {options.delay:g} s (the seed's "
+            "sleep) and check it runs, so requests may reach it before it is ready",
+        )
+
+
+def _replicas(config: Mapping[str, Any]) -> int | str:
+    deploy = config.get("deploy")
+    value = deploy.get("replicas", 1) if isinstance(deploy, dict) else config.get("scale", 1)
+    text = str(value).strip()
+    return int(text) if text.isdigit() else text
+
+
+def host_ports(config: Mapping[str, Any]) -> list[str]:
+    """The host ports a service publishes (`HOST:CONTAINER`, `IP:HOST:CONTAINER`, the long
+    syntax's `published`); a container port alone publishes a random one, not listed."""
+    entries = config.get("ports") or []
+    found: list[str] = []
+    for entry in [entries] if isinstance(entries, str | int) else entries:
+        if isinstance(entry, dict):
+            if entry.get("published") not in (None, ""):
+                ip = entry.get("host_ip") or ""
+                found.append(f"{ip}:{entry['published']}".lstrip(":"))
+            continue
+        parts = str(entry).split("/", 1)[0].rsplit(":", 2)
+        if len(parts) == 3 and parts[1]:
+            found.append(f"{parts[0]}:{parts[1]}")
+        elif len(parts) == 2 and parts[0]:
+            found.append(parts[0])
+    return found
