@@ -84,6 +84,7 @@ class Rollout:
     targets: dict[str, str] = field(default_factory=dict)  # rollback: sibling -> image id
     images: dict[str, str] = field(default_factory=dict)  # sibling -> image name (Plan.images)
     waited: float = 0.0  # seconds spent sleeping between polls of a gate
+    gate_said: dict[str, str] = field(default_factory=dict)  # a gate the plan could not know
     ledger: Ledger = field(init=False)
 
     def __post_init__(self) -> None:
@@ -192,7 +193,8 @@ class Rollout:
             done.append(step)
             seconds = round(self.clock() - step_started, 2)
             data = {"service": step.service, "kind": step.kind, "seconds": seconds}
-            self.report(Event("step", step.describe(), data))
+            said = self.gate_said.pop(step.service, "") if isinstance(step, Gate) else ""
+            self.report(Event("step", said or step.describe(), data))  # what zdd really did
             if self.stop_requested and step.service is not None and not warned:
                 warned = True
                 self.report(Event("warning", f"stopping once {step.service} is done"))
@@ -299,6 +301,10 @@ class Rollout:
                 budget = gate.budget
                 if gate.policy is not GatePolicy.HEALTHCHECK:
                     budget = gate.health_timeout or new.check_budget or gate.budget
+                    self.gate_said[gate.service] = (
+                        f"# wait until {gate.service} is healthy (its image's HEALTHCHECK, "
+                        f"at most {budget:g} s)"
+                    )
                 ready = wait_healthy(
                     read,
                     budget,

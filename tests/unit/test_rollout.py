@@ -58,21 +58,28 @@ class FakeEngine:
     seconds: float = 0.0
     calls: int = 0
     engine_down: bool = False
+    image_check: bool = False  # the images carry a HEALTHCHECK (the compose file has none)
     _count: dict[str, int] = field(default_factory=dict)
 
     def up(self, service: str) -> None:
         image = self.tags[f"{self.project}-{service}"]
         number = len(self.argv)
         status = "restarting" if image in self.crash else "running"
+        check = {"Test": ["CMD", "true"], "Interval": 10**9} if self.image_check else None
         self.containers[service] = {
             "Id": f"{service}-{number}",
             "Name": f"/{self.project}-{service}-1",
             "Config": {
                 "Labels": {PROJECT_LABEL: self.project, SERVICE_LABEL: service},
                 "Image": f"{self.project}-{service}",
+                "Healthcheck": check,
             },
             "Image": image,
-            "State": {"Status": status, "ExitCode": 1 if image in self.crash else 0},
+            "State": {
+                "Status": status,
+                "ExitCode": 1 if image in self.crash else 0,
+                **({"Health": {"Status": "healthy"}} if check else {}),
+            },
             "RestartCount": 1 if image in self.crash else 0,
             "NetworkSettings": {"Networks": {"p_default": {"IPAddress": "10.9.0.3"}}},
         }
@@ -218,3 +225,16 @@ def test_an_engine_that_goes_away_is_exit_3_naming_the_sibling(seed: Project) ->
         run.run(plan)
     assert lost.value.exit_code == ExitCode.COMPOSE_UNUSABLE
     assert "stopped answering while replacing service_a" in str(lost.value)
+
+
+def test_a_gate_line_says_what_zdd_waited_for(seed: Project) -> None:
+    """The seed's file has no healthcheck, its image has one: the step line says so."""
+    engine, events = engine_for(seed), []
+    engine.image_check = True
+    run, plan = rollout(seed, engine, events)
+    run.run(plan)
+    gates = [e.message for e in events if e.kind == "step" and e.data["kind"] == "gate"]
+    assert gates == [
+        f"# wait until {s} is healthy (its image's HEALTHCHECK, at most 18 s)"
+        for s in ("service_a", "service_b")
+    ]
