@@ -1,0 +1,171 @@
+"""The options the commands share, as typer annotations: one place for each flag's help,
+bounds and environment variable."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+import typer
+
+from zdd.proxy import ProxyMode
+
+Files = Annotated[
+    list[str] | None,
+    typer.Option(
+        "-f",
+        "--file",
+        metavar="FILE",
+        help="Compose file (repeatable; later files override earlier ones).",
+        show_default=False,
+    ),
+]
+ProjectName = Annotated[
+    str | None,
+    typer.Option(
+        "-p",
+        "--project-name",
+        metavar="NAME",
+        help="Project name (default: as compose derives it).",
+    ),
+]
+ProjectDir = Annotated[
+    str | None,
+    typer.Option(
+        "--project-directory", metavar="DIR", help="Project directory (default: the first file's)."
+    ),
+]
+EnvFile = Annotated[
+    str | None,
+    typer.Option(
+        "--env-file", metavar="FILE", help="Env file for ${VAR} interpolation (default: .env)."
+    ),
+]
+ComposeCmd = Annotated[
+    str | None,
+    typer.Option(
+        "--compose-cmd",
+        envvar="ZDD_COMPOSE_CMD",
+        metavar="CMD",
+        help="Compose command, e.g. 'docker-compose' (default: 'docker compose', "
+        "else 'docker-compose').",
+    ),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON event per line on stdout.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Log every command; show tracebacks.")]
+Services = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="SERVICE",
+        help="Siblings or bases to roll out (default: every group).",
+        show_default=False,
+    ),
+]
+
+
+def finite(value: float | None) -> float | None:
+    """A number of seconds zdd can wait: click's ranges let NaN through (`max=` stops inf)."""
+    if value is not None and math.isnan(value):
+        raise typer.BadParameter("must be a number, not NaN")
+    return value
+
+
+# Options of `deploy`, `rollback`, `check` and `heal`.
+Delay = Annotated[
+    float,
+    typer.Option(
+        metavar="SECONDS",
+        min=0,
+        max=3600,
+        callback=finite,
+        help="Seconds to wait for a sibling without a healthcheck (the seed's sleep).",
+    ),
+]
+StopTimeout = Annotated[
+    int | None,
+    typer.Option(
+        metavar="SECONDS",
+        min=0,
+        max=3600,
+        help="Seconds for a graceful stop before SIGKILL (compose: 10).",
+    ),
+]
+HealthTimeout = Annotated[
+    float | None,
+    typer.Option(
+        metavar="SECONDS",
+        min=0.1,
+        max=86400,
+        callback=finite,
+        help="Seconds a new container may take to turn healthy "
+        "(default: from its healthcheck: start_period + interval x retries, + margin).",
+    ),
+]
+HealthPath = Annotated[
+    str | None,
+    typer.Option(
+        metavar="PATH",
+        help="For siblings without a Docker healthcheck: ready once http://127.0.0.1:PORT"
+        "PATH, requested inside the new container, answers 2xx (needs curl, wget or python "
+        "there).",
+    ),
+]
+Proxy = Annotated[
+    ProxyMode | None,
+    typer.Option(
+        help="How siblings enter and leave rotation: nginx (zdd renders the upstreams), "
+        "external (your --pre-stop/--post-start hooks), none (gate and roll back only). "
+        "Default: `x-zdd: {proxy: ...}` in the compose file, else none.",
+    ),
+]
+ProxyService = Annotated[
+    str | None,
+    typer.Option(
+        metavar="SERVICE", help="The nginx proxy's compose service (default: x-zdd, else proxy)."
+    ),
+]
+DrainTimeout = Annotated[
+    float,
+    typer.Option(
+        metavar="SECONDS",
+        min=0,
+        max=3600,
+        callback=finite,
+        help="Seconds to wait for a drained sibling's in-flight requests.",
+    ),
+]
+PreStop = Annotated[
+    str | None,
+    typer.Option(
+        metavar="CMD",
+        help="--proxy external: run before a sibling's old container stops "
+        "(env: ZDD_CONTAINER_ID, ZDD_CONTAINER_NAME, ZDD_CONTAINER_IP, ZDD_SERVICE).",
+    ),
+]
+PostStart = Annotated[
+    str | None,
+    typer.Option(
+        metavar="CMD",
+        help="--proxy external: run once a sibling's new container is ready (same env).",
+    ),
+]
+Verify = Annotated[
+    str | None,
+    typer.Option(
+        metavar="URL", help="Probe URL during the deploy (8 clients); exit 5 if any request failed."
+    ),
+]
+Monitor = Annotated[
+    float,
+    typer.Option(
+        metavar="SECONDS",
+        min=0,
+        max=86400,
+        callback=finite,
+        help="Seconds to keep watching a sibling after it turned ready; an exit or `unhealthy` "
+        "in that window rolls it back.",
+    ),
+]
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", help="Print every command of the plan; change nothing.")
+]
