@@ -290,11 +290,13 @@ def _connection_argv(
     compose_cmd: str | None,
 ) -> list[str]:
     """The options that open the same project again (for the guardian's `zdd heal`)."""
-    argv = [arg for path in files or () for arg in ("-f", path)]
+    import os
+
+    argv = [arg for path in files or () for arg in ("-f", os.path.abspath(path))]
     argv += ["-p", session.project.name]
     for flag, value in (
         ("--project-directory", directory),
-        ("--env-file", env_file),
+        ("--env-file", env_file and os.path.abspath(env_file)),
         ("--compose-cmd", compose_cmd),
     ):
         argv += [flag, value] if value else []
@@ -390,7 +392,7 @@ def _run(session: Any, plan: Any, options: Any, as_json: bool, connection: list[
             options,
             _printer(as_json),
             on_probe=lambda seen: _print_report(seen, as_json),
-            on_step=lambda step: guardian.tell(f"{step.kind} {step.service or ''}"),
+            on_step=lambda step, old: guardian.tell(f"{step.kind} {step.service or '-'} {old}"),
         )
     except (ZddError, KeyboardInterrupt):  # zdd says what state it left: nothing to heal
         guardian.done()
@@ -407,7 +409,8 @@ def _guardian(session: Any, options: Any, connection: list[str]) -> Any:
 
     if options.proxy is not ProxyMode.NGINX:
         return _NoGuardian()
-    argv = [sys.executable, "-m", "zdd.guard", str(os.getpid()), *connection]
+    # -P: never the current directory first on sys.path (root would run a ./zdd/ it finds)
+    argv = [sys.executable, "-P", "-m", "zdd.guard", str(os.getpid()), *connection]
     argv += ["--proxy", "nginx", "--proxy-service", options.proxy_service]
     argv += ["--drain-timeout", str(options.drain_timeout)]
     lock = lock_path(session.project.name, session.engine, os.environ)
@@ -653,6 +656,14 @@ def heal(
             help="At most this long for --wait-for.",
         ),
     ] = 60.0,
+    stale: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="CONTAINER",
+            help="A container not to admit while it runs: the old container of a sibling a "
+            "dead deploy was stopping (repeatable; the guardian passes it).",
+        ),
+    ] = None,
     as_json: Json = False,
     debug: Debug = False,
 ) -> None:
@@ -685,6 +696,7 @@ def heal(
             warn=warn,
         )
         assert isinstance(rotation, NginxRotation)
+        rotation.stale.update(stale or ())
         left = heal_rotation(rotation, wait_for or (), wait, warn=warn)
         message = "every ready sibling is in rotation"
         if left:

@@ -248,7 +248,11 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ComposeFileError(f"{path}: the file is empty")
     if not isinstance(data, dict):
         raise ComposeFileError(f"{path}: top level must be a mapping, got {type(data).__name__}")
-    if expanded_size(data) > MAX_NODES:
+    try:
+        size = expanded_size(data)
+    except RecursionError as err:
+        raise ComposeFileError(f"{path}: {err}") from None
+    if size > MAX_NODES:
         raise ComposeFileError(
             f"{path}: its YAML aliases expand to more than {MAX_NODES:,} values (an alias bomb?)"
         )
@@ -262,17 +266,22 @@ def expanded_size(data: Any) -> int:
     """How many values `data` holds with every alias expanded, counted without expanding: a
     580-byte alias bomb is hundreds of millions (aliases are shared objects, sized once)."""
     sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # entered, children not sized yet: met again, a cycle
     pending: list[tuple[Any, bool]] = [(data, False)]
     while pending:  # post-order, without recursion
         node, children_done = pending.pop()
-        if not isinstance(node, dict | list) or id(node) in sizes:
+        if not isinstance(node, dict | list) or (id(node) in sizes and not children_done):
             continue
         items = list(node.values()) if isinstance(node, dict) else node
         if children_done:
+            open_nodes.discard(id(node))
             sizes[id(node)] = 1 + sum(
                 sizes.get(id(item), 1) if isinstance(item, dict | list) else 1 for item in items
             )
             continue
+        if id(node) in open_nodes:
+            raise RecursionError("a YAML alias that contains itself")
+        open_nodes.add(id(node))
         pending.append((node, True))
         pending.extend((item, False) for item in items if isinstance(item, dict | list))
     return sizes.get(id(data), 1)
@@ -391,7 +400,9 @@ class _Resolver:
         self.project = project
         self.env = env
         self.external: dict[Path, _Scope] = {}
-        self.done: dict[str, dict[str, Any]] = {}  # label -> its effective configuration
+        # (scope, service) -> its effective configuration; scopes by identity, not by label:
+        # two other files may share a name (../x/compose.yaml#app, ../y/compose.yaml#app)
+        self.done: dict[tuple[int, str], dict[str, Any]] = {}
 
     def parent_of(self, name: str) -> tuple[str | None, str | None]:
         """(project service extended, or `file#service` of another file) for `name`."""
@@ -407,20 +418,22 @@ class _Resolver:
         """The service's configuration with its `extends` chain applied, base first. The
         chain is walked in a loop (a chain thousands deep is no RecursionError), and each
         link is resolved once."""
-        chain: list[tuple[str, dict[str, Any], Path | None]] = []  # (label, config, rebase)
+        chain: list[tuple[tuple[int, str], dict[str, Any], Path | None]] = []  # key, config, rebase
         labels: list[str] = []
+        keys: set[tuple[int, str]] = set()
         resolved: dict[str, Any] | None = None
         while True:
-            label = f"{scope.label}{name}"
-            if label in self.done:
-                resolved = self.done[label]
+            label, key = f"{scope.label}{name}", (id(scope), name)
+            if key in self.done:
+                resolved = self.done[key]
                 break
-            if label in labels:
+            if key in keys:
                 raise ComposeFileError(f"extends cycle: {' -> '.join((*labels, label))}")
             labels.append(label)
+            keys.add(key)
             config = scope.services[name]
             if "extends" not in config:
-                chain.append((label, config, None))
+                chain.append((key, config, None))
                 break
             path, base = _extends_target(name, config, scope.origins[name])
             target = scope if scope.is_local(path) else self._external(path)
@@ -430,9 +443,9 @@ class _Resolver:
                     f"service {name!r} extends {base!r}, which is not defined in "
                     f"{path.name} (services: {known})"
                 )
-            chain.append((label, config, None if target is scope else path.parent))
+            chain.append((key, config, None if target is scope else path.parent))
             name, scope = base, target
-        for label, config, rebase in reversed(chain):
+        for key, config, rebase in reversed(chain):
             own = {k: v for k, v in config.items() if k != "extends"}
             if resolved is None:
                 resolved = dict(own)
@@ -440,7 +453,7 @@ class _Resolver:
                 inherited = rebase_build(resolved, rebase) if rebase is not None else resolved
                 inherited = {k: v for k, v in inherited.items() if k not in NOT_INHERITED}
                 resolved = merge_service(inherited, own)
-            self.done[label] = resolved
+            self.done[key] = resolved
         assert resolved is not None
         return dict(resolved)
 
@@ -471,6 +484,8 @@ def rebase_build(config: dict[str, Any], directory: Path) -> dict[str, Any]:
     build = config.get("build")
     if build is None:
         return config
+    if not isinstance(build, str | dict):
+        raise ComposeFileError(f"`build` must be a path or a mapping, got {build!r}")
     build = {"context": build} if isinstance(build, str) else dict(build)
     build["context"] = str((directory / str(build.get("context", "."))).resolve())
     return {**config, "build": build}

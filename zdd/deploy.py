@@ -19,7 +19,7 @@ def execute(
     report: Reporter,
     *,
     on_probe: Callable[[Report], None],
-    on_step: Callable[[Step], None] = lambda step: None,
+    on_step: Callable[[Step, str], None] = lambda step, old: None,
 ) -> None:
     """Run the plan (the caller holds the project's lock); with --verify, probe throughout."""
     rotation = make_rotation(

@@ -1,10 +1,11 @@
-"""`python -m zdd.guard PID ARGS`: the guardian deploy PID starts (see runner.Guardian).
+"""`python -P -m zdd.guard PID ARGS`: the guardian deploy PID starts (see runner.Guardian).
 
-It reads zdd's lines until end-of-file: `KIND SERVICE` as each step begins, `done` when zdd
-ends in a state it reported. Without `done`, zdd died: the guardian runs `zdd heal ARGS`, so
-that every ready sibling is back in rotation without anyone running zdd; when zdd died once
-a sibling's old container was stopped, the heal waits for (or starts) its new one and admits
-it once ready. It imports nothing more until then.
+It reads zdd's lines until end-of-file: `KIND SERVICE OLD-CONTAINER` as each step begins,
+`done` when zdd ends in a state it reported. Without `done`, zdd died: the guardian runs
+`zdd heal ARGS`, so that every ready sibling is back in rotation without anyone running zdd.
+When zdd died once a sibling's old container was being stopped, the heal never admits that
+container while it runs (a `compose stop` outlives zdd), waits for (or starts) the sibling's
+new one and admits it once ready. It imports nothing more until then.
 """
 
 import sys
@@ -15,19 +16,22 @@ COMING = ("stop", "up", "gate", "admit")
 
 def main() -> None:
     """Wait for zdd to end; heal when it died."""
-    in_progress = ""
+    in_progress: list[str] = []  # the sibling being replaced, its old container
     for raw in sys.stdin.buffer:
-        kind, _, service = raw.decode(errors="replace").strip().partition(" ")
+        kind, service, old = [*raw.decode(errors="replace").split(), "", "", ""][:3]
         if kind == "done":
             return
-        in_progress = service if kind in COMING else ""
+        in_progress = [service, old] if kind in COMING else []
     import time
 
     when = time.strftime("%Y-%m-%d %H:%M:%S")
     print(f"zdd: {when}: the deploy (pid {sys.argv[1]}) died: healing", file=sys.stderr)
     from zdd.cli import app
 
-    wait_for = ["--wait-for", in_progress] if in_progress else []
+    wait_for = []
+    if in_progress:
+        service, old = in_progress
+        wait_for = ["--wait-for", service, *(["--stale", old] if old else [])]
     app(["heal", *sys.argv[2:], *wait_for], prog_name="zdd heal")
 
 

@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable, Collection
 
 from zdd.containers import project_containers
-from zdd.errors import ZddError
+from zdd.errors import UsageError, ZddError
 from zdd.health import Clock, Sleep, wait_until
 from zdd.proxy.nginx import NginxRotation
 
 POLL = 0.5  # seconds between two reconciliations while waiting
 GRACE = 3.0  # seconds a sibling without a running container may take to get one by itself
+STARTS = 3  # `compose up` tries for such a sibling
 
 
 def heal(
@@ -32,20 +33,31 @@ def heal(
     sleep: Sleep = time.sleep,
 ) -> set[str]:
     """Reconcile now, then until every sibling in `wait_for` is in rotation or `wait` s have
-    passed (starting those still without a running container after GRACE s). The siblings in
-    `wait_for` still out of rotation."""
+    passed, starting one that has had no running container for GRACE s (the old container a
+    dead deploy was stopping, `rotation.stale`, is never admitted and counts as running until
+    it stops). The siblings in `wait_for` still out of rotation."""
     runner, project = rotation.runner, rotation.project.name
+    unknown = [s for s in wait_for if s not in rotation.base_of]
+    if unknown:
+        siblings = ", ".join(rotation.base_of) or "none"
+        raise UsageError(f"--wait-for {unknown[0]!r}: not a sibling (siblings: {siblings})")
     rotation.sync(project_containers(runner, project))
-    started = clock()
     left = {s for s in wait_for if not rotation.serving(s)}
-    to_start = set(left)
+    down_since: dict[str, float] = {}  # sibling -> since when it has had no running container
+    tries: dict[str, int] = {}
 
     def settled() -> bool | None:
         found = project_containers(runner, project)
-        running = {c.service for c in found if c.running}
-        if clock() - started > GRACE:
-            _start_stopped(rotation, to_start - running, warn)
-            to_start.clear()
+        running = {c.service for c in found if c.running}  # a stale one still stopping too
+        now = clock()
+        for sibling in left - running:
+            since = down_since.setdefault(sibling, now)
+            if now - since > GRACE and tries.get(sibling, 0) < STARTS:
+                _start_stopped(rotation, [sibling], warn)
+                tries[sibling] = tries.get(sibling, 0) + 1
+                down_since[sibling] = now
+        for sibling in left & running:
+            down_since.pop(sibling, None)
         rotation.reconcile(found)
         left.intersection_update(s for s in wait_for if not rotation.serving(s))
         return True if not left else None

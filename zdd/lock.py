@@ -73,7 +73,13 @@ def _check_ancestors(directory: Path) -> None:
 def private_dir(directory: Path) -> Path:
     """The lock directory, made 0700 if missing; refused unless only the user can change it."""
     directory = Path(os.path.abspath(directory))
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    missing = [p for p in (directory, *directory.parents) if not os.path.lexists(p)]
+    for parent in directory.parents:  # the ones that exist, before anything is made in them
+        if parent not in missing:
+            _check_ancestors(parent / "x")
+            break
+    for component in reversed(missing):  # each 0700: a umask of 002 makes no shared parent
+        os.mkdir(component, 0o700)
     _check_ancestors(directory)
     info = directory.lstat()
     if not stat.S_ISDIR(info.st_mode):
@@ -120,7 +126,7 @@ def _check_file(path: Path, info: os.stat_result) -> None:
 
 def _holder_text(fd: int) -> str:
     os.lseek(fd, 0, os.SEEK_SET)
-    return clean(os.read(fd, 4 * HOLDER_MAX).decode(errors="replace")) or "another process"
+    return clean(os.read(fd, 4 * HOLDER_MAX).decode(errors="replace")) or NO_TEXT
 
 
 def holder(project: str, engine: str, environ: Mapping[str, str]) -> str | None:
@@ -139,11 +145,15 @@ def holder(project: str, engine: str, environ: Mapping[str, str]) -> str | None:
 
 
 HEAL_PATIENCE = 90.0  # seconds a command waits for a `zdd heal` (bounded by its --wait)
+BLANK_PATIENCE = 1.0  # seconds it waits for a holder that has written no text
+NO_TEXT = "another process"
 
 
 def _take(fd: int, path: Path, project: str, on_wait: Callable[[str], None]) -> None:
-    """The flock, at once; or, while a `zdd heal` holds it, as soon as the heal ends."""
-    deadline = time.monotonic() + HEAL_PATIENCE
+    """The flock, at once; or, while a `zdd heal` holds it, as soon as the heal ends. A holder
+    without text is waited for a moment: a `zdd status` looking (a shared flock), or a
+    holder that has not written its line yet."""
+    started = time.monotonic()
     told = False
     while True:
         try:
@@ -151,12 +161,14 @@ def _take(fd: int, path: Path, project: str, on_wait: Callable[[str], None]) -> 
             return
         except BlockingIOError:
             who = _holder_text(fd)
-        if ", zdd heal," not in who or time.monotonic() > deadline:
+        waited = time.monotonic() - started
+        healing = ", zdd heal," in who and waited < HEAL_PATIENCE
+        if not healing and not (who == NO_TEXT and waited < BLANK_PATIENCE):
             raise LockHeldError(f"another zdd is deploying project {project} ({who}); lock: {path}")
-        if not told:
+        if healing and not told:
             on_wait(f"waiting for zdd heal to finish ({who})")
             told = True
-        time.sleep(0.1)
+        time.sleep(0.05)
 
 
 @contextmanager

@@ -78,7 +78,8 @@ class Rollout:
     sleep: Callable[[float], None] = time.sleep
     before: dict[str, Container] = field(default_factory=dict)  # sibling -> its old container
     ready: dict[str, Container] = field(default_factory=dict)  # sibling -> its gated container
-    on_step: Callable[[Step], None] = lambda step: None  # a step is about to run
+    # a step is about to run; with the id of its sibling's old container ("" when none)
+    on_step: Callable[[Step, str], None] = lambda step, old: None
     stop_requested: bool = False
     changing: bool = False  # from the first sibling's turn on: signals wait for its end
     targets: dict[str, str] = field(default_factory=dict)  # rollback: sibling -> image id
@@ -178,7 +179,8 @@ class Rollout:
             step_started = self.clock()
             if step.service is not None:  # from the first sibling's turn on, for good
                 self.changing = True
-            self.on_step(step)
+            old = self.before.get(step.service) if step.service is not None else None
+            self.on_step(step, old.id if old is not None else "")
             try:
                 self._step(step)
             except ZddError as err:
@@ -304,6 +306,7 @@ class Rollout:
                     self.gate_said[gate.service] = (
                         f"# wait until {gate.service} is healthy (its image's HEALTHCHECK, "
                         f"at most {budget:g} s)"
+                        + (f", then watch it {gate.monitor:g} s" if gate.monitor else "")
                     )
                 ready = wait_healthy(
                     read,
@@ -382,6 +385,8 @@ class Rollout:
         previous = {
             sig: signal.signal(sig, request_stop)
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+            # `nohup zdd deploy`: a hang-up is ignored, as the user asked
+            if not (sig == signal.SIGHUP and signal.getsignal(sig) == signal.SIG_IGN)
         }
         try:
             yield

@@ -589,3 +589,21 @@ def test_describe_groups(two_groups: Any) -> None:
 )
 def test_service_port_reads_every_valid_shape(config: dict[str, object], port: int) -> None:
     assert service_port(config) == port
+
+
+def test_two_other_files_with_one_base_name_keep_their_own_config(write: Write, load: Load) -> None:
+    write("x/docker-compose.yml", "services:\n  app: {image: one}\n")
+    write("y/docker-compose.yml", "services:\n  app: {image: two}\n")
+    write(
+        "p/compose.yaml",
+        "services:\n  a: {extends: {file: ../x/docker-compose.yml, service: app}}\n"
+        "  b: {extends: {file: ../y/docker-compose.yml, service: app}}\n",
+    )
+    project = load(cwd="p")
+    assert {n: s.config["image"] for n, s in project.services.items()} == {"a": "one", "b": "two"}
+
+
+def test_a_yaml_alias_that_contains_itself_is_one_error(write: Write, load: Load) -> None:
+    write("p/compose.yaml", "x-a: &x [1, *x]\nservices:\n  app: {image: a}\n")
+    with pytest.raises(ComposeFileError, match="a YAML alias that contains itself"):
+        load(cwd="p")

@@ -151,6 +151,10 @@ def test_rendered_siblings_reads_what_servers_text_writes() -> None:
         ("drain service_a\n", ["heal"]),  # the old container still runs: heal admits it
         ("drain service_a\nstop service_a\n", ["heal", "--wait-for", "service_a"]),
         ("stop service_a\nup service_a\ngate service_a\n", ["heal", "--wait-for", "service_a"]),
+        (
+            "drain service_a c1\nstop service_a c1\n",
+            ["heal", "--wait-for", "service_a", "--stale", "c1"],
+        ),
         ("up service_a\ngate service_a\nadmit service_a\ntag service_b\n", ["heal"]),
         ("drain service_a\ndone\n", None),  # zdd ended in a state it reported
     ],
@@ -177,3 +181,18 @@ def test_addresses_changed_outside_zdd_are_re_rendered(rotation: FakeProxy) -> N
     assert rotation.warnings == [  # type: ignore[attr-defined]
         "app: addresses changed (containers recreated outside zdd): re-rendered"
     ]
+
+
+def test_the_old_container_a_dead_deploy_was_stopping_is_not_admitted(rotation: FakeProxy) -> None:
+    """`compose stop` outlives zdd: its container still runs (even `healthy`) for up to its
+    stop timeout. The guardian names it stale; it is not admitted while it runs."""
+    rotation.files[upstream_file("app")] = servers_text({"service_b": "10.9.0.4:3000"})
+    rotation.stale.add("id-service_a")
+    stopping = container("service_a", "10.9.0.3")
+    rotation.sync([PROXY, stopping, container("service_b", "10.9.0.4")])
+    assert rotation.applied == [] and not rotation.serving("service_a")
+    stopped = replace(stopping, status="exited")
+    rotation.reconcile([PROXY, stopped, container("service_b", "10.9.0.4")])
+    assert rotation.stale == set(), "stopped: stale no more (an `up` may start it again)"
+    rotation.reconcile([PROXY, stopping, container("service_b", "10.9.0.4")])
+    assert rotation.serving("service_a")

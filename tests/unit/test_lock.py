@@ -171,3 +171,16 @@ def test_a_heal_is_waited_for(locks: Path) -> None:
         pass
     thread.join()
     assert waited and "zdd heal" in waited[0]
+
+
+def test_missing_parents_are_made_private_whatever_the_umask(tmp_path: Path) -> None:
+    """Under umask 002 (common for users), parents made 0775 would refuse themselves."""
+    directory = tmp_path / "home" / ".cache" / "zdd" / "locks"
+    previous = os.umask(0o002)
+    try:
+        with project_lock("demo", ENGINE, "deploy", env(directory)):
+            pass
+    finally:
+        os.umask(previous)
+    for made in (directory, *list(directory.parents)[:3]):
+        assert stat.S_IMODE(made.stat().st_mode) == 0o700, made

@@ -196,7 +196,7 @@ def test_a_stop_requested_mid_rollout_finishes_the_sibling_then_stops(seed: Proj
     engine, events = engine_for(seed), []
     run, plan = rollout(seed, engine, events)
 
-    def stop_once_service_a_is_up(step: Any) -> None:
+    def stop_once_service_a_is_up(step: Any, old: str) -> None:
         if step.kind == "gate":
             run.stop_requested = True  # what SIGTERM, SIGHUP or Ctrl-C set
 

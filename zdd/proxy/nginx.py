@@ -68,6 +68,7 @@ class NginxRotation:
     members: dict[str, dict[str, str]] = field(default_factory=dict)  # base -> sibling -> addr
     proxy: Container | None = None
     shell: Shell | None = None  # in the proxy container, opened by sync()
+    stale: set[str] = field(default_factory=set)  # ids never admitted while they run
 
     def __post_init__(self) -> None:
         if self.proxy_service not in self.project.services:
@@ -94,13 +95,15 @@ class NginxRotation:
     def reconcile(self, found: Sequence[Container]) -> None:
         """Render each group with its ready siblings (a `starting` one runs its healthcheck
         command now); say what changed."""
+        self.stale -= {c.id for c in found if not c.running}  # stopped: stale no more
+        self.stale &= {c.id for c in found}
         containers = by_service(found)
         checks = {
             group.base: [
                 (c, readiness(self.runner, c))
                 for sibling in group.siblings
                 for c in containers.get(sibling, [])
-                if c.running
+                if c.running and c.id not in self.stale
             ]
             for group in self.project.groups
         }

@@ -20,20 +20,22 @@ workers() {
 mkdir -p "${file%/*}"
 # One apply at a time in this proxy: the apply of a zdd that was killed may still run when
 # the next zdd (or the guardian's heal) applies. The holder is its shell's pid ($$ in this
-# subshell); a lock whose holder is gone is taken over, and so is one older than 60 s.
+# subshell). A lock is taken over when its holder is gone or is this very shell (an apply of
+# ours that was cut short), and after the longest a live apply can take (its drain + 60 s).
 lock=${file%/*/*}/.apply.lock
 n=0
 until mkdir "$lock" 2> /dev/null; do
     holder=$(cat "$lock/pid" 2> /dev/null) || holder=
     n=$((n + 1))
-    if { [ -n "$holder" ] && ! kill -0 "$holder" 2> /dev/null; } || [ "$n" -ge 1200 ]; then
+    if { [ -n "$holder" ] && { [ "$holder" = "$$" ] || ! kill -0 "$holder" 2> /dev/null; }; } \
+        || [ "$n" -ge $((ticks + 1200)) ]; then
         rm -rf "$lock"
         continue
     fi
     sleep 0.05
 done
 echo $$ > "$lock/pid"
-trap 'rm -rf "$lock"' EXIT
+trap '[ "$(cat "$lock/pid" 2> /dev/null)" != "$$" ] || rm -rf "$lock"' EXIT
 printf '%s' "$servers" > "$file.next"
 if [ -z "$confirm" ] && [ -f "$file" ] && cmp -s "$file.next" "$file"; then
     rm -f "$file.next"
