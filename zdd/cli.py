@@ -413,6 +413,7 @@ def _guardian(session: Any, options: Any, connection: list[str]) -> Any:
     argv = [sys.executable, "-P", "-m", "zdd.guard", str(os.getpid()), *connection]
     argv += ["--proxy", "nginx", "--proxy-service", options.proxy_service]
     argv += ["--drain-timeout", str(options.drain_timeout)]
+    argv += ["--stale-for", str((options.stop_timeout or 10) + 5)]  # compose's default stop: 10 s
     lock = lock_path(session.project.name, session.engine, os.environ)
     return Guardian(argv, lock.with_suffix(".heal.log"))
 
@@ -664,6 +665,16 @@ def heal(
             "dead deploy was stopping (repeatable; the guardian passes it).",
         ),
     ] = None,
+    stale_for: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=3600,
+            callback=finite,
+            metavar="SECONDS",
+            help="How long a --stale container may still be stopping (its stop timeout + 5).",
+        ),
+    ] = 15.0,
     as_json: Json = False,
     debug: Debug = False,
 ) -> None:
@@ -697,7 +708,7 @@ def heal(
         )
         assert isinstance(rotation, NginxRotation)
         rotation.stale.update(stale or ())
-        left = heal_rotation(rotation, wait_for or (), wait, warn=warn)
+        left = heal_rotation(rotation, wait_for or (), wait, warn=warn, stale_for=stale_for)
         message = "every ready sibling is in rotation"
         if left:
             message += f"; still out (not ready): {', '.join(sorted(left))}"

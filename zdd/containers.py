@@ -136,13 +136,24 @@ def inspect(runner: Runner, ids: Iterable[str]) -> list[Container]:
     return [parse_inspect(item) for item in json.loads(output)]
 
 
+LISTINGS = 3  # tries: a container listed may be removed before it is inspected
+
+
 def project_containers(runner: Runner, project: str, service: str | None = None) -> list[Container]:
-    """The project's service containers (not one-off `run` containers), optionally one service."""
+    """The project's service containers (not one-off `run` containers), optionally one service.
+    A container removed between the listing and the inspect (compose recreating it, maybe
+    one that outlived a killed zdd) means listing again."""
     argv = ["docker", "ps", "-aq", "--no-trunc", "--filter", f"label={PROJECT_LABEL}={project}"]
     if service is not None:
         argv += ["--filter", f"label={SERVICE_LABEL}={service}"]
-    ids = runner.run(argv).split()
-    return [c for c in inspect(runner, ids) if c.service and not c.oneoff]
+    for _ in range(LISTINGS - 1):
+        try:
+            found = inspect(runner, runner.run(argv).split())
+        except ComposeCommandError:
+            continue
+        return [c for c in found if c.service and not c.oneoff]
+    found = inspect(runner, runner.run(argv).split())
+    return [c for c in found if c.service and not c.oneoff]
 
 
 def by_service(containers: Iterable[Container]) -> dict[str, list[Container]]:

@@ -29,27 +29,36 @@ def heal(
     wait: float,
     *,
     warn: Callable[[str], None],
+    stale_for: float = 15.0,
     clock: Clock = time.monotonic,
     sleep: Sleep = time.sleep,
 ) -> set[str]:
     """Reconcile now, then until every sibling in `wait_for` is in rotation or `wait` s have
-    passed, starting one that has had no running container for GRACE s (the old container a
-    dead deploy was stopping, `rotation.stale`, is never admitted and counts as running until
-    it stops). The siblings in `wait_for` still out of rotation."""
+    passed, starting one that has had no running container for GRACE s. The old container a
+    dead deploy was stopping (`rotation.stale`) is not admitted while it runs, for at most
+    `stale_for` s: by then its stop is over, or was never run (compose v1 dies with zdd,
+    when its output pipe breaks). The siblings in `wait_for` still out of rotation."""
     runner, project = rotation.runner, rotation.project.name
     unknown = [s for s in wait_for if s not in rotation.base_of]
     if unknown:
         siblings = ", ".join(rotation.base_of) or "none"
         raise UsageError(f"--wait-for {unknown[0]!r}: not a sibling (siblings: {siblings})")
     rotation.sync(project_containers(runner, project))
+    started = clock()
     left = {s for s in wait_for if not rotation.serving(s)}
     down_since: dict[str, float] = {}  # sibling -> since when it has had no running container
     tries: dict[str, int] = {}
 
     def settled() -> bool | None:
-        found = project_containers(runner, project)
-        running = {c.service for c in found if c.running}  # a stale one still stopping too
+        try:
+            found = project_containers(runner, project)
+        except ZddError as err:  # e.g. a container removed while listed, again: next poll
+            warn(f"cannot read the containers now ({err}); trying again")
+            return None
         now = clock()
+        if rotation.stale and now - started > stale_for:  # the stop was never run (compose v1
+            rotation.stale.clear()  # dies with zdd) or is over: it may serve again
+        running = {c.service for c in found if c.running}  # a stale one still stopping too
         for sibling in left - running:
             since = down_since.setdefault(sibling, now)
             if now - since > GRACE and tries.get(sibling, 0) < STARTS:
