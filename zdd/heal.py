@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection
+from pathlib import Path
 
 from zdd.containers import project_containers
 from zdd.errors import UsageError, ZddError
@@ -36,13 +37,16 @@ def heal(
     """Reconcile now, then until every sibling in `wait_for` is in rotation or `wait` s have
     passed, starting one that has had no running container for GRACE s. The old container a
     dead deploy was stopping (`rotation.stale`) is not admitted while it runs, for at most
-    `stale_for` s: by then its stop is over, or was never run (compose v1 dies with zdd,
-    when its output pipe breaks). The siblings in `wait_for` still out of rotation."""
+    `stale_for` s, and only while a compose command of the project that outlived zdd still
+    runs (compose v1 dies with zdd, when its output pipe breaks, often before it stopped
+    anything). The siblings in `wait_for` still out of rotation."""
     runner, project = rotation.runner, rotation.project.name
     unknown = [s for s in wait_for if s not in rotation.base_of]
     if unknown:
         siblings = ", ".join(rotation.base_of) or "none"
         raise UsageError(f"--wait-for {unknown[0]!r}: not a sibling (siblings: {siblings})")
+    if rotation.stale and not stopping(project):
+        rotation.stale.clear()
     rotation.sync(project_containers(runner, project))
     started = clock()
     left = {s for s in wait_for if not rotation.serving(s)}
@@ -56,8 +60,8 @@ def heal(
             warn(f"cannot read the containers now ({err}); trying again")
             return None
         now = clock()
-        if rotation.stale and now - started > stale_for:  # the stop was never run (compose v1
-            rotation.stale.clear()  # dies with zdd) or is over: it may serve again
+        if rotation.stale and (now - started > stale_for or not stopping(project)):
+            rotation.stale.clear()  # no compose stops it (v1 dies with zdd), or it is over
         running = {c.service for c in found if c.running}  # a stale one still stopping too
         for sibling in left - running:
             since = down_since.setdefault(sibling, now)
@@ -86,3 +90,17 @@ def _start_stopped(
             rotation.runner.run(rotation.cli.up(sibling, recreate=False))
         except ZddError as err:
             warn(f"{sibling} could not be started: {err}")
+
+
+def stopping(project: str, proc: Path = Path("/proc")) -> bool:
+    """Whether a compose `stop` or `up` of the project still runs on this host (one a killed
+    zdd started: the guardian runs where zdd ran). Read from /proc; runs nothing."""
+    for cmdline in proc.glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:  # it ended meanwhile
+            continue
+        words = set(argv)
+        if project.encode() in words and words & {b"stop", b"up"} and b"compose" in b" ".join(argv):
+            return True
+    return False

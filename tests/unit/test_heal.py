@@ -196,3 +196,20 @@ def test_the_old_container_a_dead_deploy_was_stopping_is_not_admitted(rotation: 
     assert rotation.stale == set(), "stopped: stale no more (an `up` may start it again)"
     rotation.reconcile([PROXY, stopping, container("service_b", "10.9.0.4")])
     assert rotation.serving("service_a")
+
+
+def test_a_stale_container_is_stopping_only_while_a_compose_of_the_project_runs(
+    tmp_path: Path,
+) -> None:
+    from zdd.heal import stopping
+
+    def process(pid: int, *argv: str) -> None:
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv))
+
+    process(1, "/sbin/init")
+    assert not stopping("legacy", tmp_path)
+    process(2, "docker", "compose", "-p", "other", "stop", "--", "service_a")
+    assert not stopping("legacy", tmp_path), "another project"
+    process(3, "/usr/bin/python3", "/usr/bin/docker-compose", "-p", "legacy", "stop", "--", "a")
+    assert stopping("legacy", tmp_path)
