@@ -142,7 +142,7 @@ def _fail(message: str, code: ExitCode, as_json: bool) -> NoReturn:
 def _load_options(
     files: list[str] | None, project: str | None, directory: str | None, env_file: str | None
 ) -> Any:
-    from zdd.compose_file import LoadOptions
+    from zdd.project import LoadOptions
 
     return LoadOptions(tuple(files or ()), project, directory, env_file)
 
@@ -254,11 +254,16 @@ def _rollout(command: str, arguments: dict[str, Any]) -> None:
         _boundary(debug, as_json),
         _session(files, name, directory, env_file, compose_cmd, lock) as session,
     ):
-        from zdd.plan import build_plan, build_rollback_plan  # inside: a Ctrl-C here is 130
+        from zdd.observe import image_checks  # inside: a Ctrl-C here is 130
+        from zdd.plan import build_plan, build_rollback_plan, image_names
 
-        plan_of = build_plan if command == "deploy" else build_rollback_plan
         options = _deploy_options(session.project.settings, services=services, **arguments)
-        plan = plan_of(session.project, session.cli, options)
+        if command == "deploy":
+            images = image_names(session.project, session.cli, options)
+            seen = image_checks(session.runner, images)
+            plan = build_plan(session.project, session.cli, options, seen)
+        else:  # the previous releases' images are found while it runs
+            plan = build_rollback_plan(session.project, session.cli, options)
         _enforce_preflight(session.project, options, plan.groups, as_json)
         if dry_run:
             _print_plan(plan, as_json)
@@ -318,8 +323,8 @@ def _session(
     that a second deploy exits 4 before it spends time on compose. The engine's identity is
     asked for (`identify`, or to key the lock) while the compose files load."""
     import os
+    from dataclasses import replace
 
-    from zdd.compose_file import load_project
     from zdd.lock import project_lock
     from zdd.runner import Runner, engine_identity
     from zdd.session import open_session
@@ -327,15 +332,16 @@ def _session(
     options = _load_options(file, project_name, project_directory, env_file)
     runner = Runner()
     identity = engine_identity(runner, os.environ) if lock or identify else None
-    project = load_project(options)
-    engine = identity() if identity is not None else ""
-    held = (
-        project_lock(project.name, engine, lock, os.environ, on_wait=_say)
-        if lock
-        else nullcontext()
-    )
-    with held, runner as run:
-        yield open_session(project, options, compose_cmd, run, engine)
+    with runner as run:
+        session = open_session(options, compose_cmd, run)
+        engine = identity() if identity is not None else ""
+        held = (
+            project_lock(session.project.name, engine, lock, os.environ, on_wait=_say)
+            if lock
+            else nullcontext()
+        )
+        with held:
+            yield replace(session, engine=engine)
 
 
 def _say(message: str) -> None:
@@ -442,14 +448,16 @@ def services(
     project_name: ProjectName = None,
     project_directory: ProjectDir = None,
     env_file: EnvFile = None,
+    compose_cmd: ComposeCmd = None,
     as_json: Json = False,
     debug: Debug = False,
 ) -> None:
     """List the groups: each base service and the siblings that `extends` it."""
-    from zdd.compose_file import load_project
-
-    with _boundary(debug, as_json):
-        project = load_project(_load_options(file, project_name, project_directory, env_file))
+    with (
+        _boundary(debug, as_json),
+        _session(file, project_name, project_directory, env_file, compose_cmd) as session,
+    ):
+        project = session.project
         grouped = {name for g in project.groups for name in (g.base, *g.siblings)}
         others = [name for name in project.services if name not in grouped]
         if as_json:

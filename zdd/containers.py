@@ -62,7 +62,7 @@ def parse_inspect(item: Mapping[str, Any]) -> Container:
         networks=addresses,
         health_log=str(last.get("Output", "")).strip(),
         oneoff=labels.get(ONEOFF_LABEL) == "True",
-        check_budget=_check_budget((item.get("Config") or {}).get("Healthcheck")),
+        check_budget=check_budget((item.get("Config") or {}).get("Healthcheck")),
         check_command=_check_command((item.get("Config") or {}).get("Healthcheck")),
     )
 
@@ -77,8 +77,9 @@ def _check_command(check: Mapping[str, Any] | None) -> tuple[str, ...]:
     return ()
 
 
-def _check_budget(check: Mapping[str, Any] | None) -> float | None:
-    """The gate budget of a container's healthcheck (docker inspect gives nanoseconds)."""
+def check_budget(check: Mapping[str, Any] | None) -> float | None:
+    """The gate budget of a container's or an image's healthcheck (`docker inspect` gives
+    nanoseconds); None without one."""
     if not check or check.get("Test") in (None, [], ["NONE"]):
         return None
     seconds = {k: (check.get(k) or 0) / 1e9 for k in ("Interval", "Timeout", "StartPeriod")}

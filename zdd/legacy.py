@@ -1,77 +1,117 @@
-"""Translate a legacy v1 compose file (services at the top level) to the Compose spec.
+"""Translate legacy v1 compose files (services at the top level) to the Compose spec, so that
+compose v2 (which rejects them: "additional properties ... not allowed") can resolve them.
 
-Compose v2 rejects v1 files ("additional properties ... not allowed"); compose 1.29 runs them
-with every service on the default bridge network (`docker-compose config` shows
-`network_mode: bridge`). The translation keeps those semantics in a generated file outside
-the repository, so the user's file runs unchanged on a current Docker host.
+Only the format changes: `${VAR}`, `.env`, `extends` and merging are left to compose. Compose
+1.29 runs v1 services on the default bridge network (`docker-compose config` shows
+`network_mode: bridge`); the translation keeps that. It is written outside the repository,
+so the user's file runs unchanged on a current Docker host.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from zdd.compose_file import Project, rebase_build
+from zdd.compose_file import is_legacy, read_yaml, services_of
 from zdd.paths import cache_dir
 
 # v1 key -> spec key, for the v1 keys that were renamed.
 RENAMED = {"net": "network_mode", "log_driver": "logging.driver", "log_opt": "logging.options"}
+MAX_FILES = 100  # files an `extends.file` chain may reach
 
 
-def translate_service(config: Mapping[str, Any], directory: Path) -> dict[str, Any]:
-    """One v1 service (its `extends` already applied) in spec form."""
+def translate_service(
+    config: Mapping[str, Any], directory: Path, *, override: bool = False
+) -> dict[str, Any]:
+    """One raw v1 service in spec form; its paths made absolute against its file's
+    `directory` (the translation lives elsewhere), except where a variable decides them. An
+    `override` file's service gets no default network mode: it would replace the base's."""
     spec: dict[str, Any] = {}
     for key, value in config.items():
         target = RENAMED.get(key, key)
-        if "." in target:
+        if key in RENAMED and "." in target:
             outer, inner = target.split(".")
-            spec.setdefault(outer, {})[inner] = value
+            if not isinstance(spec.get(outer), dict):
+                spec[outer] = {}
+            spec[outer][inner] = value
         else:
             spec[target] = value
-    spec = rebase_build(spec, directory)
-    if "build" in spec and "dockerfile" in spec:
-        spec["build"]["dockerfile"] = spec.pop("dockerfile")
+    if "build" in spec:
+        build = spec["build"]
+        build = {"context": build} if isinstance(build, str) else dict(build or {})
+        build["context"] = _absolute(build.get("context", "."), directory)
+        if "dockerfile" in spec:
+            build["dockerfile"] = spec.pop("dockerfile")
+        spec["build"] = build
     if "env_file" in spec:
         files = spec["env_file"] if isinstance(spec["env_file"], list) else [spec["env_file"]]
-        spec["env_file"] = [str((directory / str(f)).resolve()) for f in files]
-    spec.setdefault("network_mode", "bridge")
+        spec["env_file"] = [_absolute(f, directory) for f in files]
+    if "network_mode" not in spec and "extends" not in spec and not override:
+        spec["network_mode"] = "bridge"  # an extending service inherits its base's
     return spec
 
 
-def translate(project: Project) -> dict[str, Any]:
-    """The whole project as a spec-format document."""
-    services = {
-        name: _escape(translate_service(service.config, project.directory))
-        for name, service in project.services.items()
-    }
-    return {"services": services}
+def _absolute(path: Any, directory: Path) -> Any:
+    text = str(path)
+    return text if "$" in text or "://" in text else str((directory / text).resolve())
 
 
-def _escape(value: Any) -> Any:
-    """`$` as `$$`: zdd has interpolated already, compose v2 must not substitute again."""
-    if isinstance(value, str):
-        return value.replace("$", "$$")
-    if isinstance(value, dict):
-        return {key: _escape(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_escape(item) for item in value]
-    return value
+class _Translator:
+    """Writes the translation of each v1 file once, its `extends.file` targets included."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.folder = cache_dir(environ) / "legacy"
+        self.written: dict[Path, Path] = {}
+
+    def document(
+        self, source: Path, document: Mapping[str, Any], *, override: bool = False
+    ) -> dict[str, Any]:
+        services = {}
+        for name, config in services_of(document).items():
+            spec = translate_service(config, source.parent, override=override)
+            extends = spec.get("extends")
+            if isinstance(extends, dict) and isinstance(extends.get("file"), str):
+                target = (source.parent / extends["file"]).resolve()
+                spec["extends"] = {**extends, "file": str(self.file(target))}
+            services[name] = spec
+        return {"services": services}
+
+    def file(self, source: Path) -> Path:
+        """The spec-format file for `source`: itself when it is not v1 or does not exist."""
+        if source in self.written or len(self.written) >= MAX_FILES or not source.is_file():
+            return self.written.get(source, source)
+        self.written[source] = source  # an extends loop ends here; compose names the cycle
+        raw = read_yaml(source)
+        if is_legacy(raw):
+            self.written[source] = self.write(source, raw)
+        return self.written[source]
+
+    def write(self, source: Path, document: Mapping[str, Any], *, override: bool = False) -> Path:
+        """Write one file's translation (named by its content); compose merges the files."""
+        text = f"# generated by zdd from {source}\n"
+        text += yaml.safe_dump(self.document(source, document, override=override), sort_keys=False)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+        path = self.folder / f"{source.parent.name or 'project'}-{digest}.yml"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(f".{os.getpid()}.tmp")
+            partial.write_text(text, encoding="utf-8")
+            partial.replace(path)
+        return path
 
 
-def write_translation(project: Project, environ: Mapping[str, str]) -> Path:
-    """Write the translated file (named by its content) and return its path."""
-    text = "# generated by zdd from " + ", ".join(str(p) for p in project.files) + "\n"
-    text += yaml.safe_dump(translate(project), sort_keys=False)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    path = cache_dir(environ) / "legacy" / f"{project.name}-{digest}.yml"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(path)
-    return path
+def write_translation(
+    documents: Sequence[tuple[Path, Mapping[str, Any]]], environ: Mapping[str, str]
+) -> tuple[Path, ...]:
+    """The spec-format translation of each v1 file, in order: compose merges them as it
+    would merge the originals."""
+    translator = _Translator(environ)
+    return tuple(
+        translator.write(path, document, override=index > 0)
+        for index, (path, document) in enumerate(documents)
+    )

@@ -10,11 +10,19 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from zdd.compose_file import Group, Project, Service, rebase_build, service_port
 from zdd.errors import UsageError
 from zdd.health import healthcheck_budget
+from zdd.project import Group, Project, Service, service_port
 from zdd.proxy import ProxyMode
 from zdd.runner import ComposeCli
+
+
+class GateSource(StrEnum):
+    """Where the plan learnt what gates a sibling."""
+
+    COMPOSE = "compose"  # the compose file's healthcheck, or the options (delay, --health-path)
+    IMAGE = "image"  # the HEALTHCHECK of the sibling's image, as the engine showed it
+    UNSEEN = "unseen"  # the image was not there to look at (a first deploy, no engine)
 
 
 class GatePolicy(StrEnum):
@@ -85,21 +93,26 @@ class Gate:
     url: str = ""  # GatePolicy.HTTP: the URL requested inside the container
     monitor: float = 0.0  # seconds to keep watching after ready (--monitor)
     health_timeout: float | None = None  # --health-timeout, which beats any other budget
+    source: GateSource = GateSource.COMPOSE
     kind: ClassVar[str] = "gate"
 
     def describe(self) -> str:
         """What the gate waits for, in words."""
         if self.policy is GatePolicy.DELAY:
-            text = (
-                f"# wait {self.delay:g} s, then check {self.service} runs"
-                " (or is healthy, if its image has a HEALTHCHECK)"
-            )
+            text = f"# wait {self.delay:g} s, then check {self.service} runs"
         elif self.policy is GatePolicy.HTTP:
             text = (
                 f"# wait until {self.url} answers 2xx in {self.service} (at most {self.budget:g} s)"
             )
+        elif self.source is GateSource.IMAGE:
+            text = (
+                f"# wait until {self.service} is healthy (its image's HEALTHCHECK, "
+                f"at most {self.budget:g} s)"
+            )
         else:
             text = f"# wait until {self.service} is healthy (at most {self.budget:g} s)"
+        if self.source is GateSource.UNSEEN:
+            text += " (its image is not there yet: if it has a HEALTHCHECK, until healthy)"
         return text + (f", then watch it {self.monitor:g} s" if self.monitor else "")
 
 
@@ -173,9 +186,15 @@ def down_first(plan: Plan, down: Collection[str]) -> Plan:
     return replace(plan, steps=(*head, *(step for s in order for step in blocks[s])))
 
 
-def build_plan(project: Project, cli: ComposeCli, options: DeployOptions) -> Plan:
+def build_plan(
+    project: Project,
+    cli: ComposeCli,
+    options: DeployOptions,
+    image_checks: Mapping[str, float] | None = None,
+) -> Plan:
     """The seed's sequence, one build per distinct build: build, then per sibling (tag it with
-    its base's new image,) drain, stop, up, gate, admit."""
+    its base's new image,) drain, stop, up, gate, admit. `image_checks` (observe.py): image
+    name -> its HEALTHCHECK budget, 0 for none; an image left out was not seen."""
     groups = _groups(project, options)
     steps: list[Step] = []
     builds = plan_builds(project, groups) if options.build else Builds((), {})
@@ -194,7 +213,7 @@ def build_plan(project: Project, cli: ComposeCli, options: DeployOptions) -> Pla
                 )
                 if image != name:  # a shared `image:` name is tagged by the build already
                     steps.append(Command(("docker", "tag", image, name), Verb.TAG, sibling))
-            steps += replace_steps(project, cli, options, sibling, retag=False)
+            steps += replace_steps(project, cli, options, sibling, image_checks, retag=False)
     return Plan(groups, tuple(steps), builds.targets, _image_names(project, cli, groups))
 
 
@@ -208,13 +227,18 @@ def _groups(project: Project, options: DeployOptions) -> tuple[Group, ...]:
     return groups
 
 
-def build_rollback_plan(project: Project, cli: ComposeCli, options: DeployOptions) -> Plan:
+def build_rollback_plan(
+    project: Project,
+    cli: ComposeCli,
+    options: DeployOptions,
+    image_checks: Mapping[str, float] | None = None,
+) -> Plan:
     """`zdd rollback`: per sibling, its previous release retagged, then replaced as in a deploy."""
     groups = _groups(project, options)
     steps: list[Step] = []
     for group in groups:
         for sibling in group.siblings:
-            steps += replace_steps(project, cli, options, sibling, retag=True)
+            steps += replace_steps(project, cli, options, sibling, image_checks, retag=True)
     return Plan(groups, tuple(steps), images=_image_names(project, cli, groups))
 
 
@@ -222,8 +246,19 @@ def _image_names(project: Project, cli: ComposeCli, groups: Sequence[Group]) -> 
     return {s: cli.image_name(s, project.services[s].config) for g in groups for s in g.siblings}
 
 
+def image_names(project: Project, cli: ComposeCli, options: DeployOptions) -> list[str]:
+    """The images the siblings run now: what observe.image_checks looks at before planning."""
+    return list(_image_names(project, cli, _groups(project, options)).values())
+
+
 def replace_steps(
-    project: Project, cli: ComposeCli, options: DeployOptions, sibling: str, *, retag: bool
+    project: Project,
+    cli: ComposeCli,
+    options: DeployOptions,
+    sibling: str,
+    image_checks: Mapping[str, float] | None = None,
+    *,
+    retag: bool,
 ) -> list[Step]:
     """Drain, stop, up, gate, admit one sibling (drain and admit only with a proxy)."""
     rotates = options.proxy is not ProxyMode.NONE
@@ -232,7 +267,10 @@ def replace_steps(
         steps.append(Rotate(sibling, RotateAction.DRAIN))
     steps.append(Command(cli.stop(sibling, options.stop_timeout), Verb.STOP, sibling))
     steps.append(Command(cli.up(sibling), Verb.UP, sibling))
-    steps.append(gate_for(project.services[sibling].config, sibling, options))
+    config = project.services[sibling].config
+    image = cli.image_name(sibling, config)
+    seen = (image_checks or {}).get(image)
+    steps.append(gate_for(config, sibling, options, seen))
     if rotates:
         steps.append(Rotate(sibling, RotateAction.ADMIT))
     return steps
@@ -258,12 +296,12 @@ def plan_builds(project: Project, groups: Sequence[Group]) -> Builds:
     shared: dict[str, str] = {}
     for group in groups:
         base = project.services.get(group.base)
-        base_key = _build_key(project, base) if base is not None and base.builds else None
+        base_key = _build_key(base) if base is not None and base.builds else None
         for sibling in group.siblings:
             service = project.services[sibling]
             if not service.builds:
                 continue
-            key = _build_key(project, service)
+            key = _build_key(service)
             if key not in built:
                 built[key] = group.base if key == base_key else sibling
                 targets.append(built[key])
@@ -272,28 +310,49 @@ def plan_builds(project: Project, groups: Sequence[Group]) -> Builds:
     return Builds(tuple(targets), shared)
 
 
-def _build_key(project: Project, service: Service) -> str:
-    """Equal for services whose images compose would build the same way."""
-    config = rebase_build(dict(service.config), project.directory)
+def _build_key(service: Service) -> str:
+    """Equal for services whose images compose would build the same way (compose's `config`
+    gives every build its absolute context)."""
+    config = service.config
     return json.dumps([config["build"], config.get("platform")], sort_keys=True, default=str)
 
 
-def gate_for(config: Mapping[str, Any], service: str, options: DeployOptions) -> Gate:
-    """Healthcheck gate when the service defines one, else --health-path, else the delay."""
-    gate = _gate_policy(config, service, options)
+def gate_for(
+    config: Mapping[str, Any], service: str, options: DeployOptions, image_check: float | None
+) -> Gate:
+    """The compose file's healthcheck, else the image's own HEALTHCHECK (the engine runs it
+    too), else --health-path, else the delay. `image_check`: the image's HEALTHCHECK budget,
+    0 for none, None when the image was not there to look at."""
+    gate = _gate_policy(config, service, options, image_check)
     return replace(gate, monitor=options.monitor, health_timeout=options.health_timeout)
 
 
-def _gate_policy(config: Mapping[str, Any], service: str, options: DeployOptions) -> Gate:
+def _gate_policy(
+    config: Mapping[str, Any], service: str, options: DeployOptions, image_check: float | None
+) -> Gate:
     check = healthcheck_of(config)
-    if check is None and options.health_path:
+    if check is not None:
+        return Gate(service, GatePolicy.HEALTHCHECK, options.health_timeout or check, options.delay)
+    if _disabled(config):  # compose turns the image's HEALTHCHECK off: no guess left
+        image_check = 0.0
+    if image_check:
+        budget = options.health_timeout or image_check
+        return Gate(service, GatePolicy.HEALTHCHECK, budget, options.delay, source=GateSource.IMAGE)
+    source = GateSource.UNSEEN if image_check is None else GateSource.COMPOSE
+    if options.health_path:
         path = "/" + options.health_path.lstrip("/")
         url = f"http://127.0.0.1:{service_port(config)}{path}"
-        return Gate(service, GatePolicy.HTTP, options.health_timeout or 60.0, options.delay, url)
-    if check is None:
-        budget = options.health_timeout or options.delay
-        return Gate(service, GatePolicy.DELAY, budget, options.delay)
-    return Gate(service, GatePolicy.HEALTHCHECK, options.health_timeout or check, options.delay)
+        budget = options.health_timeout or 60.0
+        return Gate(service, GatePolicy.HTTP, budget, options.delay, url, source=source)
+    budget = options.health_timeout or options.delay
+    return Gate(service, GatePolicy.DELAY, budget, options.delay, source=source)
+
+
+def _disabled(config: Mapping[str, Any]) -> bool:
+    check = config.get("healthcheck")
+    return isinstance(check, dict) and (
+        bool(check.get("disable")) or check.get("test") in (["NONE"], "NONE")
+    )
 
 
 def healthcheck_of(config: Mapping[str, Any]) -> float | None:

@@ -13,8 +13,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from zdd.compose_file import Group, Project, service_port
 from zdd.errors import ZddError
+from zdd.project import Group, Project, service_port
 from zdd.proxy import ProxyMode
 
 
@@ -114,8 +114,6 @@ def _shared(group: Group, siblings: Sequence[tuple[str, Mapping[str, Any]]]) -> 
 
 
 def _sibling(sibling: str, config: Mapping[str, Any], options: Any) -> Iterator[Finding]:
-    if "build" not in config and not config.get("image"):
-        yield Finding("refuse", f"{sibling} has neither `build` nor `image`")
     replicas = _replicas(config)
     if replicas != 1:
         yield Finding(

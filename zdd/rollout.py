@@ -25,6 +25,7 @@ from zdd.plan import (
     Command,
     Gate,
     GatePolicy,
+    GateSource,
     Plan,
     Retag,
     RotateAction,
@@ -298,13 +299,20 @@ class Rollout:
         container_id, read = self._reader(gate.service)
         try:
             new = read()
-            if gate.policy is GatePolicy.HEALTHCHECK or new.health is not None:
-                # compose's healthcheck, or the image's own HEALTHCHECK (unknown to the plan)
+            planned = gate.policy is GatePolicy.HEALTHCHECK
+            if planned and new.health is None and gate.source is GateSource.IMAGE:
+                # the plan saw the old image's HEALTHCHECK; the new image has none
+                self.gate_said[gate.service] = (
+                    f"# wait {gate.delay:g} s, then check {gate.service} runs (its new image "
+                    "has no HEALTHCHECK, unlike the one the plan saw)"
+                )
+                ready = wait_running(read, gate.delay, sleep=self._wait)
+            elif planned or new.health is not None:
                 budget = gate.budget
-                if gate.policy is not GatePolicy.HEALTHCHECK:
+                if not planned:  # a HEALTHCHECK the plan could not see: the engine runs it
                     budget = gate.health_timeout or new.check_budget or gate.budget
                     self.gate_said[gate.service] = (
-                        f"# wait until {gate.service} is healthy (its image's HEALTHCHECK, "
+                        f"# wait until {gate.service} is healthy (its new image's HEALTHCHECK, "
                         f"at most {budget:g} s)"
                         + (f", then watch it {gate.monitor:g} s" if gate.monitor else "")
                     )

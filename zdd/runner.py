@@ -447,12 +447,17 @@ class ComposeCli:
         argv = list(self.binary.argv)
         for path in self.files:
             argv += ["-f", str(path)]
-        argv += ["-p", self.project_name]
+        if self.project_name:  # unset only while the project is read: compose names it
+            argv += ["-p", self.project_name]
         if self.project_directory is not None:
             argv += ["--project-directory", str(self.project_directory)]
         if self.env_file is not None:
             argv += ["--env-file", str(self.env_file)]
         return argv
+
+    def config(self, *, json_output: bool) -> tuple[str, ...]:
+        """`config [--format json]`: the effective project (v1 has YAML only); no engine."""
+        return (*self.base(), "config", *(("--format", "json") if json_output else ()))
 
     def build(self, services: Sequence[str], *, no_cache: bool, pull: bool) -> tuple[str, ...]:
         """`build [--no-cache] [--pull] SERVICE...`."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from zdd.compose_file import service_port
 from zdd.containers import by_service, project_containers
 from zdd.errors import ComposeCommandError
 from zdd.lock import holder
+from zdd.project import service_port
 from zdd.proxy import ProxyMode
 from zdd.proxy.nginx import upstream_file
 from zdd.releases import Ledger

@@ -1,15 +1,13 @@
-"""docker inspect parsing, `x-zdd` settings, and `$` in the legacy translation."""
+"""docker inspect parsing and `x-zdd` settings."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from zdd.compose_file import LoadOptions, load_project
 from zdd.containers import parse_inspect
 from zdd.errors import ComposeFileError
-from zdd.legacy import translate
+
+from .conftest import Load, Write
 
 INSPECT = {
     "Id": "abc",
@@ -40,11 +38,6 @@ def test_inspect_gives_the_image_healthcheck_budget() -> None:
     assert parse_inspect(no_check).check_budget is None
 
 
-def _load(tmp_path: Path, text: str) -> object:
-    (tmp_path / "compose.yaml").write_text(text)
-    return load_project(LoadOptions(cwd=tmp_path, environ={}))
-
-
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
@@ -54,18 +47,10 @@ def _load(tmp_path: Path, text: str) -> object:
     ],
 )
 def test_bad_x_zdd_settings_are_compose_file_errors(
-    tmp_path: Path, settings: str, message: str
+    write: Write, load: Load, settings: str, message: str
 ) -> None:
+    write("p/compose.yaml", f"{settings}\nservices:\n  app: {{image: x}}\n  a: {{extends: app}}\n")
     with pytest.raises(ComposeFileError) as err:
-        _load(tmp_path, f"{settings}\nservices:\n  app: {{image: x}}\n  a: {{extends: app}}\n")
+        load(cwd="p")
     assert str(err.value) == message
     assert err.value.exit_code == 2
-
-
-def test_legacy_translation_keeps_dollars_literal(tmp_path: Path) -> None:
-    (tmp_path / "docker-compose.yml").write_text(
-        "app:\n  image: x\n  command: sh -c 'echo $$HOME ${NAME}'\nservice_a:\n  extends: app\n"
-    )
-    project = load_project(LoadOptions(cwd=tmp_path, environ={"NAME": "zdd"}))
-    services = translate(project)["services"]
-    assert services["service_a"]["command"] == "sh -c 'echo $$HOME zdd'"

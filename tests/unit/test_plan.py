@@ -6,25 +6,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from zdd.compose_file import Project
 from zdd.errors import ExitCode, UsageError
-from zdd.legacy import translate, write_translation
 from zdd.plan import (
     Command,
     DeployOptions,
     Gate,
     GatePolicy,
+    GateSource,
     Plan,
     Verb,
     build_plan,
     healthcheck_of,
     parse_duration,
 )
+from zdd.project import Project
 from zdd.runner import ComposeBinary, ComposeCli
 
-from .conftest import Load, Write
+from .conftest import UNSEEN, Load, Write
 
 V1 = ComposeBinary(("docker-compose",), "1.29.2")
 GATE_5S = ("gate", GatePolicy.DELAY, 5.0, 5.0)
@@ -82,8 +81,8 @@ def test_seed_plan_is_the_seed_sequence_with_one_build(seed: Project, seed_file:
     assert kinds == ["build", "tag", "stop", "up", "gate", "tag", "stop", "up", "gate"]
     gates = [s for s in plan.steps if isinstance(s, Gate)]
     assert gates == [
-        Gate("service_a", GatePolicy.DELAY, 5.0, 5.0),
-        Gate("service_b", GatePolicy.DELAY, 5.0, 5.0),
+        Gate("service_a", GatePolicy.DELAY, 5.0, 5.0, source=GateSource.UNSEEN),
+        Gate("service_b", GatePolicy.DELAY, 5.0, 5.0, source=GateSource.UNSEEN),
     ]
     assert plan.siblings == ("service_a", "service_b")
     assert [c.service for c in commands] == [
@@ -103,11 +102,11 @@ def test_seed_plan_describes_itself(seed: Project, seed_file: Path) -> None:
         "docker tag legacy_app legacy_service_a",
         f"{base} stop -- service_a",
         f"{base} up -d --no-deps --no-build --force-recreate -- service_a",
-        "# wait 5 s, then check service_a runs (or is healthy, if its image has a HEALTHCHECK)",
+        "# wait 5 s, then check service_a runs" + UNSEEN,
         "docker tag legacy_app legacy_service_b",
         f"{base} stop -- service_b",
         f"{base} up -d --no-deps --no-build --force-recreate -- service_b",
-        "# wait 5 s, then check service_b runs (or is healthy, if its image has a HEALTHCHECK)",
+        "# wait 5 s, then check service_b runs" + UNSEEN,
     ]
 
 
@@ -382,58 +381,38 @@ def test_sibling_of_another_files_template_builds_itself(write: Write, load: Loa
     assert steps[0] == "build --no-cache -- web"
 
 
-# legacy v1 -> Compose spec
-
-
-def test_translate_seed(seed: Project, seed_file: Path) -> None:
-    services = translate(seed)["services"]
-    assert list(services) == ["proxy", "app", "service_a", "service_b"]
-    context = str(seed_file.parent / "service")
-    for name, config in services.items():
-        assert config["network_mode"] == "bridge", name
-        assert "extends" not in config, name
-        if name != "proxy":
-            assert config["build"] == {"context": context}, name
-            assert Path(config["build"]["context"]).is_absolute()
-    assert services["service_a"] == {
-        "build": {"context": context},
-        "restart": "always",
-        "ports": ["3000"],
-        "environment": ["VIRTUAL_HOST=localhost", "VIRTUAL_PORT=3000"],
-        "network_mode": "bridge",
-    }
-
-
-def test_translate_renamed_v1_keys(write: Write, load: Load, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("healthcheck", "image_check", "policy", "budget", "words"),
+    [
+        ("healthcheck: {test: [CMD, 'true'], interval: 2s}", 40.0, GatePolicy.HEALTHCHECK, 26.0,
+         "# wait until web is healthy (at most 26 s)"),
+        ("", 40.0, GatePolicy.HEALTHCHECK, 40.0,
+         "# wait until web is healthy (its image's HEALTHCHECK, at most 40 s)"),
+        ("", 0.0, GatePolicy.DELAY, 5.0, "# wait 5 s, then check web runs"),
+        ("", None, GatePolicy.DELAY, 5.0, "# wait 5 s, then check web runs (its image is not "
+         "there yet: if it has a HEALTHCHECK, until healthy)"),
+        ("healthcheck: {disable: true}", 40.0, GatePolicy.DELAY, 5.0,
+         "# wait 5 s, then check web runs"),
+    ],
+)  # fmt: skip
+def test_the_plan_names_the_gate_it_observed(
+    write: Write,
+    load: Load,
+    *,
+    healthcheck: str,
+    image_check: float | None,
+    policy: GatePolicy,
+    budget: float,
+    words: str,
+) -> None:
+    """Observed before planning, the image's own HEALTHCHECK is in the plan: --dry-run says
+    the gate the deploy will wait on, not a hedge."""
     write(
-        "p/docker-compose.yml",
-        """
-        app:
-          build: ./src
-          dockerfile: Dockerfile.prod
-          env_file: app.env
-          log_driver: syslog
-          log_opt: {tag: app}
-        web:
-          extends: {service: app}
-          net: host
-        """,
+        "p/compose.yaml",
+        f"services:\n  app:\n    image: a\n    {healthcheck}\n  web: {{extends: app}}\n",
     )
-    services = translate(load(cwd="p"))["services"]
-    assert services["web"] == {
-        "build": {"context": str(tmp_path / "p/src"), "dockerfile": "Dockerfile.prod"},
-        "env_file": [str(tmp_path / "p/app.env")],
-        "logging": {"driver": "syslog", "options": {"tag": "app"}},
-        "network_mode": "host",
-    }
-
-
-def test_write_translation_stays_out_of_the_project(seed: Project, tmp_path: Path) -> None:
-    environ = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
-    path = write_translation(seed, environ)
-    assert path.parent == tmp_path / "cache/zdd/legacy"
-    assert path.name.startswith("legacy-") and path.suffix == ".yml"
-    document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert document == translate(seed)
-    assert write_translation(seed, environ) == path  # named by content: written once
-    assert list(path.parent.iterdir()) == [path]
+    project = load(cwd="p")
+    seen = {} if image_check is None else {"a": image_check}
+    plan = build_plan(project, _cli(project), DeployOptions(), seen)
+    (gate,) = [step for step in plan.steps if isinstance(step, Gate)]
+    assert (gate.policy, gate.budget, gate.describe()) == (policy, budget, words)

@@ -30,8 +30,6 @@ REFUSED = {
                                      f"{CHECK}}}\n  a: {{extends: app, network_mode: host}}\n"
                                      "  b: {extends: app}\n",
                                      ["--proxy", "nginx"], "network_mode 'host'"),
-    "neither-build-nor-image": (f"  app: {{expose: ['80'], {CHECK}}}\n" + TWO, [],
-                                "a has neither `build` nor `image`"),
     "nginx-without-proxy-service": (f"  app: {{image: i, expose: ['80'], {CHECK}}}\n" + TWO,
                                     ["--proxy", "nginx"], "no service 'proxy'"),
     "sibling-without-port-with-nginx": (f"  proxy: {{image: n}}\n  app: {{image: i, {CHECK}}}\n"

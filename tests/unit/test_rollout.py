@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from zdd.compose_file import Project
 from zdd.errors import (
     ComposeCommandError,
     ComposeUnavailableError,
@@ -21,6 +20,7 @@ from zdd.errors import (
     RollbackError,
 )
 from zdd.plan import DeployOptions, build_plan
+from zdd.project import Project
 from zdd.rollout import Event, Rollout
 from zdd.runner import ComposeBinary, ComposeCli
 
@@ -131,9 +131,11 @@ def engine_for(seed: Project) -> FakeEngine:
     return engine
 
 
-def rollout(seed: Project, engine: FakeEngine, events: list[Event]) -> tuple[Rollout, Any]:
+def rollout(
+    seed: Project, engine: FakeEngine, events: list[Event], seen: dict[str, float] | None = None
+) -> tuple[Rollout, Any]:
     cli = ComposeCli(V2, seed.files, seed.name)
-    plan = build_plan(seed, cli, DeployOptions(delay=0.0))
+    plan = build_plan(seed, cli, DeployOptions(delay=0.0), seen)
     runner: Any = engine
     return Rollout(runner, cli, seed.name, events.append, sleep=lambda s: None), plan
 
@@ -227,14 +229,37 @@ def test_an_engine_that_goes_away_is_exit_3_naming_the_sibling(seed: Project) ->
     assert "stopped answering while replacing service_a" in str(lost.value)
 
 
-def test_a_gate_line_says_what_zdd_waited_for(seed: Project) -> None:
-    """The seed's file has no healthcheck, its image has one: the step line says so."""
+SIBLINGS = ("service_a", "service_b")
+
+
+def _gates(events: list[Event]) -> list[str]:
+    return [e.message for e in events if e.kind == "step" and e.data["kind"] == "gate"]
+
+
+@pytest.mark.parametrize(
+    ("seen", "new_check", "said"),
+    [
+        # observed before planning: the plan's own line, and the step does what it said
+        (18.0, True, "# wait until {s} is healthy (its image's HEALTHCHECK, at most 18 s)"),
+        # not seen (a first deploy): the new image's HEALTHCHECK is waited on, and said
+        (None, True, "# wait until {s} is healthy (its new image's HEALTHCHECK, at most 18 s)"),
+        # seen on the old image, gone from the new one: the delay, and why
+        (
+            18.0,
+            False,
+            "# wait 0 s, then check {s} runs (its new image has no HEALTHCHECK, unlike the "
+            "one the plan saw)",
+        ),
+        (0.0, False, "# wait 0 s, then check {s} runs"),  # no HEALTHCHECK, seen: no hedge
+    ],
+)
+def test_a_gate_line_says_what_zdd_waited_for(
+    seed: Project, seen: float | None, new_check: bool, said: str
+) -> None:
+    """The seed's file has no healthcheck; the images may have one."""
     engine, events = engine_for(seed), []
-    engine.image_check = True
-    run, plan = rollout(seed, engine, events)
+    engine.image_check = new_check
+    images = {} if seen is None else {f"{seed.name}-{s}": seen for s in SIBLINGS}
+    run, plan = rollout(seed, engine, events, images)
     run.run(plan)
-    gates = [e.message for e in events if e.kind == "step" and e.data["kind"] == "gate"]
-    assert gates == [
-        f"# wait until {s} is healthy (its image's HEALTHCHECK, at most 18 s)"
-        for s in ("service_a", "service_b")
-    ]
+    assert _gates(events) == [said.format(s=s) for s in SIBLINGS]

@@ -23,10 +23,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 
-from zdd.compose_file import Project, service_port
 from zdd.containers import Container, by_service, project_containers, readiness
 from zdd.errors import ComposeCommandError, DeployError, UsageError
 from zdd.health import wait_until
+from zdd.project import Project, service_port
 from zdd.runner import ENDED, ComposeCli, Runner, Shell
 
 UPSTREAM_DIR = "/etc/nginx/zdd"

@@ -1,0 +1,55 @@
+"""`zdd deploy --dry-run` wall time, side by side: this checkout against another one.
+
+    python bench/dry_run.py --source DIR [--runs N]
+
+--source: another checkout of zdd (e.g. `git worktree add /tmp/old e2282f3`). Both run
+alternately in one loop, on the demo's file and on the seed's legacy v1 file, with compose v2
+and compose v1; the medians and their ratio are printed as a Markdown table. No engine
+change is made: `--dry-run` only reads the project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+FILES = ("docker-compose.yml", "compose/legacy/docker-compose.yml")
+COMPOSE = {"v2": "docker compose", "v1": "docker-compose"}
+
+
+def once(source: Path, file: str, compose: str) -> float:
+    argv = [sys.executable, "-m", "zdd", "deploy", "--dry-run", "-f", str(HERE / file)]
+    env = {**os.environ, "PYTHONPATH": str(source)}
+    started = time.monotonic()
+    subprocess.run(
+        [*argv, "--compose-cmd", compose], env=env, cwd=HERE, check=True, capture_output=True
+    )
+    return time.monotonic() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--source", type=Path, required=True)
+    parser.add_argument("--runs", type=int, default=9)
+    args = parser.parse_args()
+    print("| file | compose | before (s) | after (s) | after / before |")
+    print("|---|---|---|---|---|")
+    for file in FILES:
+        for label, compose in COMPOSE.items():
+            before: list[float] = []
+            after: list[float] = []
+            for _ in range(args.runs):
+                before.append(once(args.source, file, compose))
+                after.append(once(HERE, file, compose))
+            old, new = statistics.median(before), statistics.median(after)
+            print(f"| {file} | {label} | {old:.2f} | {new:.2f} | {new / old:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
