@@ -38,12 +38,29 @@ def read_text(path: Path, what: str) -> str:
         raise ComposeFileError(f"{path}: not UTF-8 (byte {err.start})") from None
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, plus compose's own tags (`!reset`, `!override`): zdd reads the
+    value under them, compose decides what they do."""
+
+
+def _tagged(loader: _Loader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+for _tag in ("!reset", "!override"):
+    _Loader.add_constructor(_tag, _tagged)
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read one compose file into a mapping; YAML errors name the file and line, and an alias
     bomb is refused before anything (compose v1 included) expands it."""
     text = read_text(path, "compose file")
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = f":{mark.line + 1}" if mark else ""

@@ -29,6 +29,12 @@ services:
       service: app
 """
 SEED_GROUPS = (("app", ("service_a", "service_b")),)
+VOLUME_TWO = {
+    "type": "bind",
+    "source": "<tmp>/proj/two",
+    "target": "/data",
+    "bind": {"create_host_path": True},
+}
 PORT_3000, PORT_4000 = ({"mode": "ingress", "target": p, "protocol": "tcp"} for p in (3000, 4000))
 
 
@@ -334,6 +340,88 @@ CASES = {
         (("base.yml#app", ("web",)),),
         config={"web": {"image": "app:v3"}},
     ),
+    # what the hand-written reader got wrong (issue 11): compose's own answer now
+    "nested-default": Case(
+        {
+            "proj/compose.yaml": """
+                services:
+                  app: {image: "app:${TAG:-${FALLBACK:-latest}}"}
+                  web: {extends: app}
+                """
+        },
+        (("app", ("web",)),),
+        config={"web": {"image": "app:latest"}},
+    ),
+    "multi-line-dotenv-value": Case(
+        {
+            "proj/.env": 'NOTE="line one\nline two"\n',
+            "proj/compose.yaml": """
+                services:
+                  app: {image: a, environment: {NOTE: "${NOTE}"}}
+                  web: {extends: app}
+                """,
+        },
+        (("app", ("web",)),),
+        config={"web": {"environment": {"NOTE": "line one\nline two"}}},
+        v1=False,  # compose v1 reads the first line only
+    ),
+    "include": Case(
+        {
+            "proj/compose.yaml": "include: [apps.yaml]\nservices:\n  proxy: {image: n}\n",
+            "proj/apps.yaml": SPEC_BODY,
+        },
+        SEED_GROUPS,
+        v1=False,  # compose v1 has no `include`
+    ),
+    "a-sibling-in-an-inactive-profile-is-left-out": Case(
+        {
+            "proj/compose.yaml": """
+                services:
+                  app: {image: a}
+                  service_a: {extends: app}
+                  service_b: {extends: app, profiles: [canary]}
+                """
+        },
+        (("app", ("service_a",)),),
+        v1=False,  # compose v1 has no profiles
+    ),
+    "an-active-profile-brings-it-in": Case(
+        {
+            "proj/compose.yaml": """
+                services:
+                  app: {image: a}
+                  service_a: {extends: app}
+                  service_b: {extends: app, profiles: [canary]}
+                """
+        },
+        SEED_GROUPS,
+        environ={"COMPOSE_PROFILES": "canary"},
+        v1=False,
+    ),
+    "a-base-in-an-inactive-profile-is-a-template": Case(
+        {
+            "proj/compose.yaml": """
+                services:
+                  app: {image: a, profiles: [template]}
+                  service_a: {extends: app, profiles: !reset []}
+                  service_b: {extends: app, profiles: !reset []}
+                """
+        },
+        SEED_GROUPS,
+        v1=False,
+    ),
+    "two-mounts-on-one-target-merge-as-compose-does": Case(
+        {
+            "proj/compose.yaml": """
+                services:
+                  app: {image: a, volumes: ["./one:/data"]}
+                  web: {extends: app, volumes: ["./two:/data"]}
+                """
+        },
+        (("app", ("web",)),),
+        config={"web": {"volumes": [VOLUME_TWO]}},
+        v1=False,
+    ),
     # project names
     "name-from-p": Case(
         {"proj/compose.yaml": "name: from-file\n" + SPEC_BODY},
@@ -385,6 +473,8 @@ def _expand(value: Any, tmp: Path) -> Any:
         return value.replace("<tmp>", str(tmp))
     if isinstance(value, dict):
         return {k: _expand(v, tmp) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, tmp) for v in value]
     return value
 
 
@@ -504,6 +594,10 @@ BAD = {
     "extends-without-service": Bad(
         {"p/compose.yaml": "services:\n  b: {extends: {file: x.yml}}\n"},
         r"extends\.b\.service is required$",
+    ),
+    "duplicate-key": Bad(  # PyYAML keeps the last one silently; compose refuses
+        {"p/compose.yaml": "services:\n  a: {image: x}\n  a: {image: y}\n"},
+        r'mapping key "a" already defined',
     ),
     "mixed-legacy-and-spec": Bad(
         {"p/a.yml": "app: {image: a}\n", "p/b.yml": "services:\n  app: {image: b}\n"},

@@ -4,7 +4,8 @@ Hypothesis builds compose projects and runs `zdd services` and `zdd deploy --dry
 Hostile ones (odd names, odd types where numbers and lists belong, `extends` cycles, bytes
 spliced into the YAML): no traceback, an exit code from the contract's table, one line, an
 answer within 5 s. Valid ones: the same, and where the real compose v2 binary (its `config`,
-which needs no engine) accepts the file and zdd does too, both see the same services.
+which needs no engine) accepts the file and zdd does too, both see the same services, each
+with compose's own configuration.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from typer.testing import CliRunner
 
 from zdd.cli import app
 from zdd.errors import ExitCode
+from zdd.project import LoadOptions, load_project
+from zdd.runner import Runner, detect_compose
 
 from .test_cli import fake_compose
 
@@ -160,14 +163,25 @@ def test_where_compose_and_zdd_accept_a_project_they_see_the_same_services(
     if seen.exit_code == 0 and theirs is not None:
         ours = json.loads(seen.stdout)
         found = {s for g in ours["groups"] for s in (g["base"], *g["siblings"])}
-        assert found | set(ours["others"]) == theirs, data
+        assert found | set(ours["others"]) == set(theirs), data
+        project = load_project(
+            LoadOptions(("compose.yaml",), "prop", cwd=workdir, environ={}),
+            detect_compose(Runner(), "docker compose"),
+            Runner(),
+        )
+        configs = {n: {k: v for k, v in s.config.items() if k != "x-zdd"} for n, s in
+                   project.services.items()}  # fmt: skip
+        assert configs == theirs, data  # each service's configuration is compose's own
 
 
-def compose_services(path: Path) -> set[str] | None:
-    """The services compose v2 finds in the file, or None where it refuses it."""
-    argv = ["docker", "compose", "-f", str(path), "-p", "prop", "config", "--services"]
+def compose_services(path: Path) -> dict[str, Any] | None:
+    """Each service's configuration as compose v2 resolves the file; None where it refuses."""
+    argv = ["docker", "compose", "-f", str(path), "-p", "prop", "config", "--format", "json"]
     try:
         result = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return set(result.stdout.split()) if result.returncode == 0 else None
+    if result.returncode:
+        return None
+    services: dict[str, Any] = json.loads(result.stdout).get("services") or {}
+    return services
