@@ -231,7 +231,8 @@ class ExtendsGraph:
         path, base = found
         if path in self.paths:
             return base, None
-        return None, f"{path.name}#{base}"
+        # named relative to the project: two other files called base.yml are two templates
+        return None, f"{os.path.relpath(path, self.paths[0].parent)}#{base}"
 
     def extension(self, name: str) -> dict[str, Any]:
         """The service's `x-zdd` mapping along its `extends` chain (compose drops a service's

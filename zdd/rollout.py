@@ -87,6 +87,7 @@ class Rollout:
     images: dict[str, str] = field(default_factory=dict)  # sibling -> image name (Plan.images)
     waited: float = 0.0  # seconds spent sleeping between polls of a gate
     gate_said: dict[str, str] = field(default_factory=dict)  # a gate the plan could not know
+    healed: bool = False  # the proxy was brought in line with the engine at the start
     ledger: Ledger = field(init=False)
 
     def __post_init__(self) -> None:
@@ -137,7 +138,7 @@ class Rollout:
             check_engine(self.runner)  # an engine that is down is exit 3, said clearly
             raise
         self.ledger.prefetch()  # listed while the build runs
-        self.rotation.sync(containers)
+        self.healed = self.rotation.sync(containers)
         self.before = {c.service: c for c in containers if c.running}
         self.images = dict(plan.images)
         self.targets = self._rollback_targets(plan)
@@ -166,8 +167,15 @@ class Rollout:
         except KeyboardInterrupt:  # raised only until the first sibling's turn begins
             self._restore_untouched_tags(plan)
             raise InterruptedDeployError(
-                "interrupted before any sibling was touched: nothing was changed"
+                f"interrupted before any sibling was touched: {self._unchanged()}"
             ) from None
+
+    def _unchanged(self) -> str:
+        """What a deploy that ends before the first sibling's turn changed: nothing, or the
+        proxy it brought in line with the engine at its start (said then, line by line)."""
+        if self.healed:
+            return "no sibling was replaced (only the proxy was healed, as said above)"
+        return "nothing was changed"
 
     def _each_step(self, plan: Plan) -> None:
         sibling: str | None = None
@@ -189,7 +197,7 @@ class Rollout:
                 self._restore_untouched_tags(plan)
                 if sibling is None:
                     verb = step.verb if isinstance(step, Command) else "build"
-                    raise DeployError(f"{verb} failed, nothing was changed: {err}") from err
+                    raise DeployError(f"{verb} failed, {self._unchanged()}: {err}") from err
                 outcome = self._recover(sibling, done, step, plan)
                 message = f"{err}; {outcome}; the siblings after it were not touched"
                 raise DeployError(message) from err

@@ -112,7 +112,7 @@ CASES = {
                 """,
             "proj/common/base.yml": "services:\n  app:\n    build: ctx\n",
         },
-        (("base.yml#app", ("web",)),),
+        (("common/base.yml#app", ("web",)),),
         config={"web": {"build": {"context": "<tmp>/proj/common/ctx", "dockerfile": "Dockerfile"}}},
     ),
     "extends-file-of-a-second-file-is-relative-to-the-project": Case(  # compose v2's rule
@@ -125,7 +125,7 @@ CASES = {
                 """,
             "proj/lib/base.yml": "services:\n  job: {image: j, build: .}\n",
         },
-        (("app", ("web",)), ("base.yml#job", ("worker",))),
+        (("app", ("web",)), ("lib/base.yml#job", ("worker",))),
         args=("compose.yaml", "more/extra.yaml"),
         config={
             "worker": {
@@ -337,7 +337,7 @@ CASES = {
                 """,
             "proj/lib/base.yml": "services:\n  app: {image: 'app:${TAG:-latest}'}\n",
         },
-        (("base.yml#app", ("web",)),),
+        (("lib/base.yml#app", ("web",)),),
         config={"web": {"image": "app:v3"}},
     ),
     # what the hand-written reader got wrong (issue 11): compose's own answer now
@@ -737,6 +737,10 @@ def test_two_other_files_with_one_base_name_keep_their_own_config(write: Write, 
     )
     project = load(cwd="p")
     assert {n: s.config["image"] for n, s in project.services.items()} == {"a": "one", "b": "two"}
+    assert project.groups == (  # two templates, not one group: they are two files
+        Group("../x/docker-compose.yml#app", ("a",), base_in_project=False),
+        Group("../y/docker-compose.yml#app", ("b",), base_in_project=False),
+    )
 
 
 def test_a_yaml_alias_that_contains_itself_is_one_error(write: Write, load: Load) -> None:

@@ -4,6 +4,7 @@ rollback that fails itself, a stop requested mid-rollout, the engine going away 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from zdd.errors import (
 )
 from zdd.plan import DeployOptions, build_plan
 from zdd.project import Project
+from zdd.proxy import NoRotation
 from zdd.rollout import Event, Rollout
 from zdd.runner import ComposeBinary, ComposeCli
 
@@ -263,3 +265,28 @@ def test_a_gate_line_says_what_zdd_waited_for(
     run, plan = rollout(seed, engine, events, images)
     run.run(plan)
     assert _gates(events) == [said.format(s=s) for s in SIBLINGS]
+
+
+class HealingRotation(NoRotation):
+    """A proxy that the start of the deploy had to bring in line with the engine."""
+
+    def sync(self, containers: Any) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("healed", "words"), [
+    (False, "build failed, nothing was changed"),
+    (True, "build failed, no sibling was replaced (only the proxy was healed, as said above)"),
+])  # fmt: skip
+def test_a_failed_build_says_what_the_start_changed(
+    seed: Project, healed: bool, words: str
+) -> None:
+    """Output is a promise: "nothing was changed" only where the heal at the start changed
+    nothing either."""
+    engine, events = engine_for(seed), []
+    engine.fail["build"] = 1
+    run, plan = rollout(seed, engine, events)
+    if healed:
+        run.rotation = HealingRotation()
+    with pytest.raises(DeployError, match=re.escape(words)):
+        run.run(plan)

@@ -22,8 +22,9 @@ class ProxyMode(StrEnum):
 class Rotation(Protocol):
     """What the rollout asks of a proxy."""
 
-    def sync(self, containers: Sequence[Container]) -> None:
-        """Bring the proxy's view in line with the project's containers (start of a command)."""
+    def sync(self, containers: Sequence[Container]) -> bool:
+        """Bring the proxy's view in line with the project's containers (start of a command);
+        whether that changed the proxy."""
 
     def drain(self, sibling: str) -> None:
         """Take the sibling's container out of rotation; return when its requests are done."""
@@ -41,8 +42,9 @@ class Rotation(Protocol):
 class NoRotation:
     """`--proxy none`: gating and rollback only."""
 
-    def sync(self, containers: Sequence[Container]) -> None:
+    def sync(self, containers: Sequence[Container]) -> bool:
         """Nothing to sync."""
+        return False
 
     def drain(self, sibling: str) -> None:
         """Nothing to drain."""

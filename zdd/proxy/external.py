@@ -38,11 +38,12 @@ class ExternalRotation:
     post_start: str | None
     current: dict[str, Container] = field(default_factory=dict)
 
-    def sync(self, containers: Sequence[Container]) -> None:
-        """Remember each sibling's current container, for --pre-stop."""
+    def sync(self, containers: Sequence[Container]) -> bool:
+        """Remember each sibling's current container, for --pre-stop (no change)."""
         for container in containers:
             if container.running:
                 self.current[container.service] = container
+        return False
 
     def drain(self, sibling: str) -> None:
         """Run --pre-stop for the sibling's current container."""

@@ -82,19 +82,22 @@ class NginxRotation:
             for g in self.project.groups
         }
 
-    def sync(self, found: Sequence[Container]) -> None:
+    def sync(self, found: Sequence[Container]) -> bool:
         """Start the proxy if needed, open the shell in it, then reconcile every group's
-        upstream with the engine: each ready sibling in rotation, nothing else."""
+        upstream with the engine: each ready sibling in rotation, nothing else. Whether the
+        proxy was changed (started, or an upstream re-rendered)."""
         proxy = [c for c in by_service(found).get(self.proxy_service, []) if c.running]
-        if not proxy:
+        started = not proxy
+        if started:
             self.runner.run(self.cli.up(self.proxy_service, recreate=False))
             proxy = self._wait_proxy()
         self._use(proxy[0])
-        self.reconcile(found)
+        return self.reconcile(found) or started
 
-    def reconcile(self, found: Sequence[Container]) -> None:
+    def reconcile(self, found: Sequence[Container]) -> bool:
         """Render each group with its ready siblings (a `starting` one runs its healthcheck
-        command now); say what changed."""
+        command now); say what changed, and whether anything did."""
+        changed = False
         self.stale -= {c.id for c in found if not c.running}  # stopped: stale no more
         self.stale &= {c.id for c in found}
         containers = by_service(found)
@@ -120,6 +123,8 @@ class NginxRotation:
             before = rendered_siblings(text or "")
             self._apply(group.base, drain=bool(before - set(members)))
             self._say_healed(group.base, text, before, set(members))
+            changed = True
+        return changed
 
     def _say_healed(self, base: str, text: str | None, before: set[str], now: set[str]) -> None:
         if text is None:
