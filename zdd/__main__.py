@@ -8,7 +8,7 @@ def main() -> None:
     try:
         from zdd.cli import app
 
-        app(prog_name="zdd")
+        app(prog_name="docker zdd" if sys.argv[0] == "docker zdd" else "zdd")
     except KeyboardInterrupt:
         sys.stderr.write("zdd: interrupted\n")
         sys.exit(130)  # ExitCode.INTERRUPTED, without importing more while interrupted
