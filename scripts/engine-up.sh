@@ -27,7 +27,7 @@ DLOG=${ZDD_DOCKERD_LOG:-/var/log/zdd-dockerd.log}
 COMPOSE_VERSION=${ZDD_COMPOSE_VERSION:-2.40.3}
 TIMEOUT=${ZDD_DOCKERD_TIMEOUT:-60}
 PLUGIN_DIR=/usr/local/lib/docker/cli-plugins
-APT_PKGS=(docker.io docker-compose mmdebstrap)
+APT_PKGS=(docker.io docker-compose mmdebstrap openssh-server openssh-client)  # ssh: the remote-engine tests
 
 root_debian() { [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ] && command -v apt-get >/dev/null 2>&1; }
 engine_ok() { command -v docker >/dev/null 2>&1 && timeout 20 docker info >/dev/null 2>&1; }

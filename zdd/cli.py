@@ -17,6 +17,7 @@ from zdd import __version__
 from zdd.errors import ExitCode, ZddError
 from zdd.options import (
     ComposeCmd,
+    Context,
     Debug,
     Delay,
     DrainTimeout,
@@ -167,6 +168,7 @@ def deploy(
     project_directory: ProjectDir = None,
     env_file: EnvFile = None,
     compose_cmd: ComposeCmd = None,
+    context: Context = None,
     build: Annotated[
         bool, typer.Option("--build/--no-build", help="Build images before the rollout.")
     ] = True,
@@ -217,6 +219,7 @@ def rollback(
     project_directory: ProjectDir = None,
     env_file: EnvFile = None,
     compose_cmd: ComposeCmd = None,
+    context: Context = None,
     delay: Delay = 5.0,
     stop_timeout: StopTimeout = None,
     health_timeout: HealthTimeout = None,
@@ -249,10 +252,11 @@ def _rollout(command: str, arguments: dict[str, Any]) -> None:
     dry_run, as_json, debug = (arguments.pop(name) for name in ("dry_run", "as_json", "debug"))
     files, name, directory, env_file, compose_cmd = (arguments.pop(n) for n in CONNECTION)
     services = tuple(arguments.pop("services") or ())
+    context = arguments.pop("context")
     lock = None if dry_run else command
     with (
         _boundary(debug, as_json),
-        _session(files, name, directory, env_file, compose_cmd, lock) as session,
+        _session(files, name, directory, env_file, compose_cmd, lock, context=context) as session,
     ):
         from zdd.observe import image_checks  # inside: a Ctrl-C here is 130
         from zdd.plan import build_plan, build_rollback_plan, image_names
@@ -318,21 +322,28 @@ def _session(
     lock: str | None = None,
     *,
     identify: bool = False,
+    context: str | None = None,
 ) -> Iterator[Any]:
     """The opened project; with `lock`, the project's lock on this engine is held first, so
     that a second deploy exits 4 before it spends time on compose. The engine's identity is
-    asked for (`identify`, or to key the lock) while the compose files load."""
+    asked for (`identify`, or to key the lock) while the compose files load. An ssh:// engine
+    is reached through one SSH connection for the whole command (remote.engine_tunnel)."""
     import os
     from dataclasses import replace
 
     from zdd.lock import project_lock
+    from zdd.remote import engine_tunnel
     from zdd.runner import Runner, engine_identity
     from zdd.session import open_session
 
-    options = _load_options(file, project_name, project_directory, env_file)
+    if context:  # as `docker --context`: the named context, not DOCKER_HOST
+        os.environ.pop("DOCKER_HOST", None)
+        os.environ["DOCKER_CONTEXT"] = context
+    given = dict(os.environ)  # before the tunnel: what a later `zdd heal` must open again
     runner = Runner()
-    identity = engine_identity(runner, os.environ) if lock or identify else None
-    with runner as run:
+    with engine_tunnel(runner, os.environ), runner as run:
+        options = _load_options(file, project_name, project_directory, env_file)
+        identity = engine_identity(run, os.environ) if lock or identify else None
         session = open_session(options, compose_cmd, run)
         engine = identity() if identity is not None else ""
         held = (
@@ -341,7 +352,7 @@ def _session(
             else nullcontext()
         )
         with held:
-            yield replace(session, engine=engine)
+            yield replace(session, engine=engine, environ=given)
 
 
 def _say(message: str) -> None:
@@ -421,7 +432,7 @@ def _guardian(session: Any, options: Any, connection: list[str]) -> Any:
     argv += ["--drain-timeout", str(options.drain_timeout)]
     argv += ["--stale-for", str((options.stop_timeout or 10) + 5)]  # compose's default stop: 10 s
     lock = lock_path(session.project.name, session.engine, os.environ)
-    return Guardian(argv, lock.with_suffix(".heal.log"))
+    return Guardian(argv, lock.with_suffix(".heal.log"), env=session.environ)
 
 
 class _NoGuardian:
@@ -449,13 +460,16 @@ def services(
     project_directory: ProjectDir = None,
     env_file: EnvFile = None,
     compose_cmd: ComposeCmd = None,
+    context: Context = None,
     as_json: Json = False,
     debug: Debug = False,
 ) -> None:
     """List the groups: each base service and the siblings that `extends` it."""
     with (
         _boundary(debug, as_json),
-        _session(file, project_name, project_directory, env_file, compose_cmd) as session,
+        _session(
+            file, project_name, project_directory, env_file, compose_cmd, context=context
+        ) as session,
     ):
         project = session.project
         grouped = {name for g in project.groups for name in (g.base, *g.siblings)}
@@ -588,6 +602,7 @@ def status(
     project_directory: ProjectDir = None,
     env_file: EnvFile = None,
     compose_cmd: ComposeCmd = None,
+    context: Context = None,
     proxy: Proxy = None,
     proxy_service: ProxyService = None,
     as_json: Json = False,
@@ -644,6 +659,7 @@ def heal(
     project_directory: ProjectDir = None,
     env_file: EnvFile = None,
     compose_cmd: ComposeCmd = None,
+    context: Context = None,
     proxy: Proxy = None,
     proxy_service: ProxyService = None,
     drain_timeout: DrainTimeout = 30.0,
@@ -701,7 +717,9 @@ def heal(
     report = _printer(as_json)
     with (
         _boundary(debug, as_json),
-        _session(file, project_name, project_directory, env_file, compose_cmd, "heal") as session,
+        _session(
+            file, project_name, project_directory, env_file, compose_cmd, "heal", context=context
+        ) as session,
     ):
         warn = lambda message: report(Event("warning", message))  # noqa: E731
         chosen = _proxy_defaults(session.project.settings, proxy, proxy_service)
@@ -731,6 +749,7 @@ def check(
     project_directory: ProjectDir = None,
     env_file: EnvFile = None,
     compose_cmd: ComposeCmd = None,
+    context: Context = None,
     delay: Delay = 5.0,
     health_path: HealthPath = None,
     proxy: Proxy = None,
@@ -748,7 +767,9 @@ def check(
 
     with (
         _boundary(debug, as_json),
-        _session(file, project_name, project_directory, env_file, compose_cmd) as session,
+        _session(
+            file, project_name, project_directory, env_file, compose_cmd, context=context
+        ) as session,
     ):
         options = _deploy_options(
             session.project.settings,

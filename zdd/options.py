@@ -51,6 +51,16 @@ ComposeCmd = Annotated[
         "else 'docker-compose').",
     ),
 ]
+Context = Annotated[
+    str | None,
+    typer.Option(
+        "--context",
+        metavar="NAME",
+        help="Docker context of the engine to use (as `docker --context`; default: "
+        "DOCKER_CONTEXT, DOCKER_HOST, the current context). An ssh:// engine is reached "
+        "through one SSH connection held for the whole command.",
+    ),
+]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON event per line on stdout.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Log every command; show tracebacks.")]
 Services = Annotated[

@@ -373,19 +373,65 @@ def engine_identity(runner: Runner, environ: Mapping[str, str]) -> Callable[[], 
     return identity
 
 
-class Guardian:
-    """A watcher of this zdd process, started in a session of its own (a Ctrl-C, a closed
-    terminal or a kill of zdd's process group does not reach it). zdd writes lines to its
-    stdin; `done` means zdd ended in a state it reported. End-of-file without `done` means zdd
-    died (SIGKILL, the OOM killer, a crash): the guardian then does what its argv says."""
+class Held:
+    """A process zdd holds for the whole command (an SSH connection): in a session of its own
+    (a Ctrl-C reaches zdd only), its stdin a pipe only zdd writes to. When zdd ends, even by
+    SIGKILL, that pipe closes; a process that reads it to its end (`ssh HOST cat`) ends too."""
 
     def __init__(self, argv: Sequence[str], log_file: Path) -> None:
         import subprocess
 
         fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
         try:
+            self.process = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=fd,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as err:
+            raise ComposeUnavailableError(f"{argv[0]}: {err.strerror}") from err
+        finally:
+            os.close(fd)
+        log.debug("held %s: %s", self.process.pid, shlex.join(argv))
+
+    def alive(self) -> bool:
+        """Whether the process still runs."""
+        return self.process.poll() is None
+
+    def close(self, wait: float = 2.0) -> None:
+        """Close its stdin; SIGTERM to its group if it has not ended within `wait` s."""
+        with contextlib.suppress(OSError):
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+        deadline = time.monotonic() + wait
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            with contextlib.suppress(Exception):
+                self.process.wait(timeout=wait)
+
+
+class Guardian:
+    """A watcher of this zdd process, started in a session of its own (a Ctrl-C, a closed
+    terminal or a kill of zdd's process group does not reach it). zdd writes lines to its
+    stdin; `done` means zdd ended in a state it reported. End-of-file without `done` means zdd
+    died (SIGKILL, the OOM killer, a crash): the guardian then does what its argv says."""
+
+    def __init__(
+        self, argv: Sequence[str], log_file: Path, env: Mapping[str, str] | None = None
+    ) -> None:
+        import subprocess
+
+        fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+        try:
             self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
                 list(argv),
+                env=dict(env) if env else None,
                 stdin=subprocess.PIPE,
                 stdout=fd,
                 stderr=fd,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from zdd.paths import cache_dir
 from zdd.project import LoadOptions, Project, load_project
@@ -18,6 +19,7 @@ class Session:
     cli: ComposeCli
     runner: Runner
     engine: str = ""  # the engine's identity (runner.engine_identity), where it was asked
+    environ: Mapping[str, str] = field(default_factory=dict)  # as given, before any SSH tunnel
 
 
 def open_session(options: LoadOptions, compose_cmd: str | None, runner: Runner) -> Session:
