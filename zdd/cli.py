@@ -323,6 +323,7 @@ def _session(
     *,
     identify: bool = False,
     context: str | None = None,
+    engine_needed: bool = True,
 ) -> Iterator[Any]:
     """The opened project; with `lock`, the project's lock on this engine is held first, so
     that a second deploy exits 4 before it spends time on compose. The engine's identity is
@@ -341,7 +342,8 @@ def _session(
         os.environ["DOCKER_CONTEXT"] = context
     given = dict(os.environ)  # before the tunnel: what a later `zdd heal` must open again
     runner = Runner()
-    with engine_tunnel(runner, os.environ), runner as run:
+    tunnel = engine_tunnel(runner, os.environ) if engine_needed else nullcontext()
+    with tunnel, runner as run:
         options = _load_options(file, project_name, project_directory, env_file)
         identity = engine_identity(run, os.environ) if lock or identify else None
         session = open_session(options, compose_cmd, run)
@@ -468,7 +470,13 @@ def services(
     with (
         _boundary(debug, as_json),
         _session(
-            file, project_name, project_directory, env_file, compose_cmd, context=context
+            file,
+            project_name,
+            project_directory,
+            env_file,
+            compose_cmd,
+            context=context,
+            engine_needed=False,
         ) as session,
     ):
         project = session.project
@@ -768,7 +776,13 @@ def check(
     with (
         _boundary(debug, as_json),
         _session(
-            file, project_name, project_directory, env_file, compose_cmd, context=context
+            file,
+            project_name,
+            project_directory,
+            env_file,
+            compose_cmd,
+            context=context,
+            engine_needed=False,
         ) as session,
     ):
         options = _deploy_options(

@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -72,14 +73,26 @@ def ssh_argv(address: str, local: Path) -> list[str]:
     return [*argv, "--", host, "cat"]  # `cat` reads zdd's pipe: it ends when zdd does
 
 
+@dataclass(frozen=True)
+class Tunnel:
+    """The SSH connection an ssh:// engine is reached through (`held` None: no tunnel)."""
+
+    address: str = ""
+    held: Held | None = None
+
+    def lost(self) -> bool:
+        """Whether the connection was there and has ended."""
+        return self.held is not None and not self.held.alive()
+
+
 @contextmanager
-def engine_tunnel(runner: Runner, environ: MutableMapping[str, str]) -> Iterator[str]:
+def engine_tunnel(runner: Runner, environ: MutableMapping[str, str]) -> Iterator[Tunnel]:
     """While it is open, `environ` points docker at a socket forwarded over one SSH connection,
     where the engine in use is `ssh://` (ZDD_SSH_TUNNEL=0: docker's own ssh, one connection per
-    command). Yields the SSH host ("" when there is no tunnel)."""
+    command). An engine error after the connection ended says so."""
     address = engine_address(runner, environ)
     if not address.startswith("ssh://") or environ.get("ZDD_SSH_TUNNEL") == "0":
-        yield ""
+        yield Tunnel()
         return
     base = environ.get("XDG_RUNTIME_DIR") or None
     folder = Path(
@@ -92,7 +105,15 @@ def engine_tunnel(runner: Runner, environ: MutableMapping[str, str]) -> Iterator
         _wait_socket(held, local, folder / "ssh.log", address)
         environ.pop("DOCKER_CONTEXT", None)
         environ["DOCKER_HOST"] = f"unix://{local}"
-        yield urlsplit(address).hostname or address
+        tunnel = Tunnel(address, held)
+        try:
+            yield tunnel
+        except ComposeUnavailableError as err:
+            if tunnel.lost():
+                raise ComposeUnavailableError(
+                    f"{err} (the SSH connection to {address} ended)"
+                ) from err
+            raise
     finally:
         for name, value in saved.items():
             if value is None:

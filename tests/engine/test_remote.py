@@ -105,7 +105,7 @@ def test_a_dropped_ssh_connection_is_exit_3_then_a_clean_deploy(
     said = "".join(lines) + rest
     assert deploying.returncode == 3, said
     last = said.strip().splitlines()[-1]
-    assert "service_a" in last, last
+    assert "service_a" in last and "the SSH connection to ssh://" in last, last
 
     stack.env.pop("WARMUP_SECONDS")
     again = stack.zdd("deploy", env=env)

@@ -49,8 +49,8 @@ def test_the_engine_in_use(tmp_path: Path) -> None:
 
 def test_no_tunnel_for_a_local_engine() -> None:
     environ = {"DOCKER_HOST": "unix:///var/run/docker.sock"}
-    with engine_tunnel(Runner(), environ) as host:
-        assert host == ""
+    with engine_tunnel(Runner(), environ) as tunnel:
+        assert tunnel.held is None and not tunnel.lost()
         assert environ == {"DOCKER_HOST": "unix:///var/run/docker.sock"}
 
 
