@@ -3,11 +3,11 @@ engine, reached through its socket, through DOCKER_HOST=ssh:// as zdd does it (o
 connection held for the command), and as docker alone does it (ZDD_SSH_TUNNEL=0: a
 connection per docker or compose call; compose v1 cannot, it needs paramiko).
 
-    python bench/remote.py [--runs N]
+    python bench/remote.py [--runs N] [--out bench/RESULTS.md]
 
 An sshd on 127.0.0.1 stands in for the server (tests/engine/sshd.py). For compose v2 and v1,
 the fast demo app, two siblings: the three ways run in turn, N times, on one stack; medians
-and the ratio to local are printed as a Markdown table.
+and the ratio to local are printed as a Markdown table and written to its section of --out.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from sections import write_section  # noqa: E402
 
 from tests.engine.conftest import COMPOSE, Stack  # noqa: E402
 from tests.engine.sshd import start_sshd  # noqa: E402
@@ -39,12 +41,21 @@ def timed(stack: Stack, env: dict[str, str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "RESULTS.md")
     args = parser.parse_args()
+    lines = [
+        "## Remote engine (`python bench/remote.py`)",
+        "",
+        f"`zdd deploy` of the fast demo app, two siblings, median of {args.runs} runs each, "
+        "the three ways in turn on one stack; the 'server' is this engine behind an sshd on "
+        "127.0.0.1 (one machine: the ratio is the SSH cost, not a network's).",
+        "",
+    ]
     folder = Path(tempfile.mkdtemp(prefix="zdd-bench-remote-"))
     ssh = start_sshd(folder / "sshd")
-    print("| compose | local (s) | ssh://, zdd's one connection (s) | ratio | ssh://, docker's "
-          "own connections (s) | ratio |")  # fmt: skip
-    print("|---|---|---|---|---|---|")
+    lines.append("| compose | local (s) | ssh://, zdd's one connection (s) | ratio | ssh://, "
+                 "docker's own connections (s) | ratio |")  # fmt: skip
+    lines.append("|---|---|---|---|---|---|")
     try:
         for version, command in COMPOSE.items():
             directory = folder / version
@@ -72,10 +83,14 @@ def main() -> None:
                 docker = f"{own:.2f} | {own / local:.2f}"
             else:
                 docker = "not possible (compose v1 needs paramiko) | -"
-            print(f"| {version} | {local:.2f} | {tunnel:.2f} | {tunnel / local:.2f} | {docker} |")
+            lines.append(
+                f"| {version} | {local:.2f} | {tunnel:.2f} | {tunnel / local:.2f} | {docker} |"
+            )
     finally:
         ssh.stop()
         shutil.rmtree(folder, ignore_errors=True)
+    print("\n".join(lines))
+    write_section(args.out, "remote", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from sections import marked_sections  # noqa: E402
+
 from tests.engine.conftest import COMPOSE, Stack, docker, probe  # noqa: E402
 
 APPS = {"fast": {}, "slow": {"WARMUP_SECONDS": "8"}}
@@ -80,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                             print(f"bench: {row(done[-1])}", file=sys.stderr, flush=True)
                     runs += [median_run(done) for done in tries.values()]
         startup = startup_times()
-    args.out.write_text(report(runs, startup))
+    args.out.write_text(report(runs, startup) + marked_sections(args.out))  # others' sections
     print(f"bench: wrote {args.out}", file=sys.stderr)
 
 
