@@ -261,7 +261,7 @@ def _rollout(command: str, arguments: dict[str, Any]) -> None:
         from zdd.observe import image_checks  # inside: a Ctrl-C here is 130
         from zdd.plan import build_plan, build_rollback_plan, image_names
 
-        options = _deploy_options(session.project.settings, services=services, **arguments)
+        options = _deploy_options(session.project, services=services, **arguments)
         if command == "deploy":
             images = image_names(session.project, session.cli, options)
             seen = image_checks(session.runner, images)
@@ -280,6 +280,7 @@ def _enforce_preflight(project: Any, options: Any, groups: Any, as_json: bool) -
     """Say the preflight's warnings; stop at its first refusal (exit 2), before any change."""
     from zdd.errors import UsageError
     from zdd.preflight import preflight
+    from zdd.proxy.choose import Choice
     from zdd.rollout import Event
 
     findings = preflight(project, options, groups)
@@ -287,6 +288,8 @@ def _enforce_preflight(project: Any, options: Any, groups: Any, as_json: bool) -
         if finding.level == "refuse":
             raise UsageError(finding.message)
     report = _printer(as_json)
+    choice = Choice(options.proxy, options.proxy_reason)
+    report(Event("mode", choice.line(), {"proxy": str(choice.mode), "reason": choice.reason}))
     for finding in findings:
         report(Event("warning", finding.message))
 
@@ -378,25 +381,25 @@ def _echo(text: str, *, err: bool = False) -> None:
 
 
 def _proxy_defaults(
-    settings: Any, proxy: ProxyMode | None, proxy_service: str | None
+    project: Any, proxy: ProxyMode | None, proxy_service: str | None, *, hooks: bool = False
 ) -> dict[str, Any]:
-    """--proxy and --proxy-service, else the compose file's `x-zdd`, else none and proxy."""
-    return {
-        "proxy": proxy or ProxyMode(settings.get("proxy", "none")),
-        "proxy_service": proxy_service or settings.get("proxy_service", "proxy"),
-    }
+    """--proxy and --proxy-service, else the compose file's `x-zdd`, else what `auto` finds in
+    the project (proxy/choose.py)."""
+    from zdd.proxy.choose import choose_mode
+
+    service = proxy_service or project.settings.get("proxy_service", "proxy")
+    choice = choose_mode(project, project.settings, proxy, service, hooks)
+    return {"proxy": choice.mode, "proxy_service": service, "proxy_reason": choice.reason}
 
 
 def _deploy_options(
-    settings: Any, *, proxy: ProxyMode | None, proxy_service: str | None, **values: Any
+    project: Any, *, proxy: ProxyMode | None, proxy_service: str | None, **values: Any
 ) -> Any:
-    """DeployOptions, with the proxy defaults taken from the compose file's `x-zdd`."""
+    """DeployOptions, with the proxy mode chosen as `--proxy auto` does."""
     from zdd.plan import DeployOptions
 
-    return DeployOptions(
-        **_proxy_defaults(settings, proxy, proxy_service),
-        **values,
-    )
+    hooks = bool(values.get("pre_stop") or values.get("post_start"))
+    return DeployOptions(**_proxy_defaults(project, proxy, proxy_service, hooks=hooks), **values)
 
 
 def _run(session: Any, plan: Any, options: Any, as_json: bool, connection: list[str]) -> None:
@@ -627,11 +630,8 @@ def status(
             file, project_name, project_directory, env_file, compose_cmd, identify=True
         ) as session,
     ):
-        settings = session.project.settings
-        rows, lock = collect(
-            session,
-            **_proxy_defaults(settings, proxy, proxy_service),
-        )
+        chosen = _proxy_defaults(session.project, proxy, proxy_service)
+        rows, lock = collect(session, chosen["proxy"], chosen["proxy_service"])
         if as_json:
             _echo(
                 json.dumps(
@@ -730,7 +730,7 @@ def heal(
         ) as session,
     ):
         warn = lambda message: report(Event("warning", message))  # noqa: E731
-        chosen = _proxy_defaults(session.project.settings, proxy, proxy_service)
+        chosen = _proxy_defaults(session.project, proxy, proxy_service)
         if chosen["proxy"] is not ProxyMode.NGINX:
             raise UsageError("zdd heal works on the managed nginx only (--proxy nginx)")
         rotation = make_rotation(
@@ -786,7 +786,7 @@ def check(
         ) as session,
     ):
         options = _deploy_options(
-            session.project.settings,
+            session.project,
             services=tuple(services or ()),
             delay=delay,
             health_path=health_path,

@@ -32,7 +32,13 @@ def execute(
         post_start=options.post_start,
     )
     rollout = Rollout(
-        session.runner, session.cli, session.project.name, report, rotation, on_step=on_step
+        session.runner,
+        session.cli,
+        session.project.name,
+        report,
+        rotation,
+        on_step=on_step,
+        proxy=str(options.proxy),
     )
     if options.verify is None:
         rollout.run(plan)

@@ -45,6 +45,7 @@ class DeployOptions:
     stop_timeout: int | None = None
     health_timeout: float | None = None
     proxy: ProxyMode = ProxyMode.NONE
+    proxy_reason: str = "--proxy"  # why this mode (proxy/choose.py), said before any change
     drain_timeout: float = 30.0
     health_path: str | None = None
     proxy_service: str = "proxy"
@@ -261,7 +262,7 @@ def replace_steps(
     retag: bool,
 ) -> list[Step]:
     """Drain, stop, up, gate, admit one sibling (drain and admit only with a proxy)."""
-    rotates = options.proxy is not ProxyMode.NONE
+    rotates = options.proxy in (ProxyMode.NGINX, ProxyMode.EXTERNAL)
     steps: list[Step] = [Retag(sibling)] if retag else []
     if rotates:
         steps.append(Rotate(sibling, RotateAction.DRAIN))

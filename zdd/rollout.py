@@ -88,6 +88,7 @@ class Rollout:
     waited: float = 0.0  # seconds spent sleeping between polls of a gate
     gate_said: dict[str, str] = field(default_factory=dict)  # a gate the plan could not know
     healed: bool = False  # the proxy was brought in line with the engine at the start
+    proxy: str = "none"  # the proxy mode, for the summary's word on routing
     ledger: Ledger = field(init=False)
 
     def __post_init__(self) -> None:
@@ -113,10 +114,12 @@ class Rollout:
         self.report(
             Event(
                 "summary",
-                f"replaced {len(plan.siblings)} sibling(s) in {total:g} s",
+                f"replaced {len(plan.siblings)} sibling(s) in {total:g} s; {self.routing}",
                 {
                     "siblings": list(plan.siblings),
                     "seconds": total,
+                    "proxy": self.proxy,
+                    "routing_controlled": self.proxy == "nginx",
                     # where the rollout's time went (bench/): the rest is zdd's own work
                     "commands": self.runner.calls - calls,
                     "command_seconds": round(self.runner.seconds - spent, 3),
@@ -126,6 +129,15 @@ class Rollout:
         )
         if self.stop_requested:
             raise InterruptedDeployError("interrupted after the last sibling: all replaced")
+
+    @property
+    def routing(self) -> str:
+        """The summary's promise: whether zdd controlled which containers got requests."""
+        if self.proxy == "nginx":
+            return "zdd controlled the routing (its nginx)"
+        if self.proxy == "external":
+            return "routing was your hooks' (zdd ran them)"
+        return f"zdd did not control the routing (proxy: {self.proxy})"
 
     def _start(self, plan: Plan) -> Plan:
         """One snapshot of the project's containers: the proxy reconciled with it (healed), the

@@ -64,7 +64,10 @@ def test_first_deploy_then_new_version(stack: Stack) -> None:
     assert old_version not in versions
     assert all(v.startswith("2-") for v in versions), versions
     record("zdd second deploy (new version)", stack, "exit 0", report)
-    assert summary["message"] == f"replaced 2 sibling(s) in {summary['seconds']:g} s"
+    assert summary["message"] == (
+        f"replaced 2 sibling(s) in {summary['seconds']:g} s; zdd controlled the routing (its nginx)"
+    )
+    assert summary["proxy"] == "nginx" and summary["routing_controlled"] is True
     assert report.failed == 0, report.summary()
     assert served_versions(report, 1.5) == versions
 

@@ -200,9 +200,15 @@ def test_deploy_dry_run_json(tmp_path: Path, seed_file: Path) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [e["event"] for e in events] == ["warning"] * 2 + ["plan"] * 9
-    assert "service_a has no healthcheck" in events[0]["message"], "the seed's file has none"
-    assert events[2]["step"].endswith(" build --no-cache -- app")
+    assert [e["event"] for e in events] == ["mode"] + ["warning"] * 2 + ["plan"] * 9
+    # the seed's nginx-proxy finds the siblings itself: discovery, and what that cannot promise
+    assert (events[0]["proxy"], events[0]["reason"]) == (
+        "discovery",
+        "service 'proxy' shares network bridge with the siblings and zdd does not manage it",
+    )
+    assert "cannot drain one before it stops" in events[0]["message"]
+    assert "service_a has no healthcheck" in events[1]["message"], "the seed's file has none"
+    assert events[3]["step"].endswith(" build --no-cache -- app")
 
 
 def test_deploy_dry_run_with_compose_v2_uses_a_translated_file(

@@ -290,3 +290,21 @@ def test_a_failed_build_says_what_the_start_changed(
         run.rotation = HealingRotation()
     with pytest.raises(DeployError, match=re.escape(words)):
         run.run(plan)
+
+
+@pytest.mark.parametrize(("proxy", "words", "controlled"), [
+    ("nginx", "zdd controlled the routing (its nginx)", True),
+    ("external", "routing was your hooks' (zdd ran them)", False),
+    ("discovery", "zdd did not control the routing (proxy: discovery)", False),
+    ("none", "zdd did not control the routing (proxy: none)", False),
+])  # fmt: skip
+def test_the_summary_says_whether_zdd_controlled_the_routing(
+    seed: Project, proxy: str, words: str, controlled: bool
+) -> None:
+    engine, events = engine_for(seed), []
+    run, plan = rollout(seed, engine, events)
+    run.proxy = proxy
+    run.run(plan)
+    summary = events[-1]
+    assert summary.kind == "summary" and summary.message.endswith(f"; {words}")
+    assert (summary.data["proxy"], summary.data["routing_controlled"]) == (proxy, controlled)

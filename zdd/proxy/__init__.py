@@ -14,8 +14,10 @@ if TYPE_CHECKING:
 class ProxyMode(StrEnum):
     """How a container is put in and taken out of rotation (`--proxy`)."""
 
+    AUTO = "auto"  # chosen from the project (proxy/choose.py)
     NGINX = "nginx"
     EXTERNAL = "external"
+    DISCOVERY = "discovery"  # a proxy that finds the siblings itself: gated, not drained
     NONE = "none"
 
 

@@ -1,0 +1,55 @@
+"""`--proxy auto`: the mode a project gets, why, and the one line that says what it promises."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from zdd.cli import app
+
+from .test_cli import fake_compose
+
+runner = CliRunner()
+CHECK = "healthcheck: {test: [CMD, 'true']}"
+APP = (
+    f"  app: {{image: a, expose: ['80'], {CHECK}}}\n  a: {{extends: app}}\n  b: {{extends: app}}\n"
+)
+MODES = {
+    # name: (compose file, extra args, mode, words of its reason, words of its promise)
+    "x-zdd-nginx": ("x-zdd: {proxy: nginx}\nservices:\n  proxy: {image: n}\n" + APP, [],
+                    "nginx", "`x-zdd: {proxy}` in the compose file", "zero failed requests"),
+    "hooks": ("services:\n" + APP, ["--pre-stop", "true"], "external",
+              "--pre-stop/--post-start given", "the hooks' to do"),
+    "discovery": ("services:\n  proxy: {image: n}\n" + APP, [], "discovery",
+                  "service 'proxy' shares network default with the siblings",
+                  "cannot drain one before it stops"),
+    "other-network": ("services:\n  proxy: {image: n, networks: [edge]}\n" + APP
+                      + "networks: {edge: {}}\n", [], "none",
+                      "no service 'proxy' shares a network with them", "routing is not zdd's"),
+    "no-proxy": ("services:\n" + APP, [], "none", "no service 'proxy'", "routing is not zdd's"),
+    "flag-wins": ("services:\n  proxy: {image: n}\n" + APP, ["--proxy", "none"], "none",
+                  "--proxy", "routing is not zdd's"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(MODES))
+def test_the_mode_is_said_before_anything_changes(tmp_path: Path, case: str) -> None:
+    text, args, mode, reason, promise = MODES[case]
+    path = tmp_path / "p" / "compose.yaml"
+    path.parent.mkdir()
+    path.write_text(text)
+    base = ["deploy", "--dry-run", "-f", str(path), "--compose-cmd", str(fake_compose(tmp_path))]
+    shown = runner.invoke(app, [*base, *args])
+    assert shown.exit_code == 0, shown.output
+    line = shown.stderr.splitlines()[0]
+    assert line.startswith(f"zdd: proxy: {mode} (") and reason in line and promise in line
+    as_json = runner.invoke(app, [*base, *args, "--json"])
+    event = json.loads(as_json.stdout.splitlines()[0])
+    assert (event["event"], event["proxy"]) == ("mode", mode)
+    assert reason in event["reason"] and promise in event["message"]
+    steps = [json.loads(e)["step"] for e in as_json.stdout.splitlines()[1:] if '"plan"' in e]
+    drains = any(step.startswith("# drain") for step in steps)
+    assert drains is (mode in ("nginx", "external")), "only a proxy zdd controls is drained"

@@ -1,0 +1,85 @@
+"""`--proxy auto` (the default): which proxy mode a project gets, why, and what it promises.
+
+Pure: the project as compose resolves it and the flags. The choice is said in one line before
+anything changes, and the deploy's summary says whether zdd controlled the routing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from zdd.project import Project
+from zdd.proxy import ProxyMode
+
+PROMISES = {
+    ProxyMode.NGINX: "zdd drains, gates and admits each sibling in the proxy it manages: "
+    "zero failed requests",
+    ProxyMode.EXTERNAL: "zdd gates each sibling and runs your hooks around it; draining and "
+    "admission are the hooks' to do",
+    ProxyMode.DISCOVERY: "zdd gates each sibling and rolls a bad one back, but the proxy finds "
+    "containers by itself: zdd cannot drain one before it stops nor keep a warming one out, "
+    "so requests can fail; for zero failed requests let zdd manage the nginx (README: Put zdd "
+    "in front of your own stack) and make the app finish in-flight requests on SIGTERM",
+    ProxyMode.NONE: "zdd gates each sibling and rolls a bad one back; routing is not zdd's",
+}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The proxy mode of one command, and why."""
+
+    mode: ProxyMode
+    reason: str
+
+    def line(self) -> str:
+        """The one line said before anything changes."""
+        return f"proxy: {self.mode} ({self.reason}): {PROMISES[self.mode]}"
+
+    @property
+    def controlled(self) -> bool:
+        """Whether zdd itself controls which containers get requests."""
+        return self.mode is ProxyMode.NGINX
+
+
+def choose_mode(
+    project: Project,
+    settings: Mapping[str, Any],
+    proxy: ProxyMode | None,
+    proxy_service: str,
+    hooks: bool,
+) -> Choice:
+    """--proxy, else `x-zdd: {proxy}`, else: hooks given -> external; a proxy service that
+    shares a network with the siblings -> discovery; else none."""
+    if proxy is not None and proxy is not ProxyMode.AUTO:
+        return Choice(proxy, "--proxy")
+    if settings.get("proxy"):
+        return Choice(ProxyMode(settings["proxy"]), "`x-zdd: {proxy}` in the compose file")
+    if hooks:
+        return Choice(ProxyMode.EXTERNAL, "--pre-stop/--post-start given")
+    siblings = [s for group in project.groups for s in group.siblings]
+    service = project.services.get(proxy_service)
+    if service is not None and proxy_service not in siblings:
+        shared = _networks(service.config) & set().union(
+            *(_networks(project.services[s].config) for s in siblings)
+        )
+        if shared:
+            return Choice(
+                ProxyMode.DISCOVERY,
+                f"service {proxy_service!r} shares network {sorted(shared)[0]} with the "
+                "siblings and zdd does not manage it",
+            )
+    return Choice(ProxyMode.NONE, f"no service {proxy_service!r} shares a network with them")
+
+
+def _networks(config: Mapping[str, Any]) -> set[str]:
+    """The networks a service is on (`network_mode: bridge`: docker's default bridge)."""
+    mode = str(config.get("network_mode") or "")
+    if mode:
+        return {mode} if mode == "bridge" else set()
+    networks = config.get("networks")
+    if isinstance(networks, Mapping):
+        return {str(name) for name in networks}
+    if isinstance(networks, Sequence) and not isinstance(networks, str):
+        return {str(name) for name in networks}
+    return {"default"}
