@@ -258,17 +258,19 @@ def _rollout(command: str, arguments: dict[str, Any]) -> None:
         _boundary(debug, as_json),
         _session(files, name, directory, env_file, compose_cmd, lock, context=context) as session,
     ):
-        from zdd.observe import image_checks  # inside: a Ctrl-C here is 130
-        from zdd.plan import build_plan, build_rollback_plan, image_names
+        from zdd.observe import container_counts, image_checks  # inside: Ctrl-C here is 130
+        from zdd.plan import build_plan, build_rollback_plan, image_names, singles_of
 
         options = _deploy_options(session.project, services=services, **arguments)
+        singles = singles_of(session.project, options)
+        existing = container_counts(session.runner, session.project.name, singles)
         if command == "deploy":
             images = image_names(session.project, session.cli, options)
             seen = image_checks(session.runner, images)
-            plan = build_plan(session.project, session.cli, options, seen)
+            plan = build_plan(session.project, session.cli, options, seen, existing)
         else:  # the previous releases' images are found while it runs
-            plan = build_rollback_plan(session.project, session.cli, options)
-        _enforce_preflight(session.project, options, plan.groups, as_json)
+            plan = build_rollback_plan(session.project, session.cli, options, existing=existing)
+        _enforce_preflight(session.project, options, plan, as_json)
         if dry_run:
             _print_plan(plan, as_json)
             return
@@ -276,14 +278,14 @@ def _rollout(command: str, arguments: dict[str, Any]) -> None:
         _run(session, plan, options, as_json, connection)
 
 
-def _enforce_preflight(project: Any, options: Any, groups: Any, as_json: bool) -> None:
+def _enforce_preflight(project: Any, options: Any, plan: Any, as_json: bool) -> None:
     """Say the preflight's warnings; stop at its first refusal (exit 2), before any change."""
     from zdd.errors import UsageError
     from zdd.preflight import preflight
     from zdd.proxy.choose import Choice
     from zdd.rollout import Event
 
-    findings = preflight(project, options, groups)
+    findings = preflight(project, options, plan.groups, plan.singles)
     for finding in findings:
         if finding.level == "refuse":
             raise UsageError(finding.message)
@@ -739,6 +741,7 @@ def heal(
             proxy_service=chosen["proxy_service"],
             drain_timeout=drain_timeout,
             warn=warn,
+            singles=session.project.singles((), chosen["proxy_service"]),
         )
         assert isinstance(rotation, NginxRotation)
         rotation.stale.update(stale or ())
@@ -797,7 +800,7 @@ def check(
             verify=verify,
         )
         plan = build_plan(session.project, session.cli, options)
-        findings = preflight(session.project, options, plan.groups)
+        findings = preflight(session.project, options, plan.groups, plan.singles)
         for finding in findings:
             word = "refuse" if finding.level == "refuse" else "warning"
             if as_json:

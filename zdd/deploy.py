@@ -30,6 +30,7 @@ def execute(
         warn=lambda message: report(Event("warning", message)),
         pre_stop=options.pre_stop,
         post_start=options.post_start,
+        singles=plan.singles,
     )
     rollout = Rollout(
         session.runner,

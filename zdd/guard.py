@@ -1,6 +1,7 @@
 """`python -P -m zdd.guard PID ARGS`: the guardian deploy PID starts (see runner.Guardian).
 
-It reads zdd's lines until end-of-file: `KIND SERVICE OLD-CONTAINER` as each step begins,
+It reads zdd's lines until end-of-file: `KIND SERVICE OLD-CONTAINER` as each step begins
+(a single service's `retire`: its old containers, separated by commas),
 `done` when zdd ends in a state it reported. Without `done`, zdd died: the guardian runs
 `zdd heal ARGS`, so that every ready sibling is back in rotation without anyone running zdd.
 When zdd died once a sibling's old container was being stopped, the heal never admits that
@@ -21,7 +22,8 @@ def main() -> None:
         kind, service, old = [*raw.decode(errors="replace").split(), "", "", ""][:3]
         if kind == "done":
             return
-        in_progress = [service, old] if kind in COMING else []
+        # a single's `retire`: its old containers are being stopped, never to be admitted
+        in_progress = [service, old] if kind in COMING else ["", old] if kind == "retire" else []
     import time
 
     when = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -31,7 +33,8 @@ def main() -> None:
     wait_for = []
     if in_progress:
         service, old = in_progress
-        wait_for = ["--wait-for", service, *(["--stale", old] if old else [])]
+        wait_for = ["--wait-for", service] if service else []
+        wait_for += [arg for stale in old.split(",") if stale for arg in ("--stale", stale)]
     app(["heal", *sys.argv[2:], *wait_for], prog_name="zdd heal")
 
 

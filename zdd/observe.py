@@ -7,11 +7,31 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 
-from zdd.containers import check_budget
+from zdd.containers import ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL, check_budget
 from zdd.errors import ZddError
 from zdd.runner import Pending, Runner
 
 NO_CHECK = 0.0  # image_checks value: the image exists and has no HEALTHCHECK
+
+
+def container_counts(runner: Runner, project: str, services: Iterable[str]) -> dict[str, int]:
+    """Service -> how many containers it has (running or not; not `compose run` ones): what a
+    start-first scale-up adds to. Left out when the engine does not answer."""
+    wanted = list(services)
+    if not wanted:
+        return {}
+    argv = ["docker", "ps", "-a", "--filter", f"label={PROJECT_LABEL}={project}"]
+    argv += ["--format", f'{{{{.Label "{SERVICE_LABEL}"}}}} {{{{.Label "{ONEOFF_LABEL}"}}}}']
+    try:
+        output = runner.run(argv, timeout=30)
+    except ZddError:
+        return {}
+    counts = dict.fromkeys(wanted, 0)
+    for line in output.splitlines():
+        service, _, oneoff = line.partition(" ")
+        if service in counts and oneoff.strip() != "True":
+            counts[service] += 1
+    return counts
 
 
 def image_checks(runner: Runner, images: Iterable[str]) -> Mapping[str, float]:

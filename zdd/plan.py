@@ -63,6 +63,7 @@ class Verb(StrEnum):
     TAG = "tag"  # `docker tag`: a sibling gets the image built for its base
     STOP = "stop"
     UP = "up"
+    START = "start"  # start-first: new containers beside the old (`up --scale`)
 
 
 @dataclass(frozen=True)
@@ -95,23 +96,28 @@ class Gate:
     monitor: float = 0.0  # seconds to keep watching after ready (--monitor)
     health_timeout: float | None = None  # --health-timeout, which beats any other budget
     source: GateSource = GateSource.COMPOSE
+    containers: int = 0  # start-first: the service's N new containers, each gated
     kind: ClassVar[str] = "gate"
+
+    @property
+    def subject(self) -> str:
+        """What is gated: a sibling, or each new container of a single service."""
+        if self.containers:
+            return f"each new {self.service} container ({self.containers})"
+        return self.service
 
     def describe(self) -> str:
         """What the gate waits for, in words."""
+        who = self.subject
         if self.policy is GatePolicy.DELAY:
-            text = f"# wait {self.delay:g} s, then check {self.service} runs"
+            text = f"# wait {self.delay:g} s, then check {who} runs"
         elif self.policy is GatePolicy.HTTP:
-            text = (
-                f"# wait until {self.url} answers 2xx in {self.service} (at most {self.budget:g} s)"
-            )
+            text = f"# wait until {self.url} answers 2xx in {who} (at most {self.budget:g} s)"
         elif self.source is GateSource.IMAGE:
-            text = (
-                f"# wait until {self.service} is healthy (its image's HEALTHCHECK, "
-                f"at most {self.budget:g} s)"
-            )
+            text = f"# wait until {who} is healthy (its image's HEALTHCHECK, "
+            text += f"at most {self.budget:g} s)"
         else:
-            text = f"# wait until {self.service} is healthy (at most {self.budget:g} s)"
+            text = f"# wait until {who} is healthy (at most {self.budget:g} s)"
         if self.source is GateSource.UNSEEN:
             text += " (its image is not there yet: if it has a HEALTHCHECK, until healthy)"
         return text + (f", then watch it {self.monitor:g} s" if self.monitor else "")
@@ -130,6 +136,7 @@ class Rotate:
 
     service: str
     action: RotateAction
+    single: bool = False  # start-first: the service's new (admit) or old (drain) containers
 
     @property
     def kind(self) -> str:
@@ -138,6 +145,13 @@ class Rotate:
 
     def describe(self) -> str:
         """What the proxy step does, in words."""
+        if self.single and self.action is RotateAction.DRAIN:
+            return (
+                f"# drain the old {self.service} containers: out of rotation, wait for their "
+                "in-flight requests"
+            )
+        if self.single:
+            return f"# admit the new {self.service} containers: into rotation, confirm each"
         if self.action is RotateAction.DRAIN:
             return f"# drain {self.service}: out of rotation, wait for its in-flight requests"
         return f"# admit {self.service}: into rotation, confirm the proxy reaches it"
@@ -155,7 +169,21 @@ class Retag:
         return f"# docker tag <previous release of {self.service}> <{self.service}'s image>"
 
 
-Step = Command | Gate | Rotate | Retag
+@dataclass(frozen=True)
+class Retire:
+    """Start-first, last: stop (gracefully) and remove the service's old containers."""
+
+    service: str
+    stop_timeout: int | None = None
+    kind: ClassVar[str] = "retire"
+
+    def describe(self) -> str:
+        """What the step does, in words."""
+        flags = f"-t {self.stop_timeout} " if self.stop_timeout is not None else ""
+        return f"# docker stop {flags}<the old {self.service} containers>, then docker rm them"
+
+
+Step = Command | Gate | Rotate | Retag | Retire
 
 
 @dataclass(frozen=True)
@@ -168,11 +196,19 @@ class Plan:
     # sibling -> the image name the compose binary in use runs it from (v1 and v2 differ, so a
     # stack last deployed by the other major has containers made from another name)
     images: Mapping[str, str] = field(default_factory=dict)
+    singles: tuple[str, ...] = ()  # services without siblings, rolled out start-first
+    # single service -> how many containers it had when planned (the scale-up counts on it)
+    existing: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def siblings(self) -> tuple[str, ...]:
         """Every sibling the plan replaces, in order."""
         return tuple(s for g in self.groups for s in g.siblings)
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        """Every sibling and single service the plan replaces, in order."""
+        return (*self.siblings, *self.singles)
 
 
 def down_first(plan: Plan, down: Collection[str]) -> Plan:
@@ -192,17 +228,20 @@ def build_plan(
     cli: ComposeCli,
     options: DeployOptions,
     image_checks: Mapping[str, float] | None = None,
+    existing: Mapping[str, int] | None = None,
 ) -> Plan:
     """The seed's sequence, one build per distinct build: build, then per sibling (tag it with
-    its base's new image,) drain, stop, up, gate, admit. `image_checks` (observe.py): image
-    name -> its HEALTHCHECK budget, 0 for none; an image left out was not seen."""
-    groups = _groups(project, options)
+    its base's new image,) drain, stop, up, gate, admit; then each single service start-first.
+    `image_checks` (observe.py): image name -> its HEALTHCHECK budget, 0 for none; an image
+    left out was not seen. `existing` (observe.py): single service -> its containers now."""
+    groups, singles = _units(project, options)
     steps: list[Step] = []
-    builds = plan_builds(project, groups) if options.build else Builds((), {})
+    builds = plan_builds(project, groups, singles) if options.build else Builds((), {})
     if builds.targets:
         argv = cli.build(builds.targets, no_cache=options.no_cache, pull=options.pull)
         steps.append(Command(argv, Verb.BUILD))
-    image_only = [s for g in groups for s in g.siblings if not project.services[s].builds]
+    units = [*(s for g in groups for s in g.siblings), *singles]
+    image_only = [s for s in units if not project.services[s].builds]
     if options.pull and image_only:
         steps.append(Command(cli.pull(image_only), Verb.PULL))
     for group in groups:
@@ -215,17 +254,30 @@ def build_plan(
                 if image != name:  # a shared `image:` name is tagged by the build already
                     steps.append(Command(("docker", "tag", image, name), Verb.TAG, sibling))
             steps += replace_steps(project, cli, options, sibling, image_checks, retag=False)
-    return Plan(groups, tuple(steps), builds.targets, _image_names(project, cli, groups))
-
-
-def _groups(project: Project, options: DeployOptions) -> tuple[Group, ...]:
-    groups = project.select(options.services)
-    if not groups:
-        raise UsageError(
-            f"no siblings in project {project.name}: zdd rolls out services that `extends` a "
-            "base service (e.g. service_a and service_b with `extends: app`)"
+    counts = _existing(singles, existing)
+    for single in singles:
+        steps += start_first_steps(
+            project, cli, options, single, existing=counts[single], image_checks=image_checks
         )
-    return groups
+    images = _image_names(project, cli, groups, singles)
+    return Plan(groups, tuple(steps), builds.targets, images, singles, counts)
+
+
+def _units(project: Project, options: DeployOptions) -> tuple[tuple[Group, ...], tuple[str, ...]]:
+    """The groups and the single services to roll out."""
+    groups = project.select(options.services)
+    singles = project.singles(options.services, options.proxy_service)
+    if not groups and not singles:
+        raise UsageError(
+            f"nothing to roll out in project {project.name}: no service `extends` a base "
+            "service and none builds an image; name the service(s) to deploy"
+        )
+    return groups, singles
+
+
+def _existing(singles: Sequence[str], existing: Mapping[str, int] | None) -> dict[str, int]:
+    """Each single service's containers now; unknown (no engine to ask): its replicas."""
+    return {s: (existing or {}).get(s, -1) for s in singles}
 
 
 def build_rollback_plan(
@@ -233,23 +285,88 @@ def build_rollback_plan(
     cli: ComposeCli,
     options: DeployOptions,
     image_checks: Mapping[str, float] | None = None,
+    existing: Mapping[str, int] | None = None,
 ) -> Plan:
     """`zdd rollback`: per sibling, its previous release retagged, then replaced as in a deploy."""
-    groups = _groups(project, options)
+    groups, singles = _units(project, options)
     steps: list[Step] = []
     for group in groups:
         for sibling in group.siblings:
             steps += replace_steps(project, cli, options, sibling, image_checks, retag=True)
-    return Plan(groups, tuple(steps), images=_image_names(project, cli, groups))
+    counts = _existing(singles, existing)
+    for single in singles:
+        steps += start_first_steps(
+            project,
+            cli,
+            options,
+            single,
+            existing=counts[single],
+            image_checks=image_checks,
+            retag=True,
+        )
+    images = _image_names(project, cli, groups, singles)
+    return Plan(groups, tuple(steps), images=images, singles=singles, existing=counts)
 
 
-def _image_names(project: Project, cli: ComposeCli, groups: Sequence[Group]) -> dict[str, str]:
-    return {s: cli.image_name(s, project.services[s].config) for g in groups for s in g.siblings}
+def _image_names(
+    project: Project, cli: ComposeCli, groups: Sequence[Group], singles: Sequence[str]
+) -> dict[str, str]:
+    units = [*(s for g in groups for s in g.siblings), *singles]
+    return {s: cli.image_name(s, project.services[s].config) for s in units}
 
 
 def image_names(project: Project, cli: ComposeCli, options: DeployOptions) -> list[str]:
-    """The images the siblings run now: what observe.image_checks looks at before planning."""
-    return list(_image_names(project, cli, _groups(project, options)).values())
+    """The images the siblings and single services run now: what observe.image_checks looks
+    at before planning."""
+    return list(_image_names(project, cli, *_units(project, options)).values())
+
+
+def singles_of(project: Project, options: DeployOptions) -> tuple[str, ...]:
+    """The single services a deploy with these options rolls out (observe counts theirs)."""
+    return _units(project, options)[1]
+
+
+def replicas(config: Mapping[str, Any]) -> int | str | None:
+    """`deploy.replicas`, else `scale`, else None (a text that is no count is returned as is)."""
+    deploy = config.get("deploy")
+    value = deploy.get("replicas") if isinstance(deploy, dict) else None
+    if value is None:
+        value = config.get("scale")
+    if value is None:
+        return None
+    text = str(value).strip()
+    return int(text) if text.isdigit() else text
+
+
+def start_first_steps(
+    project: Project,
+    cli: ComposeCli,
+    options: DeployOptions,
+    service: str,
+    *,
+    existing: int,
+    image_checks: Mapping[str, float] | None = None,
+    retag: bool = False,
+) -> list[Step]:
+    """A single service start-first: its N new containers beside the `existing` ones, each
+    gated, admitted; then the old ones drained, stopped and removed. N: its replicas (compose's
+    `deploy.replicas` / `scale`), else as many as run now, else 1."""
+    config = project.services[service].config
+    configured = replicas(config)
+    count = configured if isinstance(configured, int) and configured > 0 else max(existing, 1)
+    before = max(existing, 0) if existing >= 0 else count
+    rotates = options.proxy in (ProxyMode.NGINX, ProxyMode.EXTERNAL)
+    steps: list[Step] = [Retag(service)] if retag else []
+    steps.append(Command(cli.scale_up(service, before + count), Verb.START, service))
+    seen = (image_checks or {}).get(cli.image_name(service, config))
+    steps.append(replace(gate_for(config, service, options, seen), containers=count))
+    if rotates:
+        steps.append(Rotate(service, RotateAction.ADMIT, single=True))
+    if before:
+        if rotates:
+            steps.append(Rotate(service, RotateAction.DRAIN, single=True))
+        steps.append(Retire(service, options.stop_timeout))
+    return steps
 
 
 def replace_steps(
@@ -285,7 +402,7 @@ class Builds:
     shared: Mapping[str, str]  # sibling -> the built service whose image it is tagged with
 
 
-def plan_builds(project: Project, groups: Sequence[Group]) -> Builds:
+def plan_builds(project: Project, groups: Sequence[Group], singles: Sequence[str] = ()) -> Builds:
     """One build per distinct `build` (context, dockerfile, args, ...) among the siblings.
 
     Siblings that inherit their base's build share one image: the base is built (as the seed
@@ -308,6 +425,7 @@ def plan_builds(project: Project, groups: Sequence[Group]) -> Builds:
                 targets.append(built[key])
             if built[key] != sibling:
                 shared[sibling] = built[key]
+    targets += [s for s in singles if project.services[s].builds and s not in targets]
     return Builds(tuple(targets), shared)
 
 

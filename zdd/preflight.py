@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zdd.errors import ZddError
+from zdd.plan import replicas
 from zdd.project import Group, Project, service_port
 from zdd.proxy import ProxyMode
 
@@ -26,8 +27,11 @@ class Finding:
     message: str
 
 
-def preflight(project: Project, options: Any, groups: Sequence[Group]) -> list[Finding]:
-    """Every finding for rolling out `groups` with `options` (a plan.DeployOptions)."""
+def preflight(
+    project: Project, options: Any, groups: Sequence[Group], singles: Sequence[str] = ()
+) -> list[Finding]:
+    """Every finding for rolling out `groups` and the single services `singles` (start-first)
+    with `options` (a plan.DeployOptions)."""
     found = list(_proxy(project, options, groups))
     if options.verify is not None:
         from zdd.probe import Probe
@@ -42,6 +46,8 @@ def preflight(project: Project, options: Any, groups: Sequence[Group]) -> list[F
         for sibling, config in siblings:
             if sibling in group.siblings:
                 found += _sibling(sibling, config, options)
+    for single in singles:
+        found += _single(single, project.services[single].config, options)
     return found
 
 
@@ -114,13 +120,43 @@ def _shared(group: Group, siblings: Sequence[tuple[str, Mapping[str, Any]]]) -> 
 
 
 def _sibling(sibling: str, config: Mapping[str, Any], options: Any) -> Iterator[Finding]:
-    replicas = _replicas(config)
-    if replicas != 1:
+    count = replicas(config)
+    if count not in (None, 1):
         yield Finding(
             "refuse",
-            f"{sibling}: {replicas} replicas (`deploy.replicas` / `scale`): zdd replaces one "
-            "container per sibling; give each copy a sibling of its own",
+            f"{sibling}: {count} replicas (`deploy.replicas` / `scale`): zdd replaces one "
+            "container per sibling; give each copy a sibling of its own, or deploy one "
+            "service without siblings (start-first, replicas honoured)",
         )
+    yield from _routable(sibling, config, options)
+
+
+def _single(service: str, config: Mapping[str, Any], options: Any) -> Iterator[Finding]:
+    """Start-first runs the new containers beside the old: what two copies cannot share."""
+    why = "a start-first rollout runs its new containers beside the old ones"
+    name = config.get("container_name")
+    if name is not None:
+        yield Finding(
+            "refuse",
+            f"{service} has container_name {name!r}: {why}, and two containers cannot share "
+            "a name; remove container_name (compose names each container)",
+        )
+    for port in host_ports(config):
+        yield Finding(
+            "refuse",
+            f"{service} publishes host port {port}: {why}, and the new one could not bind it; "
+            "publish the proxy's port only, and `expose` the app's",
+        )
+    count = replicas(config)
+    if count is not None and not (isinstance(count, int) and count > 0):
+        yield Finding(
+            "refuse", f"{service}: replicas must be a whole number above 0, not {count!r}"
+        )
+    yield from _routable(service, config, options)
+
+
+def _routable(sibling: str, config: Mapping[str, Any], options: Any) -> Iterator[Finding]:
+    """What the proxy needs of a service it routes to, and whether its gate can be real."""
     mode = str(config.get("network_mode", ""))
     if options.proxy is ProxyMode.NGINX and mode and not mode.startswith("bridge"):
         yield Finding(
@@ -151,13 +187,6 @@ def _sibling(sibling: str, config: Mapping[str, Any], options: Any) -> Iterator[
             f"its image has a HEALTHCHECK, zdd can only wait {options.delay:g} s (the seed's "
             "sleep) and check it runs, so requests may reach it before it is ready",
         )
-
-
-def _replicas(config: Mapping[str, Any]) -> int | str:
-    deploy = config.get("deploy")
-    value = deploy.get("replicas", 1) if isinstance(deploy, dict) else config.get("scale", 1)
-    text = str(value).strip()
-    return int(text) if text.isdigit() else text
 
 
 def host_ports(config: Mapping[str, Any]) -> list[str]:

@@ -72,7 +72,8 @@ class Project:
     cli: ComposeCli | None = None  # the argv builder that reads this project
 
     def select(self, names: Sequence[str]) -> tuple[Group, ...]:
-        """Narrow the groups to the named siblings or bases (all groups when none named)."""
+        """Narrow the groups to the named siblings or bases (all groups when none named); a
+        named service outside every group is a single service (`singles`), not an error."""
         if not names:
             return self.groups
         unknown = [name for name in names if name not in self.services and not self._base(name)]
@@ -87,14 +88,17 @@ class Project:
             siblings = tuple(s for s in group.siblings if s in names)
             if siblings:
                 selected.append(Group(group.base, siblings, group.base_in_project))
-        grouped = {s for g in self.groups for s in (g.base, *g.siblings)}
-        loose = [name for name in names if name not in grouped]
-        if loose:
-            raise UsageError(
-                f"{loose[0]!r} is not part of a group: zdd rolls out services that `extends` "
-                f"a base service; groups: {self.describe_groups()}"
-            )
         return tuple(selected)
+
+    def singles(self, names: Sequence[str], proxy_service: str) -> tuple[str, ...]:
+        """The services rolled out on their own, start-first: the named ones outside every
+        group; with no name and no group, every service compose builds but the proxy."""
+        grouped = {s for g in self.groups for s in (g.base, *g.siblings)}
+        if names:
+            return tuple(n for n in dict.fromkeys(names) if n not in grouped)
+        if self.groups:
+            return ()
+        return tuple(n for n, s in self.services.items() if s.builds and n != proxy_service)
 
     def _base(self, name: str) -> bool:
         return any(group.base == name for group in self.groups)

@@ -28,6 +28,8 @@ from zdd.plan import (
     GateSource,
     Plan,
     Retag,
+    Retire,
+    Rotate,
     RotateAction,
     Step,
     Verb,
@@ -89,6 +91,8 @@ class Rollout:
     gate_said: dict[str, str] = field(default_factory=dict)  # a gate the plan could not know
     healed: bool = False  # the proxy was brought in line with the engine at the start
     proxy: str = "none"  # the proxy mode, for the summary's word on routing
+    olds: dict[str, list[Container]] = field(default_factory=dict)  # single -> its containers
+    fresh: dict[str, list[Container]] = field(default_factory=dict)  # single -> its gated new
     ledger: Ledger = field(init=False)
 
     def __post_init__(self) -> None:
@@ -111,12 +115,17 @@ class Rollout:
         finally:
             self.ledger.flush()  # a failed deploy: its background tagging still completes
         total = round(self.clock() - started, 2)
+        replaced = [f"{len(plan.siblings)} sibling(s)"] if plan.siblings else []
+        replaced += [
+            f"{s} start-first ({len(self.fresh.get(s, []))} new container(s))" for s in plan.singles
+        ]
         self.report(
             Event(
                 "summary",
-                f"replaced {len(plan.siblings)} sibling(s) in {total:g} s; {self.routing}",
+                f"replaced {', '.join(replaced)} in {total:g} s; {self.routing}",
                 {
                     "siblings": list(plan.siblings),
+                    "services": list(plan.singles),
                     "seconds": total,
                     "proxy": self.proxy,
                     "routing_controlled": self.proxy == "nginx",
@@ -152,6 +161,14 @@ class Rollout:
         self.ledger.prefetch()  # listed while the build runs
         self.healed = self.rotation.sync(containers)
         self.before = {c.service: c for c in containers if c.running}
+        for single in plan.singles:
+            self.olds[single] = [c for c in containers if c.service == single]
+            expected = plan.existing.get(single, -1)
+            if expected >= 0 and expected != len(self.olds[single]):
+                raise UsageError(
+                    f"{single} has {len(self.olds[single])} container(s), not the {expected} "
+                    "zdd planned for: something changed it meanwhile; run zdd again"
+                )
         self.images = dict(plan.images)
         self.targets = self._rollback_targets(plan)
         down = [s for s in plan.siblings if not self._serving(s)]
@@ -201,7 +218,10 @@ class Rollout:
             if step.service is not None:  # from the first sibling's turn on, for good
                 self.changing = True
             old = self.before.get(step.service) if step.service is not None else None
-            self.on_step(step, old.id if old is not None else "")
+            if isinstance(step, Retire):  # the guardian's heal must not admit these again
+                self.on_step(step, ",".join(c.id for c in self.olds.get(step.service, [])))
+            else:
+                self.on_step(step, old.id if old is not None else "")
             try:
                 self._step(step)
             except ZddError as err:
@@ -210,7 +230,10 @@ class Rollout:
                 if sibling is None:
                     verb = step.verb if isinstance(step, Command) else "build"
                     raise DeployError(f"{verb} failed, {self._unchanged()}: {err}") from err
-                outcome = self._recover(sibling, done, step, plan)
+                if sibling in plan.singles:
+                    outcome = self._recover_single(sibling, done, step)
+                else:
+                    outcome = self._recover(sibling, done, step, plan)
                 message = f"{err}; {outcome}; the siblings after it were not touched"
                 raise DeployError(message) from err
             done.append(step)
@@ -263,7 +286,7 @@ class Rollout:
             self.ledger.record(finished, self.ready[finished].image_id, wait=False)
         if self.stop_requested:
             self._restore_untouched_tags(plan)
-            replaced = [s for s in plan.siblings if s in self.ready]
+            replaced = [s for s in plan.units if s in self.ready]
             raise InterruptedDeployError(
                 f"interrupted: replaced {', '.join(replaced) or 'none'}, the others untouched; "
                 "every sibling is serving"
@@ -275,12 +298,21 @@ class Rollout:
                 old = self.before[step.service]
                 self.ledger.record(old.service, old.image_id)
             self.runner.run(step.argv)
+        elif isinstance(step, Gate) and step.containers:
+            self.fresh[step.service] = self._gate_new(step)
+            self.ready[step.service] = self.fresh[step.service][0]
         elif isinstance(step, Gate):
             self.ready[step.service] = self._gate(step)
+        elif isinstance(step, Retire):
+            self._retire(step)
         elif isinstance(step, Retag):
             current = self.before[step.service]
             target = self.targets[step.service]
             self.runner.run(["docker", "tag", target, self._image_name(current)])
+        elif step.single and step.action is RotateAction.ADMIT:
+            self.rotation.route(step.service, admit=self.fresh[step.service])
+        elif step.single:
+            self.rotation.route(step.service, drain=self.olds[step.service])
         elif step.action is RotateAction.DRAIN:
             self.rotation.drain(step.service)
         else:
@@ -308,6 +340,58 @@ class Rollout:
             ) from err
         return f"{sibling} is back on its previous version"
 
+    def _retire(self, step: Retire) -> None:
+        """Stop the single service's old containers gracefully, then remove them."""
+        olds = self.olds.get(step.service, [])
+        if not olds:
+            return
+        self.ledger.record(step.service, olds[0].image_id)
+        ids = [c.id for c in olds]
+        flags = ["-t", str(step.stop_timeout)] if step.stop_timeout is not None else []
+        self.runner.run(["docker", "stop", *flags, "--", *ids], timeout=None)
+        self.runner.run(["docker", "rm", "--", *ids])
+
+    def _recover_single(self, service: str, done: Sequence[Step], failed: Step) -> str:
+        """Start-first failed before its old containers were retired: the old ones back in
+        rotation (if drained), the new ones removed, the image name back on the old image."""
+        olds = self.olds.get(service, [])
+        if isinstance(failed, Retire):
+            ids = " ".join(c.id[:12] for c in olds)
+            return f"its new containers serve; stopping the old ones failed: docker rm -f {ids}"
+        steps = [s for s in (*done, failed) if isinstance(s, Rotate)]
+        drained = any(s.action is RotateAction.DRAIN for s in steps)
+        try:
+            kept = {c.id for c in olds}
+            new = [c for c in project_containers(self.runner, self.project, service)]
+            new = [c for c in new if c.id not in kept]
+            if steps and olds:
+                self.rotation.route(service, admit=olds if drained else (), drain=new)
+            if new:
+                self.runner.run(["docker", "rm", "-f", "--", *(c.id for c in new)])
+            if olds:
+                self.runner.run(["docker", "tag", olds[0].image_id, self._image_name(olds[0])])
+        except ZddError as err:
+            raise RollbackError(
+                f"rollback of {service} failed ({err}); now: {self._state()}"
+            ) from err
+        if not olds:
+            return f"{service} had no previous version: its new containers are removed"
+        running = sum(c.running for c in olds)
+        return f"{service} kept its {running} old container(s); the new ones are removed"
+
+    def _gate_new(self, gate: Gate) -> list[Container]:
+        """Start-first: gate each of the single service's new containers (started together,
+        so the wait is about the slowest one's)."""
+        kept = {c.id for c in self.olds.get(gate.service, [])}
+        found = project_containers(self.runner, self.project, gate.service)
+        new = [c for c in found if c.id not in kept]
+        if len(new) != gate.containers:
+            raise GateError(
+                f"{gate.service}: {len(new)} new container(s) after `up --scale`, "
+                f"not {gate.containers}"
+            )
+        return [self._gate(gate, container) for container in new]
+
     def _state(self) -> str:
         try:
             containers = project_containers(self.runner, self.project)
@@ -315,8 +399,8 @@ class Rollout:
             return f"unknown ({err})"
         return "; ".join(f"{c.service} {c.status} {c.health or ''}".strip() for c in containers)
 
-    def _gate(self, gate: Gate) -> Container:
-        container_id, read = self._reader(gate.service)
+    def _gate(self, gate: Gate, container: Container | None = None) -> Container:
+        container_id, read = self._reader(gate.service, container)
         try:
             new = read()
             planned = gate.policy is GatePolicy.HEALTHCHECK
@@ -376,10 +460,13 @@ class Rollout:
             return False
         return True
 
-    def _reader(self, service: str) -> tuple[str, Callable[[], Container]]:
-        """Find the service's new container once, then inspect only it (from the third read:
-        the first two are the gate's start and its restart-count baseline)."""
-        containers = project_containers(self.runner, self.project, service)
+    def _reader(
+        self, service: str, given: Container | None = None
+    ) -> tuple[str, Callable[[], Container]]:
+        """Find the service's new container once (unless `given`), then inspect only it
+        (from the third read: the first two are the gate's start and its restart-count
+        baseline)."""
+        containers = [given] if given else project_containers(self.runner, self.project, service)
         if not containers:
             raise GateError(f"{service}: no container after `up`")
         if len(containers) > 1:

@@ -545,6 +545,22 @@ class ComposeCli:
             service,
         )
 
+    def scale_up(self, service: str, count: int) -> tuple[str, ...]:
+        """`up -d --no-deps --no-build --no-recreate --scale SERVICE=COUNT SERVICE`: new
+        containers beside the ones that run (start-first); those are left as they are."""
+        return (
+            *self.base(),
+            "up",
+            "-d",
+            "--no-deps",
+            "--no-build",
+            "--no-recreate",
+            "--scale",
+            f"{service}={count}",
+            "--",
+            service,
+        )
+
 
 def _flag(flag: str, enabled: bool) -> tuple[str, ...]:
     return (flag,) if enabled else ()

@@ -243,14 +243,14 @@ def test_deploy_unknown_service_exits_2(tmp_path: Path, seed_file: Path) -> None
     )
 
 
-def test_deploy_without_siblings_exits_2(tmp_path: Path, write: Write) -> None:
+def test_deploy_with_nothing_to_roll_out_exits_2(tmp_path: Path, write: Write) -> None:
     compose = fake_compose(tmp_path)
-    path = write("p/compose.yaml", "services:\n  app: {build: .}\n")
+    path = write("p/compose.yaml", "services:\n  db: {image: postgres}\n")
     result = runner.invoke(
         app, ["deploy", "--dry-run", "-f", str(path), "--compose-cmd", str(compose)]
     )
     assert result.exit_code == 2
-    assert "no siblings in project p" in error_line(result.stderr)
+    assert "nothing to roll out in project p" in error_line(result.stderr)
 
 
 def test_missing_compose_binary_exits_3(seed_file: Path) -> None:

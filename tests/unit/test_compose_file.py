@@ -704,9 +704,12 @@ def test_select_unknown_service_lists_known_ones(two_groups: Any) -> None:
     assert caught.value.exit_code == 2
 
 
-def test_select_service_outside_any_group(two_groups: Any) -> None:
-    with pytest.raises(UsageError, match=r"'proxy' is not part of a group: .*groups: app: "):
-        two_groups.select(["proxy"])
+def test_a_service_outside_any_group_is_a_single(two_groups: Any) -> None:
+    assert two_groups.select(["proxy", "service_a"]) == (
+        two_groups.groups[0].__class__("app", ("service_a",)),
+    )
+    assert two_groups.singles(["proxy", "service_a", "proxy"], "proxy") == ("proxy",)
+    assert two_groups.singles([], "proxy") == (), "groups and no name: the groups only"
 
 
 def test_describe_groups(two_groups: Any) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from zdd.errors import ExitCode, UsageError
+from zdd.proxy import ProxyMode
 from zdd.plan import (
     Command,
     DeployOptions,
@@ -264,14 +265,113 @@ def test_parse_duration_rejects(value: str) -> None:
         parse_duration(value)
 
 
-def test_no_siblings_says_how_zdd_finds_them(write: Write, load: Load) -> None:
-    write("p/compose.yaml", "services:\n  app: {build: .}\n  db: {image: postgres}\n")
+def test_nothing_to_roll_out_says_how_zdd_finds_services(write: Write, load: Load) -> None:
+    write("p/compose.yaml", "services:\n  db: {image: postgres}\n  proxy: {build: .}\n")
     project = load(cwd="p")
     with pytest.raises(UsageError) as caught:
         build_plan(project, _cli(project), DeployOptions())
-    assert "no siblings in project p" in str(caught.value)
-    assert "services that `extends` a base service" in str(caught.value)
+    assert str(caught.value) == (
+        "nothing to roll out in project p: no service `extends` a base service and none builds "
+        "an image; name the service(s) to deploy"
+    )
     assert caught.value.exit_code == ExitCode.USAGE
+
+
+SINGLE = """
+services:
+  proxy: {image: nginx}
+  app:
+    build: .
+    expose: ["3000"]
+    healthcheck: {test: ["CMD", "true"], interval: 1s, retries: 3, start_period: 10s}
+  db: {image: postgres}
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "existing", "proxy", "expected"),
+    [
+        pytest.param(
+            "",
+            {"app": 1},
+            ProxyMode.NGINX,
+            [
+                "build --no-cache -- app",
+                "up -d --no-deps --no-build --no-recreate --scale app=2 -- app",
+                "# wait until each new app container (1) is healthy (at most 28 s)",
+                "# admit the new app containers: into rotation, confirm each",
+                "# drain the old app containers: out of rotation, wait for their in-flight "
+                "requests",
+                "# docker stop <the old app containers>, then docker rm them",
+            ],
+            id="one-running-nginx",
+        ),
+        pytest.param(
+            "    deploy: {replicas: 3}\n",
+            {"app": 2},
+            ProxyMode.NONE,
+            [
+                "build --no-cache -- app",
+                "up -d --no-deps --no-build --no-recreate --scale app=5 -- app",
+                "# wait until each new app container (3) is healthy (at most 28 s)",
+                "# docker stop <the old app containers>, then docker rm them",
+            ],
+            id="replicas-3-from-2",
+        ),
+        pytest.param(
+            "    scale: 2\n",
+            {"app": 0},
+            ProxyMode.NGINX,
+            [
+                "build --no-cache -- app",
+                "up -d --no-deps --no-build --no-recreate --scale app=2 -- app",
+                "# wait until each new app container (2) is healthy (at most 28 s)",
+                "# admit the new app containers: into rotation, confirm each",
+            ],
+            id="first-deploy",
+        ),
+        pytest.param(
+            "",
+            None,
+            ProxyMode.NONE,
+            [
+                "build --no-cache -- app",
+                "up -d --no-deps --no-build --no-recreate --scale app=2 -- app",
+                "# wait until each new app container (1) is healthy (at most 28 s)",
+                "# docker stop <the old app containers>, then docker rm them",
+            ],
+            id="no-engine-to-count",
+        ),
+    ],
+)
+def test_single_service_is_rolled_out_start_first(
+    write: Write,
+    load: Load,
+    extra: str,
+    existing: dict[str, int] | None,
+    proxy: ProxyMode,
+    expected: list[str],
+) -> None:
+    write("p/compose.yaml", SINGLE.replace("  db:", extra + "  db:"))
+    project = load(cwd="p")
+    cli = _cli(project)
+    plan = build_plan(project, cli, DeployOptions(proxy=proxy), existing=existing)
+    prefix = " ".join(cli.base()) + " "
+    assert [s.describe().removeprefix(prefix) for s in plan.steps] == expected
+    assert plan.singles == ("app",) and plan.units == ("app",) and plan.groups == ()
+
+
+def test_named_services_mix_siblings_and_singles(write: Write, load: Load) -> None:
+    write(
+        "p/compose.yaml",
+        SINGLE + "  base: {build: b}\n  s1: {extends: base}\n  s2: {extends: base}\n",
+    )
+    project = load(cwd="p")
+    options = DeployOptions(services=("s2", "db", "app"))
+    plan = build_plan(project, _cli(project), options, existing={"db": 1, "app": 1})
+    assert plan.siblings == ("s2",) and plan.singles == ("db", "app")
+    assert plan.built == ("base", "app"), "db has an image only: pulled with --pull, not built"
+    assert build_plan(project, _cli(project), DeployOptions()).singles == (), "groups only"
 
 
 def test_unknown_service_is_a_usage_error(seed: Project) -> None:

@@ -40,6 +40,12 @@ class Rotation(Protocol):
     def check_order(self, siblings: Sequence[str]) -> None:
         """Refuse (before any change) an order that would drain a group's last sibling."""
 
+    def route(
+        self, service: str, admit: Sequence[Container] = (), drain: Sequence[Container] = ()
+    ) -> None:
+        """Start-first: put a single service's `admit` containers in rotation and take its
+        `drain` ones out; return when the proxy serves the first and is done with the second."""
+
 
 class NoRotation:
     """`--proxy none`: gating and rollback only."""
@@ -61,6 +67,11 @@ class NoRotation:
     def check_order(self, siblings: Sequence[str]) -> None:
         """Nothing is drained."""
 
+    def route(
+        self, service: str, admit: Sequence[Container] = (), drain: Sequence[Container] = ()
+    ) -> None:
+        """Nothing to route."""
+
 
 def make_rotation(
     mode: str,
@@ -71,6 +82,7 @@ def make_rotation(
     warn: Callable[[str], None],
     pre_stop: str | None = None,
     post_start: str | None = None,
+    singles: Sequence[str] = (),
 ) -> Rotation:
     """The rotation for `--proxy MODE`."""
     if mode == "external":
@@ -83,6 +95,12 @@ def make_rotation(
         from zdd.proxy.nginx import NginxRotation
 
         return NginxRotation(
-            session.runner, session.cli, session.project, proxy_service, drain_timeout, warn
+            session.runner,
+            session.cli,
+            session.project,
+            proxy_service,
+            drain_timeout,
+            warn,
+            singles,
         )
     return NoRotation()

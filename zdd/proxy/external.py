@@ -45,6 +45,18 @@ class ExternalRotation:
                 self.current[container.service] = container
         return False
 
+    def route(
+        self, service: str, admit: Sequence[Container] = (), drain: Sequence[Container] = ()
+    ) -> None:
+        """Start-first: --post-start for each container admitted, then --pre-stop for each one
+        drained."""
+        for container in admit:
+            if self.post_start:
+                self._hook("--post-start", self.post_start, container)
+        for container in drain:
+            if self.pre_stop and container.running:
+                self._hook("--pre-stop", self.pre_stop, container)
+
     def drain(self, sibling: str) -> None:
         """Run --pre-stop for the sibling's current container."""
         container = self.current.get(sibling)

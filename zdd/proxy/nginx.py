@@ -65,7 +65,9 @@ class NginxRotation:
     proxy_service: str
     drain_timeout: float
     warn: Callable[[str], None]
-    members: dict[str, dict[str, str]] = field(default_factory=dict)  # base -> sibling -> addr
+    singles: Sequence[str] = ()  # services without siblings: their upstream is their containers
+    # base (or single service) -> sibling (or a single's container name) -> address
+    members: dict[str, dict[str, str]] = field(default_factory=dict)
     proxy: Container | None = None
     shell: Shell | None = None  # in the proxy container, opened by sync()
     stale: set[str] = field(default_factory=set)  # ids never admitted while they run
@@ -76,10 +78,13 @@ class NginxRotation:
                 f"--proxy nginx: no service {self.proxy_service!r} in {self.project.name}; "
                 "name it with --proxy-service"
             )
-        self.base_of = {s: g.base for g in self.project.groups for s in g.siblings}
+        # each upstream: a group's base and its siblings, or a single service and itself
+        self.units = {g.base: g.siblings for g in self.project.groups}
+        self.units |= {s: (s,) for s in self.singles}
+        self.base_of = {s: base for base, siblings in self.units.items() for s in siblings}
         self.ports = {
-            g.base: service_port(self.project.services[g.siblings[0]].config)
-            for g in self.project.groups
+            base: service_port(self.project.services[siblings[0]].config)
+            for base, siblings in self.units.items()
         }
 
     def sync(self, found: Sequence[Container]) -> bool:
@@ -102,29 +107,33 @@ class NginxRotation:
         self.stale &= {c.id for c in found}
         containers = by_service(found)
         checks = {
-            group.base: [
+            base: [
                 (c, readiness(self.runner, c))
-                for sibling in group.siblings
+                for sibling in siblings
                 for c in containers.get(sibling, [])
                 if c.running and c.id not in self.stale
             ]
-            for group in self.project.groups
+            for base, siblings in self.units.items()
         }
         current = self._read_rendered()
-        for group in self.project.groups:
+        for base in self.units:
             members: dict[str, str] = {}
-            for container, ready in checks[group.base]:
+            for container, ready in checks[base]:
                 if ready():
-                    members.setdefault(container.service, self._address(group.base, container))
-            self.members[group.base] = members
-            text = current.get(group.base)
+                    members.setdefault(self._member(container), self._address(base, container))
+            self.members[base] = members
+            text = current.get(base)
             if text == servers_text(members):
                 continue
             before = rendered_siblings(text or "")
-            self._apply(group.base, drain=bool(before - set(members)))
-            self._say_healed(group.base, text, before, set(members))
+            self._apply(base, drain=bool(before - set(members)))
+            self._say_healed(base, text, before, set(members))
             changed = True
         return changed
+
+    def _member(self, container: Container) -> str:
+        """A container's name in its upstream: its sibling, or (a single's) its own name."""
+        return container.name if container.service in self.singles else container.service
 
     def _say_healed(self, base: str, text: str | None, before: set[str], now: set[str]) -> None:
         if text is None:
@@ -139,14 +148,18 @@ class NginxRotation:
             self.warn(f"{base}: addresses changed (containers recreated outside zdd): re-rendered")
 
     def serving(self, sibling: str) -> bool | None:
-        """Whether the sibling is in its group's upstream (after sync)."""
-        return sibling in self.members.get(self.base_of[sibling], {})
+        """Whether the sibling (a single: any of its containers) is in its upstream (after
+        sync)."""
+        members = self.members.get(self.base_of[sibling], {})
+        return bool(members) if sibling in self.singles else sibling in members
 
     def check_order(self, siblings: Sequence[str]) -> None:
         """Replacing the siblings in this order never drains the last one of a group in
         rotation (each replaced sibling counts as admitted again); else UsageError."""
         serving = {base: set(members) for base, members in self.members.items()}
         for sibling in siblings:
+            if sibling in self.singles:  # start-first: the new ones are admitted first
+                continue
             base = self.base_of[sibling]
             if serving[base] != {sibling}:
                 serving[base].add(sibling)
@@ -184,6 +197,20 @@ class NginxRotation:
         self.members.setdefault(base, {})[sibling] = address
         self._apply(base, confirm=address)
 
+    def route(
+        self, service: str, admit: Sequence[Container] = (), drain: Sequence[Container] = ()
+    ) -> None:
+        """A single service's upstream with `admit` in and `drain` out, in one reload: the
+        ones added are confirmed through the proxy, the old workers' requests end first."""
+        before = self.members.get(service, {})
+        added = {c.name: self._address(service, c) for c in admit}
+        members = {k: a for k, a in before.items() if k not in {c.name for c in drain}} | added
+        if not members:
+            raise DeployError(f"zdd never takes the last container of {service} out of rotation")
+        self.members[service] = members
+        drained = bool(set(before) - set(members))
+        self._apply(service, drain=drained, confirm=" ".join(added.values()))
+
     def _use(self, proxy: Container) -> None:
         """Work with this proxy container, through a shell opened in it."""
         if self.shell is not None:
@@ -213,7 +240,7 @@ class NginxRotation:
 
     def _read_rendered(self) -> dict[str, str | None]:
         """Each group's upstream file as the proxy has it (None: there is none)."""
-        bases = [g.base for g in self.project.groups]
+        bases = list(self.units)
         paths = [upstream_file(base) for base in bases]
         output = self._run(f"{shlex.join(['set', '--', *paths])}\n{READ_SCRIPT}")
         texts: dict[str, list[str]] = {}
@@ -249,8 +276,9 @@ class NginxRotation:
             word, _, value = line.partition(" ")
             if word == "drain-timeout":
                 self.warn(f"{base}: {value} nginx worker(s) still busy after --drain-timeout")
-            if word == "confirm" and value in ("000", ""):
-                raise DeployError(f"proxy {self.proxy.name} gets no HTTP answer from {confirm}")
+            code, _, address = value.partition(" ")
+            if word == "confirm" and code in ("000", ""):
+                raise DeployError(f"proxy {self.proxy.name} gets no HTTP answer from {address}")
 
     def _run(self, script: str, timeout: float = 30) -> str:
         """Run a script in the proxy. If its shell ended because the proxy stopped (killed,

@@ -3,7 +3,8 @@
 # Writes the upstream servers (nothing more when FILE already holds them), tests and reloads
 # nginx, waits until the new worker generation serves, then until every worker of the old
 # generation has exited (their in-flight requests are done), at most DRAIN_TICKS x 50 ms
-# (DRAIN_TICKS 0: no wait). CONFIRM (IP:PORT) is then requested from here.
+# (DRAIN_TICKS 0: no wait). CONFIRM (IP:PORT, or several separated by spaces) is then
+# requested from here.
 # Exit: 0 done; 3 nginx -t refused the config; 5 the reload failed (the previous file is
 # put back in both cases); 4 no new workers after the reload. Prints `unchanged`,
 # `drained TICKS` or `drain-timeout ALIVE` on stdout.
@@ -77,14 +78,14 @@ while [ "$ticks" -gt 0 ]; do
     sleep 0.05
 done
 
-if [ -n "$confirm" ]; then
+for address in $confirm; do
     # Any HTTP answer proves nginx reaches the container; only no answer (000) fails.
     if command -v curl > /dev/null 2>&1; then
-        code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$confirm/") || :
+        code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$address/") || :
     elif command -v wget > /dev/null 2>&1; then
-        code=$(wget -S -O /dev/null -T 5 "http://$confirm/" 2>&1 | grep -m 1 -o 'HTTP/[0-9.]* [0-9]*' | cut -d' ' -f2) || :
+        code=$(wget -S -O /dev/null -T 5 "http://$address/" 2>&1 | grep -m 1 -o 'HTTP/[0-9.]* [0-9]*' | cut -d' ' -f2) || :
     else
         code=skip
     fi
-    echo "confirm ${code:-000}"
-fi
+    echo "confirm ${code:-000} $address"
+done
