@@ -207,6 +207,10 @@ def deploy(
     and a readiness gate in place of the blind sleep. A sibling that fails its gate goes back
     to its previous image and the rollout stops (exit 1); Ctrl-C finishes the sibling in
     progress and stops (exit 130).
+
+    A service without siblings (named, or with no group every service that builds but the
+    proxy) is rolled out start-first: N new containers beside the old (N: its replicas, else
+    as many as run), each gated and admitted, then the old ones drained, stopped, removed.
     """
     _rollout("deploy", locals())  # every parameter, by name
 

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from zdd.errors import ExitCode, UsageError
-from zdd.proxy import ProxyMode
 from zdd.plan import (
     Command,
     DeployOptions,
@@ -22,6 +21,7 @@ from zdd.plan import (
     parse_duration,
 )
 from zdd.project import Project
+from zdd.proxy import ProxyMode
 from zdd.runner import ComposeBinary, ComposeCli
 
 from .conftest import UNSEEN, Load, Write
@@ -347,6 +347,7 @@ services:
 def test_single_service_is_rolled_out_start_first(
     write: Write,
     load: Load,
+    *,
     extra: str,
     existing: dict[str, int] | None,
     proxy: ProxyMode,

@@ -42,6 +42,13 @@ REFUSED = {
     "one-sibling-with-nginx": (f"  proxy: {{image: n}}\n  app: {{image: i, expose: ['80'], "
                                f"{CHECK}}}\n  a: {{extends: app}}\n", ["--proxy", "nginx"],
                                "app has one sibling, a"),
+    "single-container-name": (f"  web: {{build: ., container_name: web, {CHECK}}}\n", [],
+                              "web has container_name 'web': a start-first rollout runs its new "
+                              "containers beside the old ones"),
+    "single-host-port": (f"  web: {{build: ., ports: ['127.0.0.1:8080:80'], {CHECK}}}\n", [],
+                         "web publishes host port 127.0.0.1:8080: a start-first rollout"),
+    "single-replicas-zero": (f"  web: {{build: ., scale: 0, {CHECK}}}\n", [],
+                             "web: replicas must be a whole number above 0, not 0"),
 }  # fmt: skip
 
 

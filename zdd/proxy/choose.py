@@ -13,15 +13,17 @@ from zdd.project import Project
 from zdd.proxy import ProxyMode
 
 PROMISES = {
-    ProxyMode.NGINX: "zdd drains, gates and admits each sibling in the proxy it manages: "
-    "zero failed requests",
-    ProxyMode.EXTERNAL: "zdd gates each sibling and runs your hooks around it; draining and "
-    "admission are the hooks' to do",
-    ProxyMode.DISCOVERY: "zdd gates each sibling and rolls a bad one back, but the proxy finds "
-    "containers by itself: zdd cannot drain one before it stops nor keep a warming one out, "
-    "so requests can fail; for zero failed requests let zdd manage the nginx (README: Put zdd "
-    "in front of your own stack) and make the app finish in-flight requests on SIGTERM",
-    ProxyMode.NONE: "zdd gates each sibling and rolls a bad one back; routing is not zdd's",
+    ProxyMode.NGINX: "zdd drains, gates and admits each sibling (or new container) in the proxy "
+    "it manages: zero failed requests",
+    ProxyMode.EXTERNAL: "zdd gates each sibling (or new container) and runs your hooks around "
+    "it; draining and admission are the hooks' to do",
+    ProxyMode.DISCOVERY: "zdd gates each sibling (or new container) and rolls a bad one back, "
+    "but the proxy finds containers by itself: zdd cannot drain one before it stops nor keep "
+    "a warming one out, so requests can fail; for zero failed requests let zdd manage the "
+    "nginx (README: Put zdd in front of your own stack) and make the app finish in-flight "
+    "requests on SIGTERM",
+    ProxyMode.NONE: "zdd gates each sibling (or new container) and rolls a bad one back; "
+    "routing is not zdd's",
 }
 
 

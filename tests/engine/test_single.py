@@ -1,0 +1,128 @@
+"""One service without siblings (compose/single/), rolled out start-first under load."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import pytest
+
+from tests.engine.conftest import Stack, docker, probe, record, served_versions
+from tests.engine.test_deploy import SCENARIOS, answers
+from tests.engine.test_faults import Background, release
+
+pytestmark = pytest.mark.docker
+
+SINGLE = "compose/single/docker-compose.yml"
+
+
+def single(stack: Stack, replicas: int) -> Stack:
+    """The stack switched to the single-service example with `replicas` copies of `app`."""
+    path = stack.directory / SINGLE
+    path.write_text(path.read_text().replace("replicas: 2", f"replicas: {replicas}"))
+    stack.compose_file = SINGLE
+    return stack
+
+
+def app_containers(stack: Stack) -> dict[str, dict[str, object]]:
+    """id -> `docker inspect` of each container of `app`, running or not."""
+    label = f"label=com.docker.compose.project={stack.project}"
+    ids = docker("ps", "-aq", "--filter", label, "--filter", "label=com.docker.compose.service=app")
+    if not ids.split():
+        return {}
+    return {c["Id"]: c for c in json.loads(docker("inspect", *ids.split()))}
+
+
+def upstream(stack: Stack) -> list[str]:
+    """The addresses zdd rendered for `app` in the proxy."""
+    label = f"label=com.docker.compose.project={stack.project}"
+    proxy = docker(
+        "ps", "-q", "--filter", label, "--filter", "label=com.docker.compose.service=proxy"
+    )
+    text = docker("exec", proxy.strip(), "cat", "/etc/nginx/zdd/app/servers.conf")
+    return sorted(
+        line.split()[1].rstrip(";") for line in text.splitlines() if line.startswith("server")
+    )
+
+
+def addresses(containers: dict[str, dict[str, object]]) -> list[str]:
+    found = []
+    for c in containers.values():
+        networks = c["NetworkSettings"]["Networks"]  # type: ignore[index]
+        found += [f"{n['IPAddress']}:3000" for n in networks.values()]
+    return sorted(found)
+
+
+@pytest.mark.parametrize("replicas", [1, 3])
+@pytest.mark.parametrize("scenario", ["fast-get", "fast-post", "warmup-8s"])
+def test_start_first_zero_failed(stack: Stack, scenario: str, replicas: int) -> None:
+    env, method, clients = SCENARIOS[scenario]
+    single(stack, replicas).env.update(env)
+    stack.deploy()
+    old = app_containers(stack)
+    assert len(old) == replicas
+
+    (stack.directory / "service" / "VERSION").write_text("2\n")
+    load = probe(stack.url, method, clients).start()
+    started = time.monotonic()
+    result = stack.zdd("deploy", "--json")
+    seconds = time.monotonic() - started
+    time.sleep(3)
+    report = load.stop()
+    record(f"single x{replicas} {scenario}", stack, f"deploy {seconds:.1f}s", report)
+    assert result.returncode == 0, result.stderr
+    assert report.failed == 0, report.summary()
+    assert report.requests >= 500, report.summary()
+    assert all(v.startswith("2-") for v in served_versions(report, 1.5))
+
+    # capacity never drops: the new ones are admitted before any old one is drained
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    kinds = [e["kind"] for e in events if e["event"] == "step"]
+    assert kinds == ["build", "start", "gate", "admit", "drain", "retire"]
+    assert events[-1]["services"] == ["app"] and events[-1]["routing_controlled"] is True
+
+    new = app_containers(stack)
+    assert len(new) == replicas and not set(new) & set(old), "exactly N, all of them new"
+    assert all(c["State"]["Running"] for c in new.values())  # type: ignore[index]
+    assert upstream(stack) == addresses(new), "the proxy routes to the N new ones only"
+    assert {a["host"] for a in answers(stack.url, 10 * replicas)} == {i[:12] for i in new}
+
+
+def test_crash_at_start_keeps_the_old_containers(stack: Stack) -> None:
+    single(stack, 2).deploy()
+    old = app_containers(stack)
+    release(stack, "2", image_env={"CRASH_ON_START": "1"})
+    load = probe(stack.url).start()
+    result = stack.zdd("deploy")
+    time.sleep(1)
+    report = load.stop()
+    record("single x2 crash at start", stack, f"exit {result.returncode}", report)
+    assert result.returncode == 1, result.stderr
+    assert "app kept its 2 old container(s); the new ones are removed" in result.stderr
+    assert report.failed == 0, report.summary()
+    after = app_containers(stack)
+    assert set(after) == set(old), "the same old containers, no new one left over"
+    assert all(c["State"]["Running"] for c in after.values())  # type: ignore[index]
+    assert upstream(stack) == addresses(after)
+    assert not any(v.startswith("2-") for v in served_versions(report, 1.0))
+
+
+def test_ctrl_c_during_the_gate_finishes_the_service(stack: Stack) -> None:
+    single(stack, 2).deploy()
+    old = app_containers(stack)
+    (stack.directory / "service" / "VERSION").write_text("2\n")
+    load = probe(stack.url).start()
+    deploy = Background(stack)
+    deploy.wait_for("--scale app=4")
+    deploy.process.send_signal(signal.SIGINT)
+    code = deploy.finish()
+    time.sleep(1)
+    report = load.stop()
+    record("single x2 SIGINT during the gate", stack, f"exit {code}", report)
+    assert code == 130, deploy.lines
+    assert "interrupted: replaced app," in deploy.lines[-1], deploy.lines
+    assert report.failed == 0, report.summary()
+    new = app_containers(stack)
+    assert len(new) == 2 and not set(new) & set(old), "N new serving, none left over"
+    assert upstream(stack) == addresses(new)
