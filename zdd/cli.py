@@ -28,6 +28,7 @@ from zdd.options import (
     HealthTimeout,
     Json,
     Monitor,
+    OrderOption,
     PostStart,
     PreStop,
     ProjectDir,
@@ -39,6 +40,7 @@ from zdd.options import (
     Verify,
     finite,
 )
+from zdd.order import Order
 from zdd.proxy import ProxyMode
 
 
@@ -189,6 +191,7 @@ def deploy(
     health_timeout: HealthTimeout = None,
     health_path: HealthPath = None,
     monitor: Monitor = 0.0,
+    order: OrderOption = Order.STOP_FIRST,
     proxy: Proxy = None,
     proxy_service: ProxyService = None,
     drain_timeout: DrainTimeout = 30.0,
@@ -229,6 +232,7 @@ def rollback(
     health_timeout: HealthTimeout = None,
     health_path: HealthPath = None,
     monitor: Monitor = 0.0,
+    order: OrderOption = Order.STOP_FIRST,
     proxy: Proxy = None,
     proxy_service: ProxyService = None,
     drain_timeout: DrainTimeout = 30.0,
@@ -263,11 +267,11 @@ def _rollout(command: str, arguments: dict[str, Any]) -> None:
         _session(files, name, directory, env_file, compose_cmd, lock, context=context) as session,
     ):
         from zdd.observe import container_counts, image_checks  # inside: Ctrl-C here is 130
-        from zdd.plan import build_plan, build_rollback_plan, image_names, singles_of
+        from zdd.plan import build_plan, build_rollback_plan, image_names, start_first_units
 
         options = _deploy_options(session.project, services=services, **arguments)
-        singles = singles_of(session.project, options)
-        existing = container_counts(session.runner, session.project.name, singles)
+        units = start_first_units(session.project, options)
+        existing = container_counts(session.runner, session.project.name, units)
         if command == "deploy":
             images = image_names(session.project, session.cli, options)
             seen = image_checks(session.runner, images)
@@ -289,7 +293,7 @@ def _enforce_preflight(project: Any, options: Any, plan: Any, as_json: bool) -> 
     from zdd.proxy.choose import Choice
     from zdd.rollout import Event
 
-    findings = preflight(project, options, plan.groups, plan.singles)
+    findings = preflight(project, options, plan.groups, plan.singles, plan.start_first)
     for finding in findings:
         if finding.level == "refuse":
             raise UsageError(finding.message)
@@ -767,6 +771,7 @@ def check(
     context: Context = None,
     delay: Delay = 5.0,
     health_path: HealthPath = None,
+    order: OrderOption = Order.STOP_FIRST,
     proxy: Proxy = None,
     proxy_service: ProxyService = None,
     pre_stop: PreStop = None,
@@ -797,6 +802,7 @@ def check(
             services=tuple(services or ()),
             delay=delay,
             health_path=health_path,
+            order=order,
             proxy=proxy,
             proxy_service=proxy_service,
             pre_stop=pre_stop,
@@ -804,7 +810,7 @@ def check(
             verify=verify,
         )
         plan = build_plan(session.project, session.cli, options)
-        findings = preflight(session.project, options, plan.groups, plan.singles)
+        findings = preflight(session.project, options, plan.groups, plan.singles, plan.start_first)
         for finding in findings:
             word = "refuse" if finding.level == "refuse" else "warning"
             if as_json:

@@ -31,6 +31,7 @@ def execute(
         pre_stop=options.pre_stop,
         post_start=options.post_start,
         singles=plan.singles,
+        start_first=plan.start_first,
     )
     rollout = Rollout(
         session.runner,

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from zdd.order import Order
 from zdd.proxy import ProxyMode
 
 Files = Annotated[
@@ -177,6 +178,17 @@ Monitor = Annotated[
         callback=finite,
         help="Seconds to keep watching a sibling after it turned ready; an exit or `unhealthy` "
         "in that window rolls it back.",
+    ),
+]
+OrderOption = Annotated[
+    Order,
+    typer.Option(
+        "--order",
+        help="How each sibling is replaced: stop-first (the seed's sequence: drained, "
+        "stopped, then its new container started and gated) or start-first (its new "
+        "container started and gated beside the old one, admitted, then the old one drained "
+        "and removed: capacity never drops). A service without siblings is always "
+        "start-first.",
     ),
 ]
 DryRun = Annotated[

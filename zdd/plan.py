@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from zdd.errors import UsageError
 from zdd.health import healthcheck_budget
+from zdd.order import Order
 from zdd.project import Group, Project, Service, service_port
 from zdd.proxy import ProxyMode
 from zdd.runner import ComposeCli
@@ -53,6 +54,7 @@ class DeployOptions:
     post_start: str | None = None
     verify: str | None = None
     monitor: float = 0.0
+    order: Order = Order.STOP_FIRST  # for sibling groups; single services are start-first
 
 
 class Verb(StrEnum):
@@ -136,7 +138,7 @@ class Rotate:
 
     service: str
     action: RotateAction
-    single: bool = False  # start-first: the service's new (admit) or old (drain) containers
+    start_first: bool = False  # the unit's new (admit) or old (drain) containers, start-first
 
     @property
     def kind(self) -> str:
@@ -145,12 +147,12 @@ class Rotate:
 
     def describe(self) -> str:
         """What the proxy step does, in words."""
-        if self.single and self.action is RotateAction.DRAIN:
+        if self.start_first and self.action is RotateAction.DRAIN:
             return (
                 f"# drain the old {self.service} containers: out of rotation, wait for their "
                 "in-flight requests"
             )
-        if self.single:
+        if self.start_first:
             return f"# admit the new {self.service} containers: into rotation, confirm each"
         if self.action is RotateAction.DRAIN:
             return f"# drain {self.service}: out of rotation, wait for its in-flight requests"
@@ -197,8 +199,14 @@ class Plan:
     # stack last deployed by the other major has containers made from another name)
     images: Mapping[str, str] = field(default_factory=dict)
     singles: tuple[str, ...] = ()  # services without siblings, rolled out start-first
-    # single service -> how many containers it had when planned (the scale-up counts on it)
+    # each unit rolled out start-first -> its containers when planned (the scale-up counts on
+    # it; -1: not known)
     existing: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def start_first(self) -> tuple[str, ...]:
+        """The siblings and single services rolled out start-first."""
+        return tuple(self.existing)
 
     @property
     def siblings(self) -> tuple[str, ...]:
@@ -235,6 +243,7 @@ def build_plan(
     `image_checks` (observe.py): image name -> its HEALTHCHECK budget, 0 for none; an image
     left out was not seen. `existing` (observe.py): single service -> its containers now."""
     groups, singles = _units(project, options)
+    counts = _existing(_start_first(groups, singles, options), existing)
     steps: list[Step] = []
     builds = plan_builds(project, groups, singles) if options.build else Builds((), {})
     if builds.targets:
@@ -253,14 +262,40 @@ def build_plan(
                 )
                 if image != name:  # a shared `image:` name is tagged by the build already
                     steps.append(Command(("docker", "tag", image, name), Verb.TAG, sibling))
-            steps += replace_steps(project, cli, options, sibling, image_checks, retag=False)
-    counts = _existing(singles, existing)
+            steps += _unit_steps(
+                project, cli, options, sibling, counts=counts, image_checks=image_checks
+            )
     for single in singles:
-        steps += start_first_steps(
-            project, cli, options, single, existing=counts[single], image_checks=image_checks
+        steps += _unit_steps(
+            project, cli, options, single, counts=counts, image_checks=image_checks
         )
     images = _image_names(project, cli, groups, singles)
     return Plan(groups, tuple(steps), builds.targets, images, singles, counts)
+
+
+def _unit_steps(
+    project: Project,
+    cli: ComposeCli,
+    options: DeployOptions,
+    unit: str,
+    *,
+    counts: Mapping[str, int],
+    image_checks: Mapping[str, float] | None,
+    retag: bool = False,
+) -> list[Step]:
+    """One sibling's or single service's steps, in its order (`counts` holds the units
+    rolled out start-first)."""
+    if unit in counts:
+        return start_first_steps(
+            project,
+            cli,
+            options,
+            unit,
+            existing=counts[unit],
+            image_checks=image_checks,
+            retag=retag,
+        )
+    return replace_steps(project, cli, options, unit, image_checks, retag=retag)
 
 
 def _units(project: Project, options: DeployOptions) -> tuple[tuple[Group, ...], tuple[str, ...]]:
@@ -275,9 +310,18 @@ def _units(project: Project, options: DeployOptions) -> tuple[tuple[Group, ...],
     return groups, singles
 
 
-def _existing(singles: Sequence[str], existing: Mapping[str, int] | None) -> dict[str, int]:
-    """Each single service's containers now; unknown (no engine to ask): its replicas."""
-    return {s: (existing or {}).get(s, -1) for s in singles}
+def _start_first(
+    groups: Sequence[Group], singles: Sequence[str], options: DeployOptions
+) -> tuple[str, ...]:
+    """The units rolled out start-first: every single service; siblings under --order."""
+    if options.order is Order.START_FIRST:
+        return (*(s for g in groups for s in g.siblings), *singles)
+    return tuple(singles)
+
+
+def _existing(units: Sequence[str], existing: Mapping[str, int] | None) -> dict[str, int]:
+    """Each start-first unit's containers now (-1: unknown, no engine to ask)."""
+    return {s: (existing or {}).get(s, -1) for s in units}
 
 
 def build_rollback_plan(
@@ -289,20 +333,11 @@ def build_rollback_plan(
 ) -> Plan:
     """`zdd rollback`: per sibling, its previous release retagged, then replaced as in a deploy."""
     groups, singles = _units(project, options)
+    counts = _existing(_start_first(groups, singles, options), existing)
     steps: list[Step] = []
-    for group in groups:
-        for sibling in group.siblings:
-            steps += replace_steps(project, cli, options, sibling, image_checks, retag=True)
-    counts = _existing(singles, existing)
-    for single in singles:
-        steps += start_first_steps(
-            project,
-            cli,
-            options,
-            single,
-            existing=counts[single],
-            image_checks=image_checks,
-            retag=True,
+    for unit in (*(s for g in groups for s in g.siblings), *singles):
+        steps += _unit_steps(
+            project, cli, options, unit, counts=counts, image_checks=image_checks, retag=True
         )
     images = _image_names(project, cli, groups, singles)
     return Plan(groups, tuple(steps), images=images, singles=singles, existing=counts)
@@ -321,9 +356,10 @@ def image_names(project: Project, cli: ComposeCli, options: DeployOptions) -> li
     return list(_image_names(project, cli, *_units(project, options)).values())
 
 
-def singles_of(project: Project, options: DeployOptions) -> tuple[str, ...]:
-    """The single services a deploy with these options rolls out (observe counts theirs)."""
-    return _units(project, options)[1]
+def start_first_units(project: Project, options: DeployOptions) -> tuple[str, ...]:
+    """The siblings and single services a deploy with these options rolls out start-first
+    (observe counts their containers)."""
+    return _start_first(*_units(project, options), options)
 
 
 def replicas(config: Mapping[str, Any]) -> int | str | None:
@@ -361,10 +397,10 @@ def start_first_steps(
     seen = (image_checks or {}).get(cli.image_name(service, config))
     steps.append(replace(gate_for(config, service, options, seen), containers=count))
     if rotates:
-        steps.append(Rotate(service, RotateAction.ADMIT, single=True))
+        steps.append(Rotate(service, RotateAction.ADMIT, start_first=True))
     if before:
         if rotates:
-            steps.append(Rotate(service, RotateAction.DRAIN, single=True))
+            steps.append(Rotate(service, RotateAction.DRAIN, start_first=True))
         steps.append(Retire(service, options.stop_timeout))
     return steps
 

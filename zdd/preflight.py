@@ -28,10 +28,15 @@ class Finding:
 
 
 def preflight(
-    project: Project, options: Any, groups: Sequence[Group], singles: Sequence[str] = ()
+    project: Project,
+    options: Any,
+    groups: Sequence[Group],
+    singles: Sequence[str] = (),
+    start_first: Sequence[str] = (),
 ) -> list[Finding]:
-    """Every finding for rolling out `groups` and the single services `singles` (start-first)
-    with `options` (a plan.DeployOptions)."""
+    """Every finding for rolling out `groups` and the single services `singles` with
+    `options` (a plan.DeployOptions); `start_first`: the units whose new containers start
+    beside the old ones."""
     found = list(_proxy(project, options, groups))
     if options.verify is not None:
         from zdd.probe import Probe
@@ -46,6 +51,8 @@ def preflight(
         for sibling, config in siblings:
             if sibling in group.siblings:
                 found += _sibling(sibling, config, options)
+            if sibling in group.siblings and sibling in start_first:
+                found += _side_by_side(sibling, config)
     for single in singles:
         found += _single(single, project.services[single].config, options)
     return found
@@ -132,6 +139,17 @@ def _sibling(sibling: str, config: Mapping[str, Any], options: Any) -> Iterator[
 
 
 def _single(service: str, config: Mapping[str, Any], options: Any) -> Iterator[Finding]:
+    """A service without siblings: start-first, its replicas honoured, routable."""
+    yield from _side_by_side(service, config)
+    count = replicas(config)
+    if count is not None and not (isinstance(count, int) and count > 0):
+        yield Finding(
+            "refuse", f"{service}: replicas must be a whole number above 0, not {count!r}"
+        )
+    yield from _routable(service, config, options)
+
+
+def _side_by_side(service: str, config: Mapping[str, Any]) -> Iterator[Finding]:
     """Start-first runs the new containers beside the old: what two copies cannot share."""
     why = "a start-first rollout runs its new containers beside the old ones"
     name = config.get("container_name")
@@ -147,12 +165,6 @@ def _single(service: str, config: Mapping[str, Any], options: Any) -> Iterator[F
             f"{service} publishes host port {port}: {why}, and the new one could not bind it; "
             "publish the proxy's port only, and `expose` the app's",
         )
-    count = replicas(config)
-    if count is not None and not (isinstance(count, int) and count > 0):
-        yield Finding(
-            "refuse", f"{service}: replicas must be a whole number above 0, not {count!r}"
-        )
-    yield from _routable(service, config, options)
 
 
 def _routable(sibling: str, config: Mapping[str, Any], options: Any) -> Iterator[Finding]:

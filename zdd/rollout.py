@@ -161,12 +161,11 @@ class Rollout:
         self.ledger.prefetch()  # listed while the build runs
         self.healed = self.rotation.sync(containers)
         self.before = {c.service: c for c in containers if c.running}
-        for single in plan.singles:
-            self.olds[single] = [c for c in containers if c.service == single]
-            expected = plan.existing.get(single, -1)
-            if expected >= 0 and expected != len(self.olds[single]):
+        for unit, expected in plan.existing.items():
+            self.olds[unit] = [c for c in containers if c.service == unit]
+            if expected >= 0 and expected != len(self.olds[unit]):
                 raise UsageError(
-                    f"{single} has {len(self.olds[single])} container(s), not the {expected} "
+                    f"{unit} has {len(self.olds[unit])} container(s), not the {expected} "
                     "zdd planned for: something changed it meanwhile; run zdd again"
                 )
         self.images = dict(plan.images)
@@ -220,6 +219,8 @@ class Rollout:
             old = self.before.get(step.service) if step.service is not None else None
             if isinstance(step, Retire):  # the guardian's heal must not admit these again
                 self.on_step(step, ",".join(c.id for c in self.olds.get(step.service, [])))
+            elif step.service in plan.existing:  # start-first: the old ones serve till retired
+                self.on_step(step, "")
             else:
                 self.on_step(step, old.id if old is not None else "")
             try:
@@ -230,8 +231,8 @@ class Rollout:
                 if sibling is None:
                     verb = step.verb if isinstance(step, Command) else "build"
                     raise DeployError(f"{verb} failed, {self._unchanged()}: {err}") from err
-                if sibling in plan.singles:
-                    outcome = self._recover_single(sibling, done, step)
+                if sibling in plan.existing:
+                    outcome = self._recover_start_first(sibling, done, step)
                 else:
                     outcome = self._recover(sibling, done, step, plan)
                 message = f"{err}; {outcome}; the siblings after it were not touched"
@@ -309,9 +310,9 @@ class Rollout:
             current = self.before[step.service]
             target = self.targets[step.service]
             self.runner.run(["docker", "tag", target, self._image_name(current)])
-        elif step.single and step.action is RotateAction.ADMIT:
+        elif step.start_first and step.action is RotateAction.ADMIT:
             self.rotation.route(step.service, admit=self.fresh[step.service])
-        elif step.single:
+        elif step.start_first:
             self.rotation.route(step.service, drain=self.olds[step.service])
         elif step.action is RotateAction.DRAIN:
             self.rotation.drain(step.service)
@@ -341,7 +342,7 @@ class Rollout:
         return f"{sibling} is back on its previous version"
 
     def _retire(self, step: Retire) -> None:
-        """Stop the single service's old containers gracefully, then remove them."""
+        """Stop the unit's old containers gracefully, then remove them."""
         olds = self.olds.get(step.service, [])
         if not olds:
             return
@@ -351,8 +352,8 @@ class Rollout:
         self.runner.run(["docker", "stop", *flags, "--", *ids], timeout=None)
         self.runner.run(["docker", "rm", "--", *ids])
 
-    def _recover_single(self, service: str, done: Sequence[Step], failed: Step) -> str:
-        """Start-first failed before its old containers were retired: the old ones back in
+    def _recover_start_first(self, service: str, done: Sequence[Step], failed: Step) -> str:
+        """Start-first failed before the old containers were retired: the old ones back in
         rotation (if drained), the new ones removed, the image name back on the old image."""
         olds = self.olds.get(service, [])
         if isinstance(failed, Retire):
@@ -380,8 +381,8 @@ class Rollout:
         return f"{service} kept its {running} old container(s); the new ones are removed"
 
     def _gate_new(self, gate: Gate) -> list[Container]:
-        """Start-first: gate each of the single service's new containers (started together,
-        so the wait is about the slowest one's)."""
+        """Start-first: gate each of the unit's new containers (started together, so the wait
+        is about the slowest one's)."""
         kept = {c.id for c in self.olds.get(gate.service, [])}
         found = project_containers(self.runner, self.project, gate.service)
         new = [c for c in found if c.id not in kept]

@@ -1,4 +1,5 @@
-"""`zdd status`: each sibling's container, image, health and rotation, and the lock."""
+"""`zdd status`: each sibling's container (each container of a service without siblings),
+image, health and rotation, and the lock."""
 
 from __future__ import annotations
 
@@ -31,42 +32,45 @@ class SiblingStatus:
 def collect(
     session: Session, proxy: ProxyMode, proxy_service: str
 ) -> tuple[list[SiblingStatus], str | None]:
-    """The siblings' status, and who holds the deploy lock (None when free)."""
+    """The siblings' (and single services') status, and who holds the deploy lock (None when
+    free)."""
     runner, project = session.runner, session.project
     containers = by_service(project_containers(runner, project.name))
+    units = {g.base: g.siblings for g in project.groups}
+    units |= {s: (s,) for s in project.singles((), proxy_service)}
     rendered: dict[str, str] = {}
     proxies = [c for c in containers.get(proxy_service, []) if c.running]
     if proxy is ProxyMode.NGINX and proxies:
-        for group in project.groups:
-            path = upstream_file(group.base)
+        for base in units:
+            path = upstream_file(base)
             try:
-                rendered[group.base] = runner.run(["docker", "exec", proxies[0].id, "cat", path])
+                rendered[base] = runner.run(["docker", "exec", proxies[0].id, "cat", path])
             except ComposeCommandError:
-                rendered[group.base] = ""  # no file: the proxy routes only by its fallback
+                rendered[base] = ""  # no file: the proxy routes only by its fallback
     rows = []
     ledger = Ledger(runner, project.name)
-    for group in project.groups:
-        port = service_port(project.services[group.siblings[0]].config) if rendered else 0
-        for sibling in group.siblings:
+    for base, siblings in units.items():
+        port = service_port(project.services[siblings[0]].config) if rendered else 0
+        for sibling in siblings:
             found = containers.get(sibling, [])
             if not found:
                 rows.append(SiblingStatus(sibling, None, "missing", None, None, None, None))
                 continue
-            c = found[0]
             tags = dict((image_id, tag) for tag, image_id in ledger.releases(sibling))
-            in_rotation = None
-            if proxy is ProxyMode.NGINX:
-                text = rendered.get(group.base, "")
-                in_rotation = any(f"{ip}:{port};" in text for ip in c.networks.values())
-            rows.append(
-                SiblingStatus(
-                    sibling,
-                    c.name,
-                    c.status,
-                    c.health,
-                    c.image_id,
-                    tags.get(c.image_id),
-                    in_rotation,
+            for c in found if base == sibling else found[:1]:  # a single: every container
+                in_rotation = None
+                if proxy is ProxyMode.NGINX:
+                    text = rendered.get(base, "")
+                    in_rotation = any(f"{ip}:{port};" in text for ip in c.networks.values())
+                rows.append(
+                    SiblingStatus(
+                        sibling,
+                        c.name,
+                        c.status,
+                        c.health,
+                        c.image_id,
+                        tags.get(c.image_id),
+                        in_rotation,
+                    )
                 )
-            )
     return rows, holder(project.name, session.engine, os.environ)

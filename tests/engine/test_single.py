@@ -126,3 +126,30 @@ def test_ctrl_c_during_the_gate_finishes_the_service(stack: Stack) -> None:
     new = app_containers(stack)
     assert len(new) == 2 and not set(new) & set(old), "N new serving, none left over"
     assert upstream(stack) == addresses(new)
+
+
+@pytest.mark.parametrize("scenario", ["fast-get", "fast-post", "warmup-8s"])
+def test_sibling_group_start_first(stack: Stack, scenario: str) -> None:
+    env, method, clients = SCENARIOS[scenario]
+    stack.env.update(env)
+    stack.deploy()
+    before = {s: c["Id"] for s, c in stack.containers().items()}
+    (stack.directory / "service" / "VERSION").write_text("2\n")
+    load = probe(stack.url, method, clients).start()
+    started = time.monotonic()
+    result = stack.zdd("deploy", "--order", "start-first", "--json")
+    seconds = time.monotonic() - started
+    time.sleep(3)
+    report = load.stop()
+    record(f"siblings start-first {scenario}", stack, f"deploy {seconds:.1f}s", report)
+    assert result.returncode == 0, result.stderr
+    assert report.failed == 0, report.summary()
+    assert all(v.startswith("2-") for v in served_versions(report, 1.5))
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    kinds = [e["kind"] for e in events if e["event"] == "step"]
+    one = ["tag", "start", "gate", "admit", "drain", "retire"]
+    assert kinds == ["build", *one, *one], "never below full capacity: admit before drain"
+    after = stack.containers()
+    assert set(after) == {"proxy", "service_a", "service_b"}
+    assert all(after[s]["Id"] != before[s] for s in ("service_a", "service_b"))
+    assert len(app_containers(stack)) == 0, "the base `app` is never started"

@@ -213,3 +213,35 @@ def test_a_stale_container_is_stopping_only_while_a_compose_of_the_project_runs(
     assert not stopping("legacy", tmp_path), "another project"
     process(3, "/usr/bin/python3", "/usr/bin/docker-compose", "-p", "legacy", "stop", "--", "a")
     assert stopping("legacy", tmp_path)
+
+
+def test_a_sibling_start_first_serves_beside_then_under_its_name(rotation: FakeProxy) -> None:
+    both = {"service_a": "10.9.0.3:3000", "service_b": "10.9.0.4:3000"}
+    rotation.files[upstream_file("app")] = servers_text(both)
+    old = container("service_a", "10.9.0.3")
+    rotation.sync([PROXY, old, container("service_b", "10.9.0.4")])
+    new = container("service_a", "10.9.0.5", id="id-new", name="legacy-service_a-2")
+    rotation.route("service_a", admit=[new])
+    rotation.route("service_a", drain=[old])
+    assert rotation.applied == [
+        ("app", {**both, "legacy-service_a-2": "10.9.0.5:3000"}, False),  # beside the old one
+        ("app", {"service_a": "10.9.0.5:3000", "service_b": "10.9.0.4:3000"}, True),
+    ]
+    assert rotation.serving("service_a")
+
+
+@pytest.mark.parametrize("drained", [False, True])
+def test_a_failed_start_first_puts_the_old_container_back(
+    rotation: FakeProxy, drained: bool
+) -> None:
+    both = {"service_a": "10.9.0.3:3000", "service_b": "10.9.0.4:3000"}
+    rotation.files[upstream_file("app")] = servers_text(both)
+    old = container("service_a", "10.9.0.3")
+    rotation.sync([PROXY, old, container("service_b", "10.9.0.4")])
+    new = container("service_a", "10.9.0.5", id="id-new", name="legacy-service_a-2")
+    rotation.route("service_a", admit=[new])
+    if drained:
+        rotation.route("service_a", drain=[old])
+    rotation.route("service_a", admit=[old] if drained else [], drain=[new])  # the recovery
+    assert rotation.members["app"] == both
+    assert rotation.beside == {}

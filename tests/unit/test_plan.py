@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from zdd.errors import ExitCode, UsageError
+from zdd.order import Order
 from zdd.plan import (
     Command,
     DeployOptions,
@@ -517,3 +518,17 @@ def test_the_plan_names_the_gate_it_observed(
     plan = build_plan(project, _cli(project), DeployOptions(), seen)
     (gate,) = [step for step in plan.steps if isinstance(step, Gate)]
     assert (gate.policy, gate.budget, gate.describe()) == (policy, budget, words)
+
+
+def test_order_start_first_replaces_each_sibling_beside_its_old_one(seed: Project) -> None:
+    options = DeployOptions(order=Order.START_FIRST, proxy=ProxyMode.NGINX)
+    plan = build_plan(seed, _cli(seed), options, existing={"service_a": 1, "service_b": 1})
+    assert plan.start_first == ("service_a", "service_b") and plan.singles == ()
+    kinds = [s.kind for s in plan.steps]
+    one = ["tag", "start", "gate", "admit", "drain", "retire"]
+    assert kinds == ["build", *one, *one], "admitted before the old one is drained"
+    scale = [s.describe() for s in plan.steps if s.kind == "start"]
+    assert [argv.split(" -- ")[0].rsplit(" ", 1)[1] for argv in scale] == [
+        "service_a=2",
+        "service_b=2",
+    ]

@@ -83,6 +83,7 @@ def make_rotation(
     pre_stop: str | None = None,
     post_start: str | None = None,
     singles: Sequence[str] = (),
+    start_first: Sequence[str] = (),
 ) -> Rotation:
     """The rotation for `--proxy MODE`."""
     if mode == "external":
@@ -102,5 +103,6 @@ def make_rotation(
             drain_timeout,
             warn,
             singles,
+            start_first,
         )
     return NoRotation()

@@ -66,11 +66,13 @@ class NginxRotation:
     drain_timeout: float
     warn: Callable[[str], None]
     singles: Sequence[str] = ()  # services without siblings: their upstream is their containers
+    start_first: Sequence[str] = ()  # the singles, and the siblings under --order start-first
     # base (or single service) -> sibling (or a single's container name) -> address
     members: dict[str, dict[str, str]] = field(default_factory=dict)
     proxy: Container | None = None
     shell: Shell | None = None  # in the proxy container, opened by sync()
     stale: set[str] = field(default_factory=set)  # ids never admitted while they run
+    beside: dict[str, str] = field(default_factory=dict)  # sibling -> its start-first new one
 
     def __post_init__(self) -> None:
         if self.proxy_service not in self.project.services:
@@ -158,8 +160,8 @@ class NginxRotation:
         rotation (each replaced sibling counts as admitted again); else UsageError."""
         serving = {base: set(members) for base, members in self.members.items()}
         for sibling in siblings:
-            if sibling in self.singles:  # start-first: the new ones are admitted first
-                continue
+            if sibling in self.start_first or sibling in self.singles:
+                continue  # start-first: the new ones are admitted before the old are drained
             base = self.base_of[sibling]
             if serving[base] != {sibling}:
                 serving[base].add(sibling)
@@ -200,16 +202,33 @@ class NginxRotation:
     def route(
         self, service: str, admit: Sequence[Container] = (), drain: Sequence[Container] = ()
     ) -> None:
-        """A single service's upstream with `admit` in and `drain` out, in one reload: the
-        ones added are confirmed through the proxy, the old workers' requests end first."""
-        before = self.members.get(service, {})
-        added = {c.name: self._address(service, c) for c in admit}
-        members = {k: a for k, a in before.items() if k not in {c.name for c in drain}} | added
+        """Start-first: the unit's `admit` containers in its upstream and its `drain` ones out,
+        in one reload; the ones added are confirmed through the proxy, and the old workers'
+        requests end first. A sibling's new container serves under its own name beside the
+        old one, then under the sibling's once the old one is out."""
+        base = self.base_of[service]
+        before = self.members.get(base, {})
+        members = dict(before)
+        for container in drain:
+            name = container.name
+            members.pop(name if name in members else self._member(container), None)
+        added: dict[str, str] = {}
+        for container in admit:
+            key = self._member(container)
+            if key in members:  # a sibling's old container still serves under its name
+                key = self.beside[service] = container.name
+            added[key] = self._address(base, container)
+        members |= added
+        beside = self.beside.pop(service, None)
+        if beside in members and service not in members:  # the old one is out: rename
+            members[service] = members.pop(beside)
+        elif beside in members:
+            self.beside[service] = beside
         if not members:
             raise DeployError(f"zdd never takes the last container of {service} out of rotation")
-        self.members[service] = members
+        self.members[base] = members
         drained = bool(set(before) - set(members))
-        self._apply(service, drain=drained, confirm=" ".join(added.values()))
+        self._apply(base, drain=drained, confirm=" ".join(added.values()))
 
     def _use(self, proxy: Container) -> None:
         """Work with this proxy container, through a shell opened in it."""
