@@ -40,7 +40,6 @@ from zdd.options import (
     Verify,
     finite,
 )
-from zdd.order import Order
 from zdd.proxy import ProxyMode
 
 
@@ -191,7 +190,7 @@ def deploy(
     health_timeout: HealthTimeout = None,
     health_path: HealthPath = None,
     monitor: Monitor = 0.0,
-    order: OrderOption = Order.STOP_FIRST,
+    order: OrderOption = None,
     proxy: Proxy = None,
     proxy_service: ProxyService = None,
     drain_timeout: DrainTimeout = 30.0,
@@ -232,7 +231,7 @@ def rollback(
     health_timeout: HealthTimeout = None,
     health_path: HealthPath = None,
     monitor: Monitor = 0.0,
-    order: OrderOption = Order.STOP_FIRST,
+    order: OrderOption = None,
     proxy: Proxy = None,
     proxy_service: ProxyService = None,
     drain_timeout: DrainTimeout = 30.0,
@@ -771,7 +770,7 @@ def check(
     context: Context = None,
     delay: Delay = 5.0,
     health_path: HealthPath = None,
-    order: OrderOption = Order.STOP_FIRST,
+    order: OrderOption = None,
     proxy: Proxy = None,
     proxy_service: ProxyService = None,
     pre_stop: PreStop = None,

@@ -181,14 +181,15 @@ Monitor = Annotated[
     ),
 ]
 OrderOption = Annotated[
-    Order,
+    Order | None,
     typer.Option(
         "--order",
         help="How each sibling is replaced: stop-first (the seed's sequence: drained, "
         "stopped, then its new container started and gated) or start-first (its new "
         "container started and gated beside the old one, admitted, then the old one drained "
-        "and removed: capacity never drops). A service without siblings is always "
-        "start-first.",
+        "and removed: capacity never drops). Default: stop-first for siblings, start-first "
+        "for a service without siblings (stop-first, said before any change, where its "
+        "container_name or a fixed host port keeps two copies from running at once).",
     ),
 ]
 DryRun = Annotated[

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from zdd.errors import UsageError
 from zdd.health import healthcheck_budget
 from zdd.order import Order
-from zdd.project import Group, Project, Service, service_port
+from zdd.project import Group, Project, Service, service_port, side_by_side_blockers
 from zdd.proxy import ProxyMode
 from zdd.runner import ComposeCli
 
@@ -54,7 +54,7 @@ class DeployOptions:
     post_start: str | None = None
     verify: str | None = None
     monitor: float = 0.0
-    order: Order = Order.STOP_FIRST  # for sibling groups; single services are start-first
+    order: Order | None = None  # None: siblings stop-first, single services start-first
 
 
 class Verb(StrEnum):
@@ -243,7 +243,7 @@ def build_plan(
     `image_checks` (observe.py): image name -> its HEALTHCHECK budget, 0 for none; an image
     left out was not seen. `existing` (observe.py): single service -> its containers now."""
     groups, singles = _units(project, options)
-    counts = _existing(_start_first(groups, singles, options), existing)
+    counts = _existing(_start_first(project, groups, singles, options), existing)
     steps: list[Step] = []
     builds = plan_builds(project, groups, singles) if options.build else Builds((), {})
     if builds.targets:
@@ -311,12 +311,16 @@ def _units(project: Project, options: DeployOptions) -> tuple[tuple[Group, ...],
 
 
 def _start_first(
-    groups: Sequence[Group], singles: Sequence[str], options: DeployOptions
+    project: Project, groups: Sequence[Group], singles: Sequence[str], options: DeployOptions
 ) -> tuple[str, ...]:
-    """The units rolled out start-first: every single service; siblings under --order."""
+    """The units rolled out start-first: all of them under `--order start-first`, none under
+    `--order stop-first`; by default the single services whose containers can run side by
+    side (the others fall back to stop-first, which the preflight says)."""
     if options.order is Order.START_FIRST:
         return (*(s for g in groups for s in g.siblings), *singles)
-    return tuple(singles)
+    if options.order is Order.STOP_FIRST:
+        return ()
+    return tuple(s for s in singles if not side_by_side_blockers(project.services[s].config))
 
 
 def _existing(units: Sequence[str], existing: Mapping[str, int] | None) -> dict[str, int]:
@@ -333,7 +337,7 @@ def build_rollback_plan(
 ) -> Plan:
     """`zdd rollback`: per sibling, its previous release retagged, then replaced as in a deploy."""
     groups, singles = _units(project, options)
-    counts = _existing(_start_first(groups, singles, options), existing)
+    counts = _existing(_start_first(project, groups, singles, options), existing)
     steps: list[Step] = []
     for unit in (*(s for g in groups for s in g.siblings), *singles):
         steps += _unit_steps(
@@ -359,7 +363,7 @@ def image_names(project: Project, cli: ComposeCli, options: DeployOptions) -> li
 def start_first_units(project: Project, options: DeployOptions) -> tuple[str, ...]:
     """The siblings and single services a deploy with these options rolls out start-first
     (observe counts their containers)."""
-    return _start_first(*_units(project, options), options)
+    return _start_first(project, *_units(project, options), options)
 
 
 def replicas(config: Mapping[str, Any]) -> int | str | None:

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from zdd.errors import ZddError
+from zdd.order import Order
 from zdd.plan import replicas
-from zdd.project import Group, Project, service_port
+from zdd.project import Group, Project, host_ports, service_port, side_by_side_blockers
 from zdd.proxy import ProxyMode
 
 
@@ -54,7 +55,8 @@ def preflight(
             if sibling in group.siblings and sibling in start_first:
                 found += _side_by_side(sibling, config)
     for single in singles:
-        found += _single(single, project.services[single].config, options)
+        config = project.services[single].config
+        found += _single(single, config, options, start_first=single in start_first)
     return found
 
 
@@ -138,15 +140,43 @@ def _sibling(sibling: str, config: Mapping[str, Any], options: Any) -> Iterator[
     yield from _routable(sibling, config, options)
 
 
-def _single(service: str, config: Mapping[str, Any], options: Any) -> Iterator[Finding]:
-    """A service without siblings: start-first, its replicas honoured, routable."""
-    yield from _side_by_side(service, config)
+def _single(
+    service: str, config: Mapping[str, Any], options: Any, *, start_first: bool
+) -> Iterator[Finding]:
+    """A service without siblings: start-first (its replicas honoured), else stop-first and
+    said so; routable."""
+    if start_first:
+        yield from _side_by_side(service, config)
+    else:
+        yield from _stop_first_single(service, config, options)
     count = replicas(config)
     if count is not None and not (isinstance(count, int) and count > 0):
         yield Finding(
             "refuse", f"{service}: replicas must be a whole number above 0, not {count!r}"
         )
     yield from _routable(service, config, options)
+
+
+def _stop_first_single(service: str, config: Mapping[str, Any], options: Any) -> Iterator[Finding]:
+    """A single service replaced stop-first: its one container is out while it is replaced."""
+    blockers = side_by_side_blockers(config)
+    why = (
+        f"it cannot run two copies side by side ({', '.join(blockers)})"
+        if blockers and options.order is not Order.STOP_FIRST
+        else "--order stop-first"
+    )
+    count = replicas(config)
+    if isinstance(count, int) and count > 1:
+        yield Finding(
+            "refuse",
+            f"{service}: stop-first ({why}) replaces one container, and it has {count} replicas",
+        )
+    yield Finding(
+        "refuse" if options.proxy is ProxyMode.NGINX else "warn",
+        f"{service} is replaced stop-first because {why}: it serves no request from its stop "
+        "until its new container is ready"
+        + (f"; for zero downtime remove the {' and the '.join(blockers)}" if blockers else ""),
+    )
 
 
 def _side_by_side(service: str, config: Mapping[str, Any]) -> Iterator[Finding]:
@@ -199,22 +229,3 @@ def _routable(sibling: str, config: Mapping[str, Any], options: Any) -> Iterator
             f"its image has a HEALTHCHECK, zdd can only wait {options.delay:g} s (the seed's "
             "sleep) and check it runs, so requests may reach it before it is ready",
         )
-
-
-def host_ports(config: Mapping[str, Any]) -> list[str]:
-    """The host ports a service publishes (`HOST:CONTAINER`, `IP:HOST:CONTAINER`, the long
-    syntax's `published`); a container port alone publishes a random one, not listed."""
-    entries = config.get("ports") or []
-    found: list[str] = []
-    for entry in [entries] if isinstance(entries, str | int) else entries:
-        if isinstance(entry, dict):
-            if entry.get("published") not in (None, ""):
-                ip = entry.get("host_ip") or ""
-                found.append(f"{ip}:{entry['published']}".lstrip(":"))
-            continue
-        parts = str(entry).split("/", 1)[0].rsplit(":", 2)
-        if len(parts) == 3 and parts[1]:
-            found.append(f"{parts[0]}:{parts[1]}")
-        elif len(parts) == 2 and parts[0]:
-            found.append(parts[0])
-    return found

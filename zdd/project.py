@@ -130,6 +130,33 @@ def service_port(config: Mapping[str, Any]) -> int:
     )
 
 
+def host_ports(config: Mapping[str, Any]) -> list[str]:
+    """The host ports a service publishes (`HOST:CONTAINER`, `IP:HOST:CONTAINER`, the long
+    syntax's `published`); a container port alone publishes a random one, not listed."""
+    entries = config.get("ports") or []
+    found: list[str] = []
+    for entry in [entries] if isinstance(entries, str | int) else entries:
+        if isinstance(entry, dict):
+            if entry.get("published") not in (None, ""):
+                ip = entry.get("host_ip") or ""
+                found.append(f"{ip}:{entry['published']}".lstrip(":"))
+            continue
+        parts = str(entry).split("/", 1)[0].rsplit(":", 2)
+        if len(parts) == 3 and parts[1]:
+            found.append(f"{parts[0]}:{parts[1]}")
+        elif len(parts) == 2 and parts[0]:
+            found.append(parts[0])
+    return found
+
+
+def side_by_side_blockers(config: Mapping[str, Any]) -> list[str]:
+    """What keeps two containers of the service from running at once: a fixed
+    `container_name`, a fixed host port."""
+    name = config.get("container_name")
+    found = [f"container_name {name!r}"] if name is not None else []
+    return found + [f"host port {port}" for port in host_ports(config)]
+
+
 def _port(value: Any, where: str) -> int:
     """A TCP port number, or one line saying where it is wrong."""
     text = str(value).strip()

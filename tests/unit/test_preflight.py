@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from zdd.cli import app
-from zdd.preflight import host_ports
+from zdd.project import host_ports
 
 from .test_cli import error_line, fake_compose
 
@@ -42,10 +42,12 @@ REFUSED = {
     "one-sibling-with-nginx": (f"  proxy: {{image: n}}\n  app: {{image: i, expose: ['80'], "
                                f"{CHECK}}}\n  a: {{extends: app}}\n", ["--proxy", "nginx"],
                                "app has one sibling, a"),
-    "single-container-name": (f"  web: {{build: ., container_name: web, {CHECK}}}\n", [],
+    "single-container-name": (f"  web: {{build: ., container_name: web, {CHECK}}}\n",
+                              ["--order", "start-first"],
                               "web has container_name 'web': a start-first rollout runs its new "
                               "containers beside the old ones"),
-    "single-host-port": (f"  web: {{build: ., ports: ['127.0.0.1:8080:80'], {CHECK}}}\n", [],
+    "single-host-port": (f"  web: {{build: ., ports: ['127.0.0.1:8080:80'], {CHECK}}}\n",
+                         ["--order", "start-first"],
                          "web publishes host port 127.0.0.1:8080: a start-first rollout"),
     "single-replicas-zero": (f"  web: {{build: ., scale: 0, {CHECK}}}\n", [],
                              "web: replicas must be a whole number above 0, not 0"),
@@ -74,6 +76,27 @@ def test_what_cannot_work_is_refused_before_any_change(
     else:
         assert words in error_line(result.stderr)
         assert result.stdout == "", "no plan printed"
+
+
+SINGLE_STOP_FIRST = (
+    "web is replaced stop-first because it cannot run two copies side by side (container_name "
+    "'web'): it serves no request from its stop until its new container is ready; for zero "
+    "downtime remove the container_name 'web'"
+)
+
+
+def test_a_single_that_cannot_run_twice_falls_back_to_stop_first(tmp_path: Path) -> None:
+    services = f"  web: {{build: ., container_name: web, expose: ['80'], {CHECK}}}\n"
+    result = runner.invoke(app, ["deploy", "--dry-run", *project(tmp_path, services)])
+    assert result.exit_code == 0, result.output
+    assert f"zdd: {SINGLE_STOP_FIRST}" in result.stderr.splitlines()
+    assert [ln.split(" -- ")[0].split()[-1] for ln in result.stdout.splitlines()[1:3]] == [
+        "stop",
+        "--force-recreate",
+    ], "said before the plan, then stop-first"
+    services = "  proxy: {image: n}\n" + services
+    nginx = runner.invoke(app, ["check", *project(tmp_path, services), "--proxy", "nginx"])
+    assert nginx.exit_code == 2 and f"zdd: refuse: {SINGLE_STOP_FIRST}" in nginx.stderr
 
 
 def test_a_project_without_findings_checks_ok(tmp_path: Path) -> None:
