@@ -32,6 +32,7 @@ def execute(
         post_start=options.post_start,
         singles=plan.singles,
         start_first=plan.start_first,
+        settle=options.settle,
     )
     rollout = Rollout(
         session.runner,

@@ -148,6 +148,17 @@ DrainTimeout = Annotated[
         help="Seconds to wait for a drained sibling's in-flight requests.",
     ),
 ]
+Settle = Annotated[
+    float,
+    typer.Option(
+        metavar="SECONDS",
+        min=0,
+        max=600,
+        callback=finite,
+        help="--proxy discovery: seconds to give the proxy to find a container zdd just "
+        "connected (its DNS cache or event loop) before the next old one is stopped.",
+    ),
+]
 PreStop = Annotated[
     str | None,
     typer.Option(

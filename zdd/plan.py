@@ -48,6 +48,7 @@ class DeployOptions:
     proxy: ProxyMode = ProxyMode.NONE
     proxy_reason: str = "--proxy"  # why this mode (proxy/choose.py), said before any change
     drain_timeout: float = 30.0
+    settle: float = 2.0  # discovery: for the proxy to find a container zdd connected
     health_path: str | None = None
     proxy_service: str = "proxy"
     pre_stop: str | None = None
@@ -99,6 +100,7 @@ class Gate:
     health_timeout: float | None = None  # --health-timeout, which beats any other budget
     source: GateSource = GateSource.COMPOSE
     containers: int = 0  # start-first: the service's N new containers, each gated
+    held: bool = False  # created, not started: started off the proxy's network (discovery)
     kind: ClassVar[str] = "gate"
 
     @property
@@ -122,7 +124,10 @@ class Gate:
             text = f"# wait until {who} is healthy (at most {self.budget:g} s)"
         if self.source is GateSource.UNSEEN:
             text += " (its image is not there yet: if it has a HEALTHCHECK, until healthy)"
-        return text + (f", then watch it {self.monitor:g} s" if self.monitor else "")
+        text += f", then watch it {self.monitor:g} s" if self.monitor else ""
+        if self.held:
+            text = f"# start {who} off the proxy's network(s), then{text[1:]}"
+        return text
 
 
 class RotateAction(StrEnum):
@@ -139,6 +144,8 @@ class Rotate:
     service: str
     action: RotateAction
     start_first: bool = False  # the unit's new (admit) or old (drain) containers, start-first
+    held: bool = False  # admit = connect to the proxy's network(s) with compose's aliases
+    settle: float = 0.0  # held: seconds for the proxy to find what was connected
 
     @property
     def kind(self) -> str:
@@ -147,6 +154,12 @@ class Rotate:
 
     def describe(self) -> str:
         """What the proxy step does, in words."""
+        if self.held:
+            who = f"the new {self.service} containers" if self.start_first else self.service
+            return (
+                f"# admit {who}: connect to the proxy's network(s) with the aliases compose "
+                f"gave, then wait {self.settle:g} s for the proxy to find it"
+            )
         if self.start_first and self.action is RotateAction.DRAIN:
             return (
                 f"# drain the old {self.service} containers: out of rotation, wait for their "
@@ -395,15 +408,17 @@ def start_first_steps(
     configured = replicas(config)
     count = configured if isinstance(configured, int) and configured > 0 else max(existing, 1)
     before = max(existing, 0) if existing >= 0 else count
-    rotates = options.proxy in (ProxyMode.NGINX, ProxyMode.EXTERNAL)
+    held = options.proxy is ProxyMode.DISCOVERY
     steps: list[Step] = [Retag(service)] if retag else []
-    steps.append(Command(cli.scale_up(service, before + count), Verb.START, service))
+    argv = cli.scale_up(service, before + count, start=not held)
+    steps.append(Command(argv, Verb.START, service))
     seen = (image_checks or {}).get(cli.image_name(service, config))
-    steps.append(replace(gate_for(config, service, options, seen), containers=count))
-    if rotates:
-        steps.append(Rotate(service, RotateAction.ADMIT, start_first=True))
+    steps.append(replace(gate_for(config, service, options, seen), containers=count, held=held))
+    if options.proxy in ADMITS:
+        settle = options.settle if held else 0.0
+        steps.append(Rotate(service, RotateAction.ADMIT, True, held=held, settle=settle))
     if before:
-        if rotates:
+        if options.proxy in DRAINS:
             steps.append(Rotate(service, RotateAction.DRAIN, start_first=True))
         steps.append(Retire(service, options.stop_timeout))
     return steps
@@ -418,20 +433,28 @@ def replace_steps(
     *,
     retag: bool,
 ) -> list[Step]:
-    """Drain, stop, up, gate, admit one sibling (drain and admit only with a proxy)."""
-    rotates = options.proxy in (ProxyMode.NGINX, ProxyMode.EXTERNAL)
+    """Drain, stop, up, gate, admit one sibling (drain and admit only where the proxy mode
+    allows: a discovery proxy's new container is created, kept off the proxy's network while
+    it starts and is gated, then connected; it cannot be drained)."""
+    held = options.proxy is ProxyMode.DISCOVERY
     steps: list[Step] = [Retag(sibling)] if retag else []
-    if rotates:
+    if options.proxy in DRAINS:
         steps.append(Rotate(sibling, RotateAction.DRAIN))
     steps.append(Command(cli.stop(sibling, options.stop_timeout), Verb.STOP, sibling))
-    steps.append(Command(cli.up(sibling), Verb.UP, sibling))
+    steps.append(Command(cli.up(sibling, start=not held), Verb.UP, sibling))
     config = project.services[sibling].config
     image = cli.image_name(sibling, config)
     seen = (image_checks or {}).get(image)
-    steps.append(gate_for(config, sibling, options, seen))
-    if rotates:
-        steps.append(Rotate(sibling, RotateAction.ADMIT))
+    steps.append(replace(gate_for(config, sibling, options, seen), held=held))
+    if options.proxy in ADMITS:
+        settle = options.settle if held else 0.0
+        steps.append(Rotate(sibling, RotateAction.ADMIT, held=held, settle=settle))
     return steps
+
+
+# the proxy modes in which zdd puts a new container in rotation, and takes an old one out
+ADMITS = (ProxyMode.NGINX, ProxyMode.EXTERNAL, ProxyMode.DISCOVERY)
+DRAINS = (ProxyMode.NGINX, ProxyMode.EXTERNAL)
 
 
 @dataclass(frozen=True)

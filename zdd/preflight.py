@@ -57,7 +57,41 @@ def preflight(
     for single in singles:
         config = project.services[single].config
         found += _single(single, config, options, start_first=single in start_first)
+    if options.proxy is ProxyMode.DISCOVERY:
+        units = [*(s for g in groups for s in g.siblings), *singles]
+        found += _held_alone(project, options.proxy_service, units)
     return found
+
+
+def _held_alone(project: Project, proxy: str, units: Sequence[str]) -> Iterator[Finding]:
+    """Discovery: a new container warms up off the networks it shares with the proxy. Said
+    where that leaves it without a service it may need then (one on those networks)."""
+    from zdd.proxy.choose import networks_of
+
+    if proxy not in project.services:
+        return
+    shared_with_proxy = networks_of(project.services[proxy].config)
+    for unit in units:
+        own = networks_of(project.services[unit].config)
+        if not own or not own <= shared_with_proxy:
+            continue  # it keeps a network of its own while it warms up
+        others = [
+            name
+            for name, service in project.services.items()
+            if name not in (proxy, *units)
+            and networks_of(service.config) & own
+            and not any(name == g.base for g in project.groups)
+        ]
+        if others:
+            nets = ", ".join(sorted(own))
+            yield Finding(
+                "warn",
+                f"{unit} is on no network but the proxy's ({nets}): while a new container "
+                f"warms up zdd keeps it off {nets}, so it cannot reach {', '.join(others)} "
+                f"then; to avoid it, add `networks: [frontend, default]` to {unit}, "
+                f"`networks: [frontend]` to {proxy}, and `networks: {{frontend: {{}}}}` at the "
+                "top level",
+            )
 
 
 def _all_siblings(project: Project, group: Group) -> tuple[str, ...]:

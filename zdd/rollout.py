@@ -146,6 +146,11 @@ class Rollout:
             return "zdd controlled the routing (its nginx)"
         if self.proxy == "external":
             return "routing was your hooks' (zdd ran them)"
+        if self.proxy == "discovery":
+            return (
+                "zdd did not control the routing (proxy: discovery): new containers joined "
+                "the proxy's network only once ready; old ones were not drained"
+            )
         return f"zdd did not control the routing (proxy: {self.proxy})"
 
     def _start(self, plan: Plan) -> Plan:
@@ -391,7 +396,15 @@ class Rollout:
                 f"{gate.service}: {len(new)} new container(s) after `up --scale`, "
                 f"not {gate.containers}"
             )
+        if gate.held:
+            new = self._start_held(gate.service, new)
         return [self._gate(gate, container) for container in new]
+
+    def _start_held(self, service: str, created: list[Container]) -> list[Container]:
+        """Containers compose created without starting: out of the proxy's reach, started."""
+        self.rotation.hold(service, created)
+        self.runner.run(["docker", "start", "--", *(c.id for c in created)])
+        return inspect(self.runner, [c.id for c in created])
 
     def _state(self) -> str:
         try:
@@ -401,6 +414,10 @@ class Rollout:
         return "; ".join(f"{c.service} {c.status} {c.health or ''}".strip() for c in containers)
 
     def _gate(self, gate: Gate, container: Container | None = None) -> Container:
+        if gate.held and container is None:  # a sibling, stop-first: created, not started
+            created = project_containers(self.runner, self.project, gate.service)
+            if len(created) == 1 and created[0].status == "created":
+                container = self._start_held(gate.service, created)[0]
         container_id, read = self._reader(gate.service, container)
         try:
             new = read()

@@ -528,16 +528,17 @@ class ComposeCli:
         flags = ("-t", str(timeout)) if timeout is not None else ()
         return (*self.base(), "stop", *flags, "--", service)
 
-    def up(self, service: str, *, recreate: bool = True) -> tuple[str, ...]:
+    def up(self, service: str, *, recreate: bool = True, start: bool = True) -> tuple[str, ...]:
         """`up -d --no-deps --no-build [--force-recreate] SERVICE`.
 
         --no-deps: compose v1 otherwise recreates the sibling's depends_on/links services too.
         --no-build: the plan's build step made every image; `up` never builds a second time.
+        `start=False`: the container is created only (`--no-start`; v1 refuses it with -d).
         """
         return (
             *self.base(),
             "up",
-            "-d",
+            *(("-d",) if start else ("--no-start",)),
             "--no-deps",
             "--no-build",
             *_flag("--force-recreate", recreate),
@@ -545,13 +546,14 @@ class ComposeCli:
             service,
         )
 
-    def scale_up(self, service: str, count: int) -> tuple[str, ...]:
+    def scale_up(self, service: str, count: int, *, start: bool = True) -> tuple[str, ...]:
         """`up -d --no-deps --no-build --no-recreate --scale SERVICE=COUNT SERVICE`: new
-        containers beside the ones that run (start-first); those are left as they are."""
+        containers beside the ones that run (start-first); those are left as they are.
+        `start=False`: created only (`--no-start`, which compose v1 refuses with -d)."""
         return (
             *self.base(),
             "up",
-            "-d",
+            *(("-d",) if start else ("--no-start",)),
             "--no-deps",
             "--no-build",
             "--no-recreate",

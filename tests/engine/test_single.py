@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import time
+from typing import Any
 
 import pytest
 
@@ -153,3 +155,60 @@ def test_sibling_group_start_first(stack: Stack, scenario: str) -> None:
     assert set(after) == {"proxy", "service_a", "service_b"}
     assert all(after[s]["Id"] != before[s] for s in ("service_a", "service_b"))
     assert len(app_containers(stack)) == 0, "the base `app` is never started"
+
+
+def aliases(container: dict[str, Any]) -> set[str]:
+    networks = container["NetworkSettings"]["Networks"]
+    return {a for n in networks.values() for a in n.get("Aliases") or ()}
+
+
+@pytest.mark.parametrize(
+    ("shape", "scenario"),
+    [
+        ("single x2", "fast-get"),
+        ("single x2", "fast-post"),
+        ("single x2", "warmup-8s"),
+        ("siblings", "fast-post"),
+        ("siblings", "warmup-8s"),
+    ],
+)
+def test_discovery_proxy_gets_gated_admission(stack: Stack, shape: str, scenario: str) -> None:
+    """The seed's kind of proxy (an nginx resolving the app's network alias every second):
+    each new container joins the proxy's network only once its gate passed."""
+    env, method, clients = SCENARIOS[scenario]
+    if shape == "siblings":
+        stack.env.update(env, ZDD_NGINX_CONF="./compose/proxy/discover.conf")
+        steps = ["build"] + ["tag", "stop", "up", "gate", "admit"] * 2
+    else:
+        single(stack, 2).env.update(env, ZDD_NGINX_CONF="../proxy/discover.conf")
+        steps = ["build", "start", "gate", "admit", "retire"]
+    # the user's proxy runs already: zdd starts only the proxy it manages
+    argv = [*stack.compose_cmd.split(), "-f", stack.compose_file, "-p", stack.project]
+    started_proxy = subprocess.run(
+        [*argv, "up", "-d", "proxy"],
+        cwd=stack.directory,
+        env=stack.environ(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert started_proxy.returncode == 0, started_proxy.stderr
+    stack.deploy("--proxy", "discovery")
+    (stack.directory / "service" / "VERSION").write_text("2\n")
+    load = probe(stack.url, method, clients).start()
+    started = time.monotonic()
+    result = stack.zdd("deploy", "--proxy", "discovery", "--json")
+    seconds = time.monotonic() - started
+    time.sleep(3)
+    report = load.stop()
+    record(f"discovery {shape} {scenario}", stack, f"deploy {seconds:.1f}s", report)
+    assert result.returncode == 0, result.stderr
+    assert report.failed == 0, report.summary()
+    assert all(v.startswith("2-") for v in served_versions(report, 1.5))
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [e["kind"] for e in events if e["event"] == "step"] == steps
+    assert events[-1]["routing_controlled"] is False, "zdd did not drain: it says so"
+    for container in stack.containers().values():
+        if container["Config"]["Labels"]["com.docker.compose.service"] != "proxy":
+            assert "app-pool" in aliases(container), "connected with compose's aliases"

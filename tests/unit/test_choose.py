@@ -25,7 +25,7 @@ MODES = {
               "--pre-stop/--post-start given", "the hooks' to do"),
     "discovery": ("services:\n  proxy: {image: n}\n" + APP, [], "discovery",
                   "service 'proxy' shares network default with the siblings",
-                  "cannot drain one before it stops"),
+                  "cannot drain an old one before it stops"),
     "other-network": ("services:\n  proxy: {image: n, networks: [edge]}\n" + APP
                       + "networks: {edge: {}}\n", [], "none",
                       "no service 'proxy' shares a network with them", "routing is not zdd's"),

@@ -158,9 +158,41 @@ def test_compose_file_errors_exit_2(write: Write, args: list[str], message: str)
 
 
 SEED_GATE = "# wait {delay} s, then check {sibling} runs" + UNSEEN
+# the seed's nginx-proxy finds the siblings itself (discovery): each new container is created,
+# started off the proxy's network, gated, then connected
+HELD_GATE = (
+    "# start {sibling} off the proxy's network(s), then wait {delay} s, then check "
+    "{sibling} runs" + UNSEEN
+)
+CONNECT = (
+    "# admit {sibling}: connect to the proxy's network(s) with the aliases compose gave, "
+    "then wait 2 s for the proxy to find it"
+)
 DRY_RUNS = {
     # The seed's commands, but the shared context is built once and tagged per sibling.
     "the seed's own": ([], "legacy", [
+        "{base} build --no-cache -- app",
+        "docker tag legacy_app legacy_service_a",
+        "{base} stop -- service_a",
+        "{base} up --no-start --no-deps --no-build --force-recreate -- service_a",
+        HELD_GATE.format(delay=5, sibling="service_a"),
+        CONNECT.format(sibling="service_a"),
+        "docker tag legacy_app legacy_service_b",
+        "{base} stop -- service_b",
+        "{base} up --no-start --no-deps --no-build --force-recreate -- service_b",
+        HELD_GATE.format(delay=5, sibling="service_b"),
+        CONNECT.format(sibling="service_b"),
+    ]),
+    "one sibling, flags": (
+        ["service_b", "-p", "demo", "--stop-timeout", "20", "--delay", "2", "--cache"], "demo", [
+        "{base} build -- app",
+        "docker tag demo_app demo_service_b",
+        "{base} stop -t 20 -- service_b",
+        "{base} up --no-start --no-deps --no-build --force-recreate -- service_b",
+        HELD_GATE.format(delay=2, sibling="service_b"),
+        CONNECT.format(sibling="service_b"),
+    ]),
+    "the seed's own, --proxy none": (["--proxy", "none"], "legacy", [
         "{base} build --no-cache -- app",
         "docker tag legacy_app legacy_service_a",
         "{base} stop -- service_a",
@@ -170,14 +202,6 @@ DRY_RUNS = {
         "{base} stop -- service_b",
         "{base} up -d --no-deps --no-build --force-recreate -- service_b",
         SEED_GATE.format(delay=5, sibling="service_b"),
-    ]),
-    "one sibling, flags": (
-        ["service_b", "-p", "demo", "--stop-timeout", "20", "--delay", "2", "--cache"], "demo", [
-        "{base} build -- app",
-        "docker tag demo_app demo_service_b",
-        "{base} stop -t 20 -- service_b",
-        "{base} up -d --no-deps --no-build --force-recreate -- service_b",
-        SEED_GATE.format(delay=2, sibling="service_b"),
     ]),
 }  # fmt: skip
 
@@ -200,13 +224,13 @@ def test_deploy_dry_run_json(tmp_path: Path, seed_file: Path) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [e["event"] for e in events] == ["mode"] + ["warning"] * 2 + ["plan"] * 9
+    assert [e["event"] for e in events] == ["mode"] + ["warning"] * 2 + ["plan"] * 11
     # the seed's nginx-proxy finds the siblings itself: discovery, and what that cannot promise
     assert (events[0]["proxy"], events[0]["reason"]) == (
         "discovery",
         "service 'proxy' shares network bridge with the siblings and zdd does not manage it",
     )
-    assert "cannot drain one before it stops" in events[0]["message"]
+    assert "cannot drain an old one before it stops" in events[0]["message"]
     assert "service_a has no healthcheck" in events[1]["message"], "the seed's file has none"
     assert events[3]["step"].endswith(" build --no-cache -- app")
 
@@ -351,8 +375,9 @@ def test_rollback_dry_run_retags_then_replaces_each_sibling(
     assert result.stdout.splitlines() == [
         "# docker tag <previous release of service_b> <service_b's image>",
         f"{base} stop -- service_b",
-        f"{base} up -d --no-deps --no-build --force-recreate -- service_b",
-        "# wait 2 s, then check service_b runs" + UNSEEN,
+        f"{base} up --no-start --no-deps --no-build --force-recreate -- service_b",
+        HELD_GATE.format(delay=2, sibling="service_b"),
+        CONNECT.format(sibling="service_b"),
     ]
 
 

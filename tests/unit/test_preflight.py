@@ -130,3 +130,21 @@ def test_no_healthcheck_is_a_warning_said_before_the_plan(tmp_path: Path) -> Non
 )
 def test_host_ports(ports: object, published: list[str]) -> None:
     assert host_ports({"ports": ports}) == published
+
+
+def test_discovery_says_when_a_held_container_would_lose_its_database(tmp_path: Path) -> None:
+    services = f"  proxy: {{image: n}}\n  db: {{image: postgres}}\n  web: {{build: ., {CHECK}}}\n"
+    args = ["check", *project(tmp_path, services), "--proxy", "discovery"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (
+        "zdd: warning: web is on no network but the proxy's (default): while a new container "
+        "warms up zdd keeps it off default, so it cannot reach db then; to avoid it, add "
+        "`networks: [frontend, default]` to web, `networks: [frontend]` to proxy, and "
+        "`networks: {frontend: {}}` at the top level"
+    ) in result.stderr.splitlines()
+    apart = services.replace("{image: n}", "{image: n, networks: [front]}")
+    apart = apart.replace("{build: .,", "{build: ., networks: [front, default],")
+    apart += "networks: {front: {}}\n"
+    quiet = runner.invoke(app, ["check", *project(tmp_path, apart), "--proxy", "discovery"])
+    assert "is on no network but the proxy's" not in quiet.stderr, quiet.stderr

@@ -295,7 +295,12 @@ def test_a_failed_build_says_what_the_start_changed(
 @pytest.mark.parametrize(("proxy", "words", "controlled"), [
     ("nginx", "zdd controlled the routing (its nginx)", True),
     ("external", "routing was your hooks' (zdd ran them)", False),
-    ("discovery", "zdd did not control the routing (proxy: discovery)", False),
+    (
+        "discovery",
+        "zdd did not control the routing (proxy: discovery): new containers joined the "
+        "proxy's network only once ready; old ones were not drained",
+        False,
+    ),
     ("none", "zdd did not control the routing (proxy: none)", False),
 ])  # fmt: skip
 def test_the_summary_says_whether_zdd_controlled_the_routing(

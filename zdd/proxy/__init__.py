@@ -40,6 +40,9 @@ class Rotation(Protocol):
     def check_order(self, siblings: Sequence[str]) -> None:
         """Refuse (before any change) an order that would drain a group's last sibling."""
 
+    def hold(self, service: str, containers: Sequence[Container]) -> None:
+        """Keep created (not yet started) containers out of the proxy's reach until admitted."""
+
     def route(
         self, service: str, admit: Sequence[Container] = (), drain: Sequence[Container] = ()
     ) -> None:
@@ -67,6 +70,9 @@ class NoRotation:
     def check_order(self, siblings: Sequence[str]) -> None:
         """Nothing is drained."""
 
+    def hold(self, service: str, containers: Sequence[Container]) -> None:
+        """Nothing to hold."""
+
     def route(
         self, service: str, admit: Sequence[Container] = (), drain: Sequence[Container] = ()
     ) -> None:
@@ -84,6 +90,7 @@ def make_rotation(
     post_start: str | None = None,
     singles: Sequence[str] = (),
     start_first: Sequence[str] = (),
+    settle: float = 0.0,
 ) -> Rotation:
     """The rotation for `--proxy MODE`."""
     if mode == "external":
@@ -92,6 +99,10 @@ def make_rotation(
         for flag, command in (("--pre-stop", pre_stop), ("--post-start", post_start)):
             check_hook(flag, command)
         return ExternalRotation(session.runner, session.project.name, pre_stop, post_start)
+    if mode == "discovery":
+        from zdd.proxy.discovery import DiscoveryRotation
+
+        return DiscoveryRotation(session.runner, proxy_service, settle)
     if mode == "nginx":
         from zdd.proxy.nginx import NginxRotation
 

@@ -17,11 +17,11 @@ PROMISES = {
     "it manages: zero failed requests",
     ProxyMode.EXTERNAL: "zdd gates each sibling (or new container) and runs your hooks around "
     "it; draining and admission are the hooks' to do",
-    ProxyMode.DISCOVERY: "zdd gates each sibling (or new container) and rolls a bad one back, "
-    "but the proxy finds containers by itself: zdd cannot drain one before it stops nor keep "
-    "a warming one out, so requests can fail; for zero failed requests let zdd manage the "
-    "nginx (README: Put zdd in front of your own stack) and make the app finish in-flight "
-    "requests on SIGTERM",
+    ProxyMode.DISCOVERY: "the proxy finds containers by itself: zdd keeps each new container "
+    "off the proxy's network until its gate passes, then connects it, and rolls a bad one "
+    "back; but it cannot drain an old one before it stops, so requests in flight to it fail "
+    "unless the app finishes them on SIGTERM (for zero failed requests in every case let zdd "
+    "manage the nginx: README, Put zdd in front of your own stack)",
     ProxyMode.NONE: "zdd gates each sibling (or new container) and rolls a bad one back; "
     "routing is not zdd's",
 }
@@ -60,10 +60,11 @@ def choose_mode(
     if hooks:
         return Choice(ProxyMode.EXTERNAL, "--pre-stop/--post-start given")
     siblings = [s for group in project.groups for s in group.siblings]
+    siblings = siblings or list(project.singles((), proxy_service))
     service = project.services.get(proxy_service)
     if service is not None and proxy_service not in siblings:
-        shared = _networks(service.config) & set().union(
-            *(_networks(project.services[s].config) for s in siblings)
+        shared = networks_of(service.config) & set().union(
+            *(networks_of(project.services[s].config) for s in siblings)
         )
         if shared:
             return Choice(
@@ -74,7 +75,7 @@ def choose_mode(
     return Choice(ProxyMode.NONE, f"no service {proxy_service!r} shares a network with them")
 
 
-def _networks(config: Mapping[str, Any]) -> set[str]:
+def networks_of(config: Mapping[str, Any]) -> set[str]:
     """The networks a service is on (`network_mode: bridge`: docker's default bridge)."""
     mode = str(config.get("network_mode") or "")
     if mode:

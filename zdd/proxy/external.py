@@ -45,6 +45,9 @@ class ExternalRotation:
                 self.current[container.service] = container
         return False
 
+    def hold(self, service: str, containers: Sequence[Container]) -> None:
+        """Nothing to hold: the hooks admit."""
+
     def route(
         self, service: str, admit: Sequence[Container] = (), drain: Sequence[Container] = ()
     ) -> None:

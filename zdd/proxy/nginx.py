@@ -199,6 +199,9 @@ class NginxRotation:
         self.members.setdefault(base, {})[sibling] = address
         self._apply(base, confirm=address)
 
+    def hold(self, service: str, containers: Sequence[Container]) -> None:
+        """Nothing to hold: a container is in the upstream only once zdd admits it."""
+
     def route(
         self, service: str, admit: Sequence[Container] = (), drain: Sequence[Container] = ()
     ) -> None:

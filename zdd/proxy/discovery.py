@@ -1,0 +1,95 @@
+"""`--proxy discovery`: a proxy that finds containers by itself (a DNS alias on a network it
+shares with the app, nginx-proxy's docker-gen, Traefik's docker provider) routes to whatever
+runs on its network. zdd makes admission gated: a new container is created without starting,
+taken off every network it shares with the proxy, started and gated there, then connected
+again with exactly the aliases compose gave it. A container that fails its gate is removed
+without ever being reachable by the proxy. An old container cannot be drained: the proxy
+stops resolving it only once it is gone (said before any change).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from zdd.containers import Container, by_service
+from zdd.runner import Runner
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One network a held container is to be connected to again, as compose attached it."""
+
+    network: str
+    aliases: tuple[str, ...]
+    ipv4: str = ""  # a fixed `ipv4_address`, kept
+
+
+@dataclass
+class DiscoveryRotation:
+    """Holds new containers off the proxy's networks until their gate passes."""
+
+    runner: Runner
+    proxy_service: str
+    settle: float = 0.0  # seconds for the proxy to find a connected container (its DNS TTL)
+    sleep: Callable[[float], None] = time.sleep
+    networks: set[str] = field(default_factory=set)  # the proxy's networks (after sync)
+    held: dict[str, list[Attachment]] = field(default_factory=dict)  # container id -> networks
+
+    def sync(self, containers: Sequence[Container]) -> bool:
+        """Learn the proxy's networks (no change)."""
+        for proxy in by_service(containers).get(self.proxy_service, []):
+            self.networks |= set(proxy.networks)
+        return False
+
+    def hold(self, service: str, containers: Sequence[Container]) -> None:
+        """Take the created (not started) containers off every network they share with the
+        proxy, remembering how compose attached them."""
+        for container in containers:
+            argv = ["docker", "inspect", "--format", "{{json .NetworkSettings.Networks}}"]
+            found = json.loads(self.runner.run([*argv, container.id]) or "{}") or {}
+            attachments = []
+            for network, settings in found.items():
+                if network not in self.networks:
+                    continue
+                ipam = (settings or {}).get("IPAMConfig") or {}
+                aliases = tuple((settings or {}).get("Aliases") or ())
+                attachments.append(Attachment(network, aliases, ipam.get("IPv4Address") or ""))
+            for attachment in attachments:
+                argv = ["docker", "network", "disconnect", attachment.network, container.id]
+                self.runner.run(argv)
+            self.held[container.id] = attachments
+
+    def route(
+        self, service: str, admit: Sequence[Container] = (), drain: Sequence[Container] = ()
+    ) -> None:
+        """Connect each admitted container that was held to its networks again, then give the
+        proxy `settle` seconds to find it (a DNS cache, an event loop) before anything old is
+        stopped; an old container cannot be drained (the proxy finds it until it stops)."""
+        connected = False
+        for container in admit:
+            for attachment in self.held.pop(container.id, []):
+                argv = ["docker", "network", "connect"]
+                for alias in attachment.aliases:
+                    argv += ["--alias", alias]
+                argv += ["--ip", attachment.ipv4] if attachment.ipv4 else []
+                self.runner.run([*argv, "--", attachment.network, container.id])
+                connected = True
+        if connected:
+            self.sleep(self.settle)
+
+    def drain(self, sibling: str) -> None:
+        """Nothing zdd can do: the proxy finds the container until it stops."""
+
+    def admit(self, sibling: str, container: Container) -> None:
+        """Connect the sibling's new container (held while it was gated)."""
+        self.route(sibling, admit=[container])
+
+    def serving(self, sibling: str) -> bool | None:
+        """Unknown: the proxy decides."""
+        return None
+
+    def check_order(self, siblings: Sequence[str]) -> None:
+        """Nothing is drained."""
