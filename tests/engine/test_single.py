@@ -13,6 +13,7 @@ import pytest
 from tests.engine.conftest import Stack, docker, probe, record, served_versions
 from tests.engine.test_deploy import SCENARIOS, answers
 from tests.engine.test_faults import Background, release
+from zdd.probe import Report
 
 pytestmark = pytest.mark.docker
 
@@ -56,6 +57,23 @@ def addresses(containers: dict[str, dict[str, object]]) -> list[str]:
     return sorted(found)
 
 
+def deploy_under_probe(
+    stack: Stack, what: str, method: str, clients: int, *flags: str
+) -> tuple[subprocess.CompletedProcess[str], Report]:
+    """`zdd deploy --json FLAGS` of a new version while the probe runs: it succeeds and no
+    request fails; the measured line is recorded."""
+    load = probe(stack.url, method, clients).start()
+    started = time.monotonic()
+    result = stack.zdd("deploy", "--json", *flags)
+    seconds = time.monotonic() - started
+    time.sleep(3)
+    report = load.stop()
+    record(what, stack, f"deploy {seconds:.1f}s", report)
+    assert result.returncode == 0, result.stderr
+    assert report.failed == 0, report.summary()
+    return result, report
+
+
 @pytest.mark.parametrize("replicas", [1, 3])
 @pytest.mark.parametrize("scenario", ["fast-get", "fast-post", "warmup-8s"])
 def test_start_first_zero_failed(stack: Stack, scenario: str, replicas: int) -> None:
@@ -66,15 +84,7 @@ def test_start_first_zero_failed(stack: Stack, scenario: str, replicas: int) -> 
     assert len(old) == replicas
 
     (stack.directory / "service" / "VERSION").write_text("2\n")
-    load = probe(stack.url, method, clients).start()
-    started = time.monotonic()
-    result = stack.zdd("deploy", "--json")
-    seconds = time.monotonic() - started
-    time.sleep(3)
-    report = load.stop()
-    record(f"single x{replicas} {scenario}", stack, f"deploy {seconds:.1f}s", report)
-    assert result.returncode == 0, result.stderr
-    assert report.failed == 0, report.summary()
+    result, report = deploy_under_probe(stack, f"single x{replicas} {scenario}", method, clients)
     assert report.requests >= 500, report.summary()
     assert all(v.startswith("2-") for v in served_versions(report, 1.5))
 
@@ -137,15 +147,8 @@ def test_sibling_group_start_first(stack: Stack, scenario: str) -> None:
     stack.deploy()
     before = {s: c["Id"] for s, c in stack.containers().items()}
     (stack.directory / "service" / "VERSION").write_text("2\n")
-    load = probe(stack.url, method, clients).start()
-    started = time.monotonic()
-    result = stack.zdd("deploy", "--order", "start-first", "--json")
-    seconds = time.monotonic() - started
-    time.sleep(3)
-    report = load.stop()
-    record(f"siblings start-first {scenario}", stack, f"deploy {seconds:.1f}s", report)
-    assert result.returncode == 0, result.stderr
-    assert report.failed == 0, report.summary()
+    what = f"siblings start-first {scenario}"
+    result, report = deploy_under_probe(stack, what, method, clients, "--order", "start-first")
     assert all(v.startswith("2-") for v in served_versions(report, 1.5))
     events = [json.loads(line) for line in result.stdout.splitlines()]
     kinds = [e["kind"] for e in events if e["event"] == "step"]
@@ -196,15 +199,8 @@ def test_discovery_proxy_gets_gated_admission(stack: Stack, shape: str, scenario
     assert started_proxy.returncode == 0, started_proxy.stderr
     stack.deploy("--proxy", "discovery")
     (stack.directory / "service" / "VERSION").write_text("2\n")
-    load = probe(stack.url, method, clients).start()
-    started = time.monotonic()
-    result = stack.zdd("deploy", "--proxy", "discovery", "--json")
-    seconds = time.monotonic() - started
-    time.sleep(3)
-    report = load.stop()
-    record(f"discovery {shape} {scenario}", stack, f"deploy {seconds:.1f}s", report)
-    assert result.returncode == 0, result.stderr
-    assert report.failed == 0, report.summary()
+    what = f"discovery {shape} {scenario}"
+    result, report = deploy_under_probe(stack, what, method, clients, "--proxy", "discovery")
     assert all(v.startswith("2-") for v in served_versions(report, 1.5))
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert [e["kind"] for e in events if e["event"] == "step"] == steps

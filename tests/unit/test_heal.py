@@ -215,12 +215,18 @@ def test_a_stale_container_is_stopping_only_while_a_compose_of_the_project_runs(
     assert stopping("legacy", tmp_path)
 
 
-def test_a_sibling_start_first_serves_beside_then_under_its_name(rotation: FakeProxy) -> None:
+def _beside(rotation: FakeProxy) -> tuple[dict[str, str], Container, Container]:
+    """Both siblings in rotation, and service_a's old and new (start-first) containers."""
     both = {"service_a": "10.9.0.3:3000", "service_b": "10.9.0.4:3000"}
     rotation.files[upstream_file("app")] = servers_text(both)
     old = container("service_a", "10.9.0.3")
     rotation.sync([PROXY, old, container("service_b", "10.9.0.4")])
     new = container("service_a", "10.9.0.5", id="id-new", name="legacy-service_a-2")
+    return both, old, new
+
+
+def test_a_sibling_start_first_serves_beside_then_under_its_name(rotation: FakeProxy) -> None:
+    both, old, new = _beside(rotation)
     rotation.route("service_a", admit=[new])
     rotation.route("service_a", drain=[old])
     assert rotation.applied == [
@@ -234,11 +240,7 @@ def test_a_sibling_start_first_serves_beside_then_under_its_name(rotation: FakeP
 def test_a_failed_start_first_puts_the_old_container_back(
     rotation: FakeProxy, drained: bool
 ) -> None:
-    both = {"service_a": "10.9.0.3:3000", "service_b": "10.9.0.4:3000"}
-    rotation.files[upstream_file("app")] = servers_text(both)
-    old = container("service_a", "10.9.0.3")
-    rotation.sync([PROXY, old, container("service_b", "10.9.0.4")])
-    new = container("service_a", "10.9.0.5", id="id-new", name="legacy-service_a-2")
+    both, old, new = _beside(rotation)
     rotation.route("service_a", admit=[new])
     if drained:
         rotation.route("service_a", drain=[old])
