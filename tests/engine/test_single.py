@@ -120,24 +120,41 @@ def test_crash_at_start_keeps_the_old_containers(stack: Stack) -> None:
     assert not any(v.startswith("2-") for v in served_versions(report, 1.0))
 
 
-def test_ctrl_c_during_the_gate_finishes_the_service(stack: Stack) -> None:
+INTERRUPTS = {
+    # point: (line to wait for, "" = the build command itself; the service replaced?, said)
+    "during-build": ("", False, "nothing was changed"),
+    "during-gate": ("--scale app=4", True, "interrupted: replaced app,"),
+    "before-retire": ("admit the new app containers", True, "interrupted: replaced app,"),
+}
+
+
+@pytest.mark.parametrize("point", list(INTERRUPTS))
+def test_ctrl_c_leaves_n_serving_and_none_left_over(stack: Stack, point: str) -> None:
+    marker, replaced, said = INTERRUPTS[point]
     single(stack, 2).deploy()
     old = app_containers(stack)
-    (stack.directory / "service" / "VERSION").write_text("2\n")
+    release(stack, "2", slow_build=not marker)
     load = probe(stack.url).start()
     deploy = Background(stack)
-    deploy.wait_for("--scale app=4")
+    if marker:
+        deploy.wait_for(marker)
+    else:
+        deploy.wait_for_command("build")
     deploy.process.send_signal(signal.SIGINT)
     code = deploy.finish()
     time.sleep(1)
     report = load.stop()
-    record("single x2 SIGINT during the gate", stack, f"exit {code}", report)
+    record(f"single x2 SIGINT {point}", stack, f"exit {code}", report)
     assert code == 130, deploy.lines
-    assert "interrupted: replaced app," in deploy.lines[-1], deploy.lines
+    assert said in deploy.lines[-1], deploy.lines
     assert report.failed == 0, report.summary()
-    new = app_containers(stack)
-    assert len(new) == 2 and not set(new) & set(old), "N new serving, none left over"
-    assert upstream(stack) == addresses(new)
+    after = app_containers(stack)
+    assert len(after) == 2, "N serving, none left over"
+    if replaced:
+        assert not set(after) & set(old), "the N new ones"
+    else:
+        assert set(after) == set(old), "the N old ones, untouched"
+    assert upstream(stack) == addresses(after)
 
 
 @pytest.mark.parametrize("scenario", ["fast-get", "fast-post", "warmup-8s"])
@@ -168,9 +185,7 @@ def aliases(container: dict[str, Any]) -> set[str]:
 @pytest.mark.parametrize(
     ("shape", "scenario"),
     [
-        ("single x2", "fast-get"),
-        ("single x2", "fast-post"),
-        ("single x2", "warmup-8s"),
+        *((f"single x{n}", s) for n in (1, 3) for s in ("fast-get", "fast-post", "warmup-8s")),
         ("siblings", "fast-post"),
         ("siblings", "warmup-8s"),
     ],
@@ -183,7 +198,8 @@ def test_discovery_proxy_gets_gated_admission(stack: Stack, shape: str, scenario
         stack.env.update(env, ZDD_NGINX_CONF="./compose/proxy/discover.conf")
         steps = ["build"] + ["tag", "stop", "up", "gate", "admit"] * 2
     else:
-        single(stack, 2).env.update(env, ZDD_NGINX_CONF="../proxy/discover.conf")
+        replicas = int(shape.rsplit("x", 1)[1])
+        single(stack, replicas).env.update(env, ZDD_NGINX_CONF="../proxy/discover.conf")
         steps = ["build", "start", "gate", "admit", "retire"]
     # the user's proxy runs already: zdd starts only the proxy it manages
     argv = [*stack.compose_cmd.split(), "-f", stack.compose_file, "-p", stack.project]
