@@ -22,6 +22,7 @@ from zdd.options import (
     Delay,
     DrainTimeout,
     DryRun,
+    EngineOption,
     EnvFile,
     Files,
     HealthPath,
@@ -35,6 +36,7 @@ from zdd.options import (
     ProjectName,
     Proxy,
     ProxyService,
+    Registry,
     Services,
     Settle,
     StopTimeout,
@@ -199,6 +201,8 @@ def deploy(
     pre_stop: PreStop = None,
     post_start: PostStart = None,
     verify: Verify = None,
+    engine: EngineOption = None,
+    registry: Registry = None,
     dry_run: DryRun = False,
     as_json: Json = False,
     debug: Debug = False,
@@ -241,6 +245,8 @@ def rollback(
     pre_stop: PreStop = None,
     post_start: PostStart = None,
     verify: Verify = None,
+    engine: EngineOption = None,
+    registry: Registry = None,
     dry_run: DryRun = False,
     as_json: Json = False,
     debug: Debug = False,
@@ -263,11 +269,15 @@ def _rollout(command: str, arguments: dict[str, Any]) -> None:
     files, name, directory, env_file, compose_cmd = (arguments.pop(n) for n in CONNECTION)
     services = tuple(arguments.pop("services") or ())
     context = arguments.pop("context")
+    engine, registry = arguments.pop("engine"), arguments.pop("registry")
     lock = None if dry_run else command
     with (
         _boundary(debug, as_json),
         _session(files, name, directory, env_file, compose_cmd, lock, context=context) as session,
     ):
+        if (engine or session.project.settings.get("engine")) == "swarm":
+            _swarm(command, session, services, registry, arguments, dry_run, as_json)
+            return
         from zdd.observe import container_counts, image_checks  # inside: Ctrl-C here is 130
         from zdd.plan import build_plan, build_rollback_plan, image_names, start_first_units
 
@@ -286,6 +296,68 @@ def _rollout(command: str, arguments: dict[str, Any]) -> None:
             return
         connection = _connection_argv(session, files, directory, env_file, compose_cmd)
         _run(session, plan, options, as_json, connection)
+
+
+def _swarm(
+    command: str,
+    session: Any,
+    services: tuple[str, ...],
+    registry: str | None,
+    arguments: dict[str, Any],
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """`--engine swarm`: render, push and `docker stack deploy`, then watch Swarm's update
+    (or ask Swarm to roll each service back); --dry-run prints the stack file and commands."""
+    import yaml
+
+    from zdd.errors import UsageError
+    from zdd.rollout import Event
+    from zdd.swarm.rollout import SwarmDeploy, check_manager
+    from zdd.swarm.stack import MONITOR, check_registry
+
+    if services:
+        raise UsageError("--engine swarm deploys the whole project as one stack: name no service")
+    registry = registry or session.project.settings.get("registry")
+    if not registry:
+        raise UsageError(
+            "--engine swarm needs --registry HOST[:PORT], the registry every node pulls from"
+        )
+    report = _printer(as_json)
+    swarm = SwarmDeploy(
+        session.runner,
+        session.cli,
+        session.project,
+        check_registry(registry),
+        report,
+        monitor=arguments["monitor"] or MONITOR,
+    )
+    build = {k: arguments[k] for k in ("build", "no_cache", "pull")}
+    if command == "deploy":
+        stack = swarm.stack({unit: f"{registry}/<image-id>" for unit in swarm.images()})
+        for warning in stack.warnings:
+            report(Event("warning", warning))
+    if dry_run:
+        if command == "deploy":
+            for argv in swarm.plan(**build):
+                _echo(" ".join(argv))
+            _echo(yaml.safe_dump(stack.document, sort_keys=False).rstrip())
+        else:
+            _echo(f"docker service rollback --detach -- {session.project.name}_SERVICE, each")
+        return
+    check_manager(session.runner)
+    report(Event("mode", SWARM_PROMISE, {"engine": "swarm"}))
+    if command == "deploy":
+        swarm.deploy(swarm.stack(swarm.publish(**build)))
+    else:
+        swarm.rollback()
+
+
+SWARM_PROMISE = (
+    "engine swarm: Swarm replaces one task at a time, start-first, each new task in DNS only "
+    "once its healthcheck passed, and rolls back on the first failure; zdd watches and "
+    "reports. The proxy must resolve tasks.SERVICE itself: zdd does not drain it"
+)
 
 
 def _enforce_preflight(project: Any, options: Any, plan: Any, as_json: bool) -> None:

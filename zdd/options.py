@@ -10,6 +10,7 @@ import typer
 
 from zdd.order import Order
 from zdd.proxy import ProxyMode
+from zdd.swarm import Engine
 
 Files = Annotated[
     list[str] | None,
@@ -201,6 +202,27 @@ OrderOption = Annotated[
         "and removed: capacity never drops). Default: stop-first for siblings, start-first "
         "for a service without siblings (stop-first, said before any change, where its "
         "container_name or a fixed host port keeps two copies from running at once).",
+    ),
+]
+EngineOption = Annotated[
+    Engine | None,
+    typer.Option(
+        "--engine",
+        help="compose (default): roll out on this engine through compose. swarm: build, push "
+        "each image to --registry under its id, render a stack file Swarm accepts (a sibling "
+        "group becomes one service, its siblings its replicas) and let Swarm's start-first "
+        "update roll it out while zdd watches; exit 1 if Swarm rolled it back. Default: "
+        "`x-zdd: {engine: ...}`, else compose.",
+        show_default=False,
+    ),
+]
+Registry = Annotated[
+    str | None,
+    typer.Option(
+        "--registry",
+        envvar="ZDD_REGISTRY",
+        metavar="HOST[:PORT]",
+        help="--engine swarm: the registry every node pulls from (default: x-zdd: registry).",
     ),
 ]
 DryRun = Annotated[

@@ -69,6 +69,7 @@ class Project:
     services: Mapping[str, Service]
     groups: tuple[Group, ...]
     settings: Mapping[str, Any] = field(default_factory=dict)  # the top-level `x-zdd` mapping
+    top: Mapping[str, Any] = field(default_factory=dict)  # compose's top-level networks, volumes
     cli: ComposeCli | None = None  # the argv builder that reads this project
 
     def select(self, names: Sequence[str]) -> tuple[Group, ...]:
@@ -213,6 +214,7 @@ def load_project(options: LoadOptions, binary: ComposeBinary, runner: Runner) ->
         services=services,
         groups=find_groups(services),
         settings=check_settings(settings),
+        top={key: model.get(key) or {} for key in ("networks", "volumes")},
         cli=ComposeCli(binary, given, name, cli.project_directory, env_file),
     )
 
@@ -294,7 +296,8 @@ def _v1_name(options: LoadOptions, env: Mapping[str, str], directory: Path) -> s
 
 
 def check_settings(settings: Any) -> Mapping[str, Any]:
-    """The top-level `x-zdd` mapping, checked: `proxy` (nginx|external|none), `proxy_service`."""
+    """The top-level `x-zdd` mapping, checked: `proxy` (nginx|external|none), `proxy_service`,
+    `engine` (compose|swarm), `registry`."""
     settings = settings or {}
     if not isinstance(settings, dict):
         raise ComposeFileError("top-level `x-zdd` must be a mapping")
@@ -303,6 +306,12 @@ def check_settings(settings: Any) -> Mapping[str, Any]:
         raise ComposeFileError(f"x-zdd: proxy must be nginx, external or none, got {proxy!r}")
     if not isinstance(settings.get("proxy_service", "proxy"), str):
         raise ComposeFileError("x-zdd: proxy_service must be a service name")
+    if settings.get("engine", "compose") not in ("compose", "swarm"):
+        raise ComposeFileError(
+            f"x-zdd: engine must be compose or swarm, got {settings['engine']!r}"
+        )
+    if not isinstance(settings.get("registry", ""), str):
+        raise ComposeFileError("x-zdd: registry must be HOST[:PORT]")
     return settings
 
 

@@ -1,0 +1,182 @@
+"""--engine swarm, the pure parts: the stack file rendered from what compose resolved (v2 and
+v1), what Swarm cannot take refused in one line, and the update's state read from docker's
+own output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from zdd.errors import UsageError
+from zdd.swarm.stack import check_registry, render, repository
+from zdd.swarm.watch import judge, parse_services, parse_tasks
+
+from .conftest import Load, Write
+
+DEMO = """\
+x-zdd: {proxy: nginx}
+services:
+  proxy:
+    image: nginx
+    ports: ["${BIND:-127.0.0.1}:8000:80"]
+    volumes: ["./nginx.conf:/etc/nginx/nginx.conf:ro", "data:/data"]
+    restart: unless-stopped
+    depends_on: [a]
+  app:
+    build: .
+    environment: [KEEP=1, UNSET]
+    healthcheck: {test: [CMD, "true"], interval: 1s, retries: 3, start_period: 30s}
+    networks: {default: {aliases: [pool]}}
+  a: {extends: app}
+  b: {extends: app}
+  c: {extends: app}
+volumes: {data: {}}
+"""
+
+
+@pytest.fixture(params=[2, 1], ids=["v2", "v1"])
+def demo(request: pytest.FixtureRequest, write: Write, load: Load) -> dict[str, object]:
+    path = write("p/docker-compose.yml", DEMO)
+    (path.parent / "nginx.conf").write_text("events {}\n")
+    project = load(str(path), environ={"BIND": "0.0.0.0"}, compose=request.param)
+    stack = render(project, {"app": "reg:5000/p/app:1234", "proxy": "reg:5000/p/proxy:abcd"})
+    return {"stack": stack, "dir": path.parent}
+
+
+def test_a_group_becomes_one_service_with_its_siblings_as_replicas(demo: dict) -> None:
+    document = demo["stack"].document  # type: ignore[attr-defined]
+    assert list(document["services"]) == ["app", "proxy"]
+    app = document["services"]["app"]
+    assert app["image"] == "reg:5000/p/app:1234"
+    assert app["deploy"]["replicas"] == 3
+    assert app["deploy"]["endpoint_mode"] == "dnsrr"
+    assert app["deploy"]["update_config"]["order"] == "start-first"
+    assert app["deploy"]["update_config"]["failure_action"] == "rollback"
+    assert app["deploy"]["update_config"]["parallelism"] == 1
+    assert app["environment"] == {"KEEP": "1"}
+    assert app["networks"] == {"default": {"aliases": ["pool"]}}
+    assert app["healthcheck"]["start_period"] == "30000ms"
+    assert "build" not in app
+
+
+def test_the_proxy_keeps_its_files_and_ports_in_a_form_swarm_takes(demo: dict) -> None:
+    stack = demo["stack"]
+    proxy = stack.document["services"]["proxy"]  # type: ignore[attr-defined]
+    assert proxy["ports"] == [{"target": 80, "published": 8000, "protocol": "tcp", "mode": "host"}]
+    (config,) = proxy["configs"]
+    assert config["target"] == "/etc/nginx/nginx.conf"
+    top = stack.document["configs"][config["source"]]  # type: ignore[attr-defined]
+    assert top == {"file": str(demo["dir"] / "nginx.conf")}
+    assert proxy["volumes"] == [
+        {"type": "volume", "source": "data", "target": "/data", "read_only": False}
+    ]
+    assert proxy["deploy"]["update_config"]["order"] == "stop-first"  # a host port: one task
+    assert proxy["deploy"]["restart_policy"] == {"condition": "any"}
+    assert "depends_on" not in proxy
+    assert any("depends_on is ignored" in w for w in stack.warnings)  # type: ignore[attr-defined]
+    assert stack.document["networks"] == {  # type: ignore[attr-defined]
+        "default": {"driver": "overlay", "attachable": True}
+    }
+
+
+REFUSED = {
+    "loopback-port": ("  web: {image: i, ports: ['127.0.0.1:80:80']}\n", "not on 127.0.0.1 only"),
+    "privileged": ("  web: {image: i, privileged: true}\n", "`privileged`"),
+    "network-mode": ("  web: {image: i, network_mode: host}\n", "`network_mode`"),
+    "siblings-differ": (
+        "  app: {image: i}\n  a: {extends: app, environment: [X=1]}\n  b: {extends: app}\n",
+        "siblings a and b differ in 'environment'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_what_swarm_cannot_take_is_refused_in_one_line(case: str, write: Write, load: Load) -> None:
+    services, words = REFUSED[case]
+    path = write("q/compose.yaml", "services:\n" + services)
+    with pytest.raises(UsageError, match=None) as caught:
+        render(load(str(path)), {})
+    assert words in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_registry_and_repository_names_are_checked() -> None:
+    assert (
+        repository("127.0.0.1:5000", "My_Proj", "Service_A") == "127.0.0.1:5000/my_proj/service_a"
+    )
+    for bad in ("", "-x", "a b", "h:99999999", "x/../y", "h:5000 --insecure"):
+        with pytest.raises(UsageError):
+            check_registry(bad)
+    with pytest.raises(UsageError):
+        repository("r", "p", "___")
+
+
+def _service(state: str, started: str, image: str = "img@sha256:1") -> str:
+    return json.dumps(
+        [
+            {
+                "Spec": {
+                    "Name": "p_app",
+                    "Mode": {"Replicated": {"Replicas": 2}},
+                    "TaskTemplate": {"ContainerSpec": {"Image": image}},
+                },
+                "UpdateStatus": {"State": state, "StartedAt": started, "Message": "m"},
+            }
+        ]
+    )
+
+
+def _tasks(*rows: tuple[str, str, str]) -> str:
+    return "\n".join(
+        json.dumps({"ID": f"t{i}", "Name": f"p_app.{i}", "Image": image, "Node": "n",
+                    "DesiredState": desired, "CurrentState": current, "Error": ""})
+        for i, (image, desired, current) in enumerate(rows)
+    )  # fmt: skip
+
+
+def test_an_update_is_done_once_every_replica_runs_the_new_image() -> None:
+    (state,) = parse_services(_service("updating", "t2")).values()
+    new = ("img@sha256:1", "Running", "Running 2 seconds ago")
+    old_and_new = parse_tasks(_tasks(("old", "Running", "Running 1 minute ago"), new))
+    assert not judge(state, "t1", old_and_new).done
+    (state,) = parse_services(_service("completed", "t2")).values()
+    assert not judge(state, "t1", old_and_new).done  # one old task left
+    both = parse_tasks(_tasks(("img@sha256:1", "Running", "Running 9 seconds ago"),
+                              ("img@sha256:1", "Running", "Running 2 seconds ago"),
+                              ("old", "Shutdown", "Shutdown 1 second ago")))  # fmt: skip
+    assert judge(state, "t1", both).done
+    assert not judge(state, "t1", both).rolled_back
+
+
+def test_a_rollback_by_swarm_is_told_apart_from_an_older_one() -> None:
+    tasks = parse_tasks(_tasks(("img@sha256:1", "Running", "Running 1 second ago"),
+                               ("img@sha256:1", "Running", "Running 1 second ago")))  # fmt: skip
+    (state,) = parse_services(_service("rollback_completed", "t2")).values()
+    assert judge(state, "t1", tasks).rolled_back
+    assert not judge(state, "t2", tasks).rolled_back  # the last deploy's, not this one's
+    (state,) = parse_services(_service("rollback_paused", "t2")).values()
+    assert judge(state, "t1", tasks).paused
+
+
+def test_dry_run_prints_the_stack_and_the_push_and_deploy_commands(
+    write: Write, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from zdd.cli import app
+
+    path = write("p/docker-compose.yml", DEMO)
+    (path.parent / "nginx.conf").write_text("events {}\n")
+    result = CliRunner().invoke(
+        app,
+        ["deploy", "-f", str(path), "--engine", "swarm", "--registry", "reg:5000", "--dry-run"],
+        env={"BIND": "0.0.0.0", "XDG_CACHE_HOME": str(tmp_path / "c")},
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith("build --no-cache -- a")
+    assert "docker push reg:5000/p/app:<image-id>" in lines
+    assert "docker stack deploy --compose-file - p" in lines
+    assert "  app:" in lines

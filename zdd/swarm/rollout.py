@@ -1,0 +1,245 @@
+"""Run `zdd deploy|rollback --engine swarm`: build once, push each image under its id, deploy
+the rendered stack, then watch Swarm's own start-first update until every task runs the new
+image, or Swarm has rolled it back (exit 1), or it stalls (zdd asks Swarm to roll back)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from zdd.errors import (
+    ComposeCommandError,
+    ComposeUnavailableError,
+    DeployError,
+    RollbackError,
+    UsageError,
+)
+from zdd.project import Project
+from zdd.rollout import Event, Reporter
+from zdd.runner import ComposeCli, Runner
+from zdd.swarm.stack import MONITOR, Stack, budget, render, repository, units
+from zdd.swarm.watch import Task, failures, judge, parse_services, parse_tasks
+
+POLL = 1.0  # seconds between two looks at the services
+PUSH_TIMEOUT = 900.0
+Clock = Callable[[], float]
+
+
+def check_manager(runner: Runner) -> None:
+    """The engine is an active Swarm manager, or exit 3 with the command that makes it one."""
+    out = runner.run(
+        ["docker", "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}"],
+        timeout=30,
+    ).split()
+    if out[:1] != ["active"]:
+        raise ComposeUnavailableError(
+            "--engine swarm: this engine is not in a swarm (`docker swarm init`, or --context "
+            "of a manager)"
+        )
+    if out[1:] != ["true"]:
+        raise ComposeUnavailableError(
+            "--engine swarm: this engine is a worker; use --context of a manager node"
+        )
+
+
+@dataclass
+class SwarmDeploy:
+    """One deploy or rollback of a project's stack."""
+
+    runner: Runner
+    cli: ComposeCli
+    project: Project
+    registry: str
+    report: Reporter
+    monitor: float = MONITOR
+    clock: Clock = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    seen: dict[str, str] = field(default_factory=dict)  # task id -> last line said
+    failed: dict[str, str] = field(default_factory=dict)  # service -> its last failed task
+
+    @property
+    def stack_name(self) -> str:
+        """The stack is named after the project."""
+        return self.project.name
+
+    def images(self) -> dict[str, str]:
+        """Each unit's local image: compose's build, else its `image:`."""
+        found = {}
+        for unit in units(self.project):
+            config = self.project.services[unit.source].config
+            if "build" in config:
+                found[unit.name] = self.cli.image_name(unit.source, config)
+            elif config.get("image"):
+                found[unit.name] = str(config["image"])
+        return found
+
+    def builds(self) -> list[str]:
+        """The compose services to build: one per unit that builds."""
+        return [
+            u.source
+            for u in units(self.project)
+            if "build" in self.project.services[u.source].config
+        ]
+
+    def plan(self, *, build: bool, no_cache: bool, pull: bool) -> list[tuple[str, ...]]:
+        """The commands of a deploy, for --dry-run (image ids are known only once built)."""
+        argv: list[tuple[str, ...]] = []
+        if build and self.builds():
+            argv.append(self.cli.build(self.builds(), no_cache=no_cache, pull=pull))
+        for unit, image in self.images().items():
+            target = f"{repository(self.registry, self.project.name, unit)}:<image-id>"
+            argv += [("docker", "tag", image, target), ("docker", "push", target)]
+        argv.append(("docker", "stack", "deploy", "--compose-file", "-", self.stack_name))
+        return argv
+
+    def stack(self, refs: Mapping[str, str]) -> Stack:
+        """The stack file for the given image references."""
+        return render(self.project, refs, self.monitor)
+
+    def publish(self, *, build: bool, no_cache: bool, pull: bool) -> dict[str, str]:
+        """Build once, then tag each unit's image `REGISTRY/PROJECT/UNIT:ID` and push it:
+        every node pulls exactly the bytes the manager has. An image this engine does not
+        have is left to the nodes to pull as it is named."""
+        if build and self.builds():
+            self._step("build", f"build {', '.join(self.builds())}")
+            self.runner.run(self.cli.build(self.builds(), no_cache=no_cache, pull=pull))
+        refs = {}
+        for unit, image in self.images().items():
+            image_id = self._image_id(image)
+            if image_id is None:
+                refs[unit] = image
+                continue
+            target = f"{repository(self.registry, self.project.name, unit)}:{image_id[7:19]}"
+            self.runner.run(["docker", "tag", image, target], timeout=60)
+            self._step("push", f"push {target}", service=unit)
+            try:
+                self.runner.run(["docker", "push", target], timeout=PUSH_TIMEOUT)
+            except ComposeCommandError as err:
+                raise ComposeUnavailableError(
+                    f"cannot push {target} to {self.registry}: {err.stderr.strip()[-200:]}"
+                ) from None
+            refs[unit] = target
+        return refs
+
+    def _image_id(self, image: str) -> str | None:
+        try:
+            out = self.runner.run(
+                ["docker", "image", "inspect", "--format", "{{.Id}}", image], timeout=30
+            )
+        except ComposeCommandError:
+            return None
+        return out.strip() or None
+
+    def deploy(self, stack: Stack) -> None:
+        """`docker stack deploy` the rendered file, then watch it to the end."""
+        names = [f"{self.stack_name}_{s}" for s in stack.services()]
+        before = {
+            name: state.started for name, state in self._states(names, missing_ok=True).items()
+        }
+        document = yaml.safe_dump(stack.document, sort_keys=False)
+        self._step("deploy", f"docker stack deploy {self.stack_name} ({len(names)} services)")
+        self.runner.run(
+            ["docker", "stack", "deploy", "--compose-file", "-", "--", self.stack_name],
+            stdin=document,
+            timeout=120,
+        )
+        self.watch(names, before, budget(stack))
+
+    def rollback(self) -> None:
+        """Swarm's own rollback of each service to its previous spec, watched to the end."""
+        names = [f"{self.stack_name}_{u.name}" for u in units(self.project)]
+        states = self._states(names, missing_ok=True)
+        if not states:
+            raise UsageError(f"no service of stack {self.stack_name} runs on this swarm")
+        before = {name: state.started for name, state in states.items()}
+        for name in states:
+            self._step("rollback", f"docker service rollback {name}", service=name)
+            try:
+                self.runner.run(
+                    ["docker", "service", "rollback", "--detach", "--", name], timeout=60
+                )
+            except ComposeCommandError as err:
+                if "does not have a previous spec" not in err.stderr:
+                    raise
+        self.watch(list(states), before, 60.0 + 120.0 * len(states))
+
+    def watch(self, names: Sequence[str], before: Mapping[str, str], seconds: float) -> None:
+        """Poll until every service converged; exit 1 if Swarm rolled one back, ask Swarm to
+        roll back what is still updating after `seconds`."""
+        deadline = self.clock() + seconds
+        while True:
+            verdicts = {}
+            for name, state in self._states(names).items():
+                tasks = self._tasks(name)
+                verdicts[name] = judge(state, before.get(name, ""), tasks)
+                if verdicts[name].paused:
+                    raise RollbackError(
+                        f"Swarm paused {name}: {verdicts[name].why}; look at `docker service ps "
+                        f"{name}` (tasks that still run serve)"
+                    )
+            if all(v.done for v in verdicts.values()):
+                back = [n for n, v in verdicts.items() if v.rolled_back]
+                if back:
+                    raise DeployError(
+                        f"Swarm rolled {', '.join(back)} back ({self._why(back[0], verdicts)}); "
+                        "the previous version serves"
+                    )
+                self.report(
+                    Event("summary", f"stack {self.stack_name}: every task runs its new spec")
+                )
+                return
+            if self.clock() > deadline:
+                self._give_up(names, verdicts, seconds)
+            self.sleep(POLL)
+
+    def _give_up(self, names: Sequence[str], verdicts: Mapping[str, Any], seconds: float) -> None:
+        stuck = [n for n in names if not verdicts[n].done]
+        for name in stuck:
+            self.runner.run(["docker", "service", "rollback", "--detach", "--", name], timeout=60)
+        raise DeployError(
+            f"{', '.join(stuck)} did not converge in {seconds:.0f} s "
+            f"({self._why(stuck[0], verdicts)}); zdd asked Swarm to roll back"
+        )
+
+    def _why(self, name: str, verdicts: Mapping[str, Any]) -> str:
+        """Swarm's message, and the last failed task with its node."""
+        last = self.failed.get(name)
+        return f"{verdicts[name].why}; last failed task {last}" if last else verdicts[name].why
+
+    def _states(self, names: Sequence[str], *, missing_ok: bool = False) -> dict[str, Any]:
+        """`docker service inspect`; with `missing_ok`, one by one, skipping the services
+        that do not exist yet (a first deploy)."""
+        if not missing_ok:
+            return parse_services(self._inspect(names))
+        found = {}
+        for name in names:
+            try:
+                found.update(parse_services(self._inspect([name])))
+            except ComposeCommandError:
+                continue
+        return found
+
+    def _inspect(self, names: Sequence[str]) -> str:
+        return self.runner.run(["docker", "service", "inspect", "--", *names], timeout=30)
+
+    def _tasks(self, name: str) -> list[Task]:
+        out = self.runner.run(
+            ["docker", "service", "ps", "--no-trunc", "--format", "{{json .}}", "--", name],
+            timeout=30,
+        )
+        tasks = parse_tasks(out)
+        for task in failures(tasks)[:1]:
+            self.failed[name] = task.line()
+        for task in tasks[:12]:
+            line = task.line()
+            if self.seen.get(task.id) != line:
+                self.seen[task.id] = line
+                self.report(Event("task", line, {"service": name, "node": task.node}))
+        return tasks
+
+    def _step(self, kind: str, message: str, **data: Any) -> None:
+        self.report(Event("step", message, {"action": kind, **data}))

@@ -1,0 +1,399 @@
+"""Render the stack file Swarm accepts from the project compose resolved (pure).
+
+compose's `config` has already done extends, interpolation, `.env`, `env_file` and profiles;
+this module only reshapes each service for `docker stack deploy` (schema 3.8, as the docker
+20.10 CLI reads it) and refuses, with one line naming the key and the fix, what Swarm cannot
+take. A sibling group becomes ONE Swarm service named after its base, with as many replicas
+as the group has siblings: Swarm updates a stack's services in parallel, so only one service
+with `update_config.parallelism: 1` keeps the siblings' one-at-a-time guarantee, and the
+proxy resolves one name (`tasks.<base>`) for the whole group.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zdd.errors import UsageError
+from zdd.plan import healthcheck_of, parse_duration
+from zdd.project import Group, Project
+
+STACK_VERSION = "3.8"
+MONITOR = 5.0  # seconds Swarm watches each new task once running (healthy, with a check)
+
+# Keys Swarm reads as compose writes them (after `config`).
+_AS_IS = frozenset(
+    """command entrypoint user working_dir hostname init stop_signal cap_add cap_drop read_only
+    tty stdin_open extra_hosts dns dns_search sysctls ulimits logging labels tmpfs image
+    stop_grace_period""".split()  # noqa: SIM905 - a list of words reads best as words
+)
+# Keys zdd takes care of, or that mean nothing to Swarm; `warn` says what is lost.
+_DROPPED = {
+    "build": "",
+    "profiles": "",
+    "pull_policy": "",
+    "extends": "",
+    "expose": "",
+    "scale": "",
+    "x-zdd": "",
+    "restart": "",  # becomes deploy.restart_policy
+    "container_name": "Swarm names its tasks itself: container_name {value!r} is ignored",
+    "depends_on": "Swarm starts a stack's services in any order: depends_on is ignored",
+}
+_FIXES = {
+    "privileged": "Swarm services cannot run privileged",
+    "devices": "Swarm services cannot map devices",
+    "network_mode": "Swarm services join overlay networks; remove network_mode",
+    "pid": "Swarm services cannot share the host's pid namespace",
+    "ipc": "Swarm services cannot share an ipc namespace",
+    "links": "use the service name on a shared network instead of links",
+    "mem_limit": "use deploy.resources.limits.memory",
+    "cpus": "use deploy.resources.limits.cpus",
+    "secrets": "not carried to Swarm by zdd yet; keep this project on compose",
+    "configs": "not carried to Swarm by zdd yet; keep this project on compose",
+}
+_DEPLOY_KEYS = ("resources", "placement", "labels", "restart_policy", "endpoint_mode", "mode")
+_RESTART = {"always": "any", "unless-stopped": "any", "no": "none", "on-failure": "on-failure"}
+_REPO_PART = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
+_REGISTRY = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]{1,5})?")
+_PORT = re.compile(
+    r"(?:(?P<ip>[0-9.]+|\[[0-9a-fA-F:]+\]):)??(?:(?P<pub>\d+):)?(?P<target>\d+)(?:/(?P<proto>tcp|udp))?"
+)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One Swarm service of the stack: a group (named after its base) or a single service."""
+
+    name: str
+    source: str  # the compose service whose configuration it runs
+    replicas: int
+    members: tuple[str, ...] = ()  # the siblings it stands for
+
+
+@dataclass
+class Stack:
+    """The rendered stack file, and what rendering it had to say."""
+
+    document: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+    def services(self) -> list[str]:
+        """The Swarm services of the stack, by their names in the file."""
+        return list(self.document["services"])
+
+
+def check_registry(registry: str) -> str:
+    """`--registry HOST[:PORT]`, or one line saying what is wrong."""
+    if not _REGISTRY.fullmatch(registry):
+        raise UsageError(
+            f"--registry: expected HOST[:PORT] (e.g. 127.0.0.1:5000), got {registry!r}"
+        )
+    return registry
+
+
+def repository(registry: str, project: str, service: str) -> str:
+    """`REGISTRY/PROJECT/SERVICE` in the lower case a registry path needs."""
+    parts = [re.sub(r"[^a-z0-9._-]+", "-", p.lower()).strip("._-") for p in (project, service)]
+    for part, given in zip(parts, (project, service), strict=True):
+        if not _REPO_PART.fullmatch(part):
+            raise UsageError(f"{given!r} cannot name an image in a registry (use a-z, 0-9, -)")
+    return f"{registry}/{parts[0]}/{parts[1]}"
+
+
+def units(project: Project) -> list[Unit]:
+    """The stack's services: one per group (its siblings' replicas summed), one per service
+    outside every group."""
+    grouped: set[str] = set()
+    found: list[Unit] = []
+    for group in project.groups:
+        grouped.update((group.base, *group.siblings))
+        _same_siblings(project, group)
+        count = sum(_replicas(project.services[s].config) for s in group.siblings)
+        found.append(Unit(group.base, group.siblings[0], count, group.siblings))
+    for name, service in project.services.items():
+        if name not in grouped:
+            found.append(Unit(name, name, _replicas(service.config)))
+    return found
+
+
+def _same_siblings(project: Project, group: Group) -> None:
+    """Swarm runs one configuration per service: siblings that differ cannot be one."""
+    first, *rest = group.siblings
+    shape = _shape(project.services[first].config)
+    for sibling in rest:
+        other = _shape(project.services[sibling].config)
+        differ = sorted(k for k in set(shape) | set(other) if shape.get(k) != other.get(k))
+        if differ:
+            raise UsageError(
+                f"siblings {first} and {sibling} differ in {differ[0]!r}: on Swarm a group runs "
+                f"as one service ({group.base}); make them equal or keep it on compose"
+            )
+
+
+def _shape(config: Mapping[str, Any]) -> dict[str, Any]:
+    ignored = ("container_name", "deploy", "scale", "x-zdd", "extends", "hostname")
+    return {k: v for k, v in config.items() if k not in ignored}
+
+
+def _replicas(config: Mapping[str, Any]) -> int:
+    deploy = config.get("deploy") or {}
+    for value in (deploy.get("replicas"), config.get("scale")):
+        if value is not None and str(value).isdigit():
+            return int(value)
+    return 1
+
+
+def render(project: Project, images: Mapping[str, str], monitor: float = MONITOR) -> Stack:
+    """The stack file for `project`; `images` maps each unit to the image reference its
+    tasks run (pushed to the registry); Swarm watches each new task `monitor` seconds."""
+    top = project.top
+    stack = Stack({"version": STACK_VERSION, "services": {}})
+    configs: dict[str, dict[str, str]] = {}
+    networks: set[str] = set()
+    volumes: set[str] = set()
+    for unit in units(project):
+        config = project.services[unit.source].config
+        service = dict(_service(unit, config, stack.warnings, configs, monitor))
+        service["image"] = images.get(unit.name, service.get("image"))
+        if not service.get("image"):
+            raise UsageError(f"service {unit.name} has no image to run on Swarm")
+        networks.update(service.get("networks") or {"default": None})
+        volumes.update(v["source"] for v in service.get("volumes", ()) if v.get("type") == "volume")
+        stack.document["services"][unit.name] = service
+    stack.document["networks"] = {
+        n: _network(n, (top.get("networks") or {}).get(n)) for n in sorted(networks)
+    }
+    if volumes:
+        given = top.get("volumes") or {}
+        stack.document["volumes"] = {v: _volume(given.get(v)) for v in sorted(volumes)}
+    if configs:
+        stack.document["configs"] = configs
+    return stack
+
+
+def _service(
+    unit: Unit,
+    config: Mapping[str, Any],
+    warnings: list[str],
+    configs: dict[str, dict[str, str]],
+    monitor: float,
+) -> Iterator[tuple[str, Any]]:
+    for key, value in config.items():
+        if value is None or key.startswith("x-"):
+            continue
+        if key in _AS_IS:
+            yield key, value
+        elif key in _DROPPED:
+            if _DROPPED[key]:
+                warnings.append(f"{unit.name}: " + _DROPPED[key].format(value=value))
+        elif key in _CONVERT:
+            converted = _CONVERT[key](unit.name, value, configs)
+            if converted:
+                yield key, converted
+        elif key != "deploy":
+            fix = _FIXES.get(key, "remove it, or keep this project on compose")
+            raise UsageError(f"service {unit.source}: Swarm cannot take `{key}`: {fix}")
+    files = file_configs(config)
+    if files:
+        yield "configs", files
+    ports = _ports(unit.name, config.get("ports") or [])
+    if ports:
+        published = ", ".join(str(p["published"]) for p in ports)
+        warnings.append(
+            f"{unit.name} publishes {published} on its node (host mode): Swarm replaces it "
+            "stop-first, a gap while it restarts, whenever its configuration changes"
+        )
+    if healthcheck_of(config) is None and "build" in config:
+        warnings.append(
+            f"{unit.name} has no healthcheck: Swarm adds a new task to DNS as soon as it "
+            "starts, before it may be ready"
+        )
+    yield "deploy", _deploy(unit, config, bool(ports), monitor)
+
+
+def _environment(_name: str, value: Any, _configs: Any) -> dict[str, str]:
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items() if v is not None}
+    pairs = (str(item).partition("=") for item in value)
+    return {k: v for k, sep, v in pairs if sep}
+
+
+def _healthcheck(name: str, value: Any, _configs: Any) -> dict[str, Any]:
+    check = {k: v for k, v in dict(value).items() if k in ("test", "retries", "disable")}
+    for key in ("interval", "timeout", "start_period"):
+        if value.get(key) is not None:
+            check[key] = _go_duration(parse_duration(value[key]))
+    return check
+
+
+def _go_duration(seconds: float) -> str:
+    return f"{round(seconds * 1000)}ms"
+
+
+def _networks(_name: str, value: Any, _configs: Any) -> dict[str, Any]:
+    if isinstance(value, list):
+        return {str(n): None for n in value}
+    out: dict[str, Any] = {}
+    for network, attach in value.items():
+        aliases = (attach or {}).get("aliases")
+        out[str(network)] = {"aliases": list(aliases)} if aliases else None
+    return out
+
+
+def _ports(name: str, value: Any, _configs: Any = None) -> list[dict[str, Any]]:
+    out = []
+    for entry in value:
+        port = entry if isinstance(entry, Mapping) else _short_port(name, str(entry))
+        if port.get("published") in (None, ""):
+            continue  # a target alone is only reachable on the service's networks
+        host_ip = str(port.get("host_ip") or "")
+        if host_ip not in ("", "0.0.0.0", "::"):
+            raise UsageError(
+                f"service {name}: Swarm publishes a port on every interface, not on "
+                f'{host_ip} only; publish it without an address (e.g. "8000:80") '
+                "behind a firewall, or keep this project on compose"
+            )
+        published = str(port["published"])
+        if not published.isdigit():
+            raise UsageError(f"service {name}: Swarm cannot publish the port range {published}")
+        out.append(
+            {
+                "target": int(port["target"]),
+                "published": int(published),
+                "protocol": str(port.get("protocol") or "tcp"),
+                "mode": "host",  # no ingress mesh is assumed (see README)
+            }
+        )
+    return out
+
+
+def _short_port(name: str, text: str) -> dict[str, Any]:
+    match = _PORT.fullmatch(text)
+    if not match:
+        raise UsageError(f"service {name}: Swarm cannot publish {text!r} (one port per entry)")
+    return {
+        "host_ip": (match["ip"] or "").strip("[]"),
+        "published": match["pub"],
+        "target": match["target"],
+        "protocol": match["proto"] or "tcp",
+    }
+
+
+def _volumes(name: str, value: Any, configs: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for entry in value:
+        mount = entry if isinstance(entry, Mapping) else _short_volume(str(entry))
+        kind = mount.get("type", "volume")
+        source, target = mount.get("source"), str(mount["target"])
+        read_only = bool(mount.get("read_only"))
+        if kind == "bind" and read_only and source and Path(source).is_file():
+            configs.setdefault(_config_name(Path(source)), {"file": str(source)})
+            continue  # carried as a Swarm config: the same bytes on every node
+        if kind == "tmpfs":
+            out.append({"type": "tmpfs", "target": target})
+        elif kind in ("bind", "volume"):
+            out.append({"type": kind, "source": source, "target": target, "read_only": read_only})
+        else:
+            raise UsageError(f"service {name}: Swarm cannot mount a {kind!r} volume at {target}")
+    return out
+
+
+def file_configs(config: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The Swarm configs a service's read-only file binds become (`configs:` of the service)."""
+    found = []
+    for entry in config.get("volumes") or []:
+        mount = entry if isinstance(entry, Mapping) else _short_volume(str(entry))
+        source = mount.get("source")
+        bind = mount.get("type", "volume") == "bind" and mount.get("read_only")
+        if bind and source and Path(source).is_file():
+            found.append({"source": _config_name(Path(source)), "target": str(mount["target"])})
+    return found
+
+
+def _config_name(path: Path) -> str:
+    """Swarm configs are immutable: the name carries the content's hash, so a changed file
+    is a new config and an update of the services that read it."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    stem = re.sub(r"[^a-zA-Z0-9_.-]+", "-", path.name)[:40]
+    return f"zdd-{stem}-{digest}"
+
+
+def _short_volume(text: str) -> dict[str, Any]:
+    parts = text.split(":")
+    if len(parts) == 1:
+        return {"type": "volume", "source": None, "target": parts[0]}
+    source, target, *mode = parts
+    kind = "bind" if source.startswith(("/", ".", "~")) else "volume"
+    return {"type": kind, "source": source, "target": target, "read_only": "ro" in mode}
+
+
+_CONVERT: dict[str, Callable[[str, Any, dict[str, dict[str, str]]], Any]] = {
+    "environment": _environment,
+    "healthcheck": _healthcheck,
+    "networks": _networks,
+    "ports": _ports,
+    "volumes": _volumes,
+}
+
+
+def _deploy(
+    unit: Unit, config: Mapping[str, Any], publishes: bool, seconds: float
+) -> dict[str, Any]:
+    """deploy: the user's placement and resources, zdd's replicas, endpoint mode and update
+    policy (start-first, one task at a time, rolled back by Swarm on the first failure)."""
+    given = {k: v for k, v in (config.get("deploy") or {}).items() if k in _DEPLOY_KEYS and v}
+    deploy: dict[str, Any] = {"endpoint_mode": "dnsrr", **given, "replicas": unit.replicas}
+    if deploy.get("mode") == "global":
+        del deploy["replicas"]
+    if "restart_policy" not in deploy:
+        restart = str(config.get("restart") or "no")
+        name, _, attempts = restart.partition(":")
+        policy: dict[str, Any] = {"condition": _RESTART.get(name, "any")}
+        if attempts.isdigit():
+            policy["max_attempts"] = int(attempts)
+        deploy["restart_policy"] = policy
+    monitor = _go_duration(seconds)
+    # A task that publishes a host port cannot run beside its replacement on one node.
+    order = "stop-first" if publishes else "start-first"
+    policy_of = {"parallelism": 1, "delay": "0s", "order": order, "monitor": monitor}
+    deploy["update_config"] = {**policy_of, "failure_action": "rollback", "max_failure_ratio": 0}
+    deploy["rollback_config"] = {**policy_of, "failure_action": "pause", "max_failure_ratio": 0}
+    return deploy
+
+
+def _network(name: str, given: Mapping[str, Any] | None) -> dict[str, Any]:
+    given = given or {}
+    if given.get("external"):
+        return {"external": True, "name": str(given.get("name") or name)}
+    driver = given.get("driver") or "overlay"
+    if driver not in ("overlay", "bridge"):
+        raise UsageError(f"network {name}: Swarm services need an overlay network, not {driver}")
+    network: dict[str, Any] = {"driver": "overlay", "attachable": True}
+    for key in ("driver_opts", "labels"):
+        if given.get(key) and driver == "overlay":
+            network[key] = dict(given[key])
+    return network
+
+
+def _volume(given: Mapping[str, Any] | None) -> dict[str, Any]:
+    given = given or {}
+    if given.get("external"):
+        return {"external": True, "name": str(given.get("name"))}
+    return {k: given[k] for k in ("driver", "driver_opts", "labels") if given.get(k)}
+
+
+def budget(stack: Stack) -> float:
+    """Seconds the whole rollout may take: each task's health budget and monitor, in turn."""
+    total = 60.0
+    for service in stack.document["services"].values():
+        check = service.get("healthcheck") or {}
+        each = healthcheck_of({"healthcheck": check}) or 30.0
+        total += service["deploy"].get("replicas", 1) * (
+            each + parse_duration(service["deploy"]["update_config"]["monitor"])
+        )
+    return total
