@@ -360,6 +360,23 @@ SWARM_PROMISE = (
 )
 
 
+def _swarm_status(session: Any, as_json: bool) -> None:
+    from dataclasses import asdict
+
+    from zdd.swarm.rollout import SwarmDeploy, check_manager
+
+    check_manager(session.runner)
+    swarm = SwarmDeploy(session.runner, session.cli, session.project, "", lambda event: None)
+    tasks = swarm.tasks()
+    if as_json:
+        _echo(json.dumps({"project": session.project.name, "engine": "swarm",
+                          "tasks": [asdict(t) for t in tasks]}))  # fmt: skip
+        return
+    _echo(f"stack {session.project.name}: {len(tasks)} task(s) desired running")
+    for task in tasks:
+        _echo(f"  {task.line()}")
+
+
 def _enforce_preflight(project: Any, options: Any, plan: Any, as_json: bool) -> None:
     """Say the preflight's warnings; stop at its first refusal (exit 2), before any change."""
     from zdd.errors import UsageError
@@ -700,10 +717,12 @@ def status(
     context: Context = None,
     proxy: Proxy = None,
     proxy_service: ProxyService = None,
+    engine: EngineOption = None,
     as_json: Json = False,
     debug: Debug = False,
 ) -> None:
-    """Each sibling: container, image (release tag), health, in rotation or not; the lock."""
+    """Each sibling: container, image (release tag), health, in rotation or not; the lock.
+    With --engine swarm: each task of the project's stack, its node, image and state."""
     from dataclasses import asdict
 
     from zdd.status import collect
@@ -714,6 +733,9 @@ def status(
             file, project_name, project_directory, env_file, compose_cmd, identify=True
         ) as session,
     ):
+        if (engine or session.project.settings.get("engine")) == "swarm":
+            _swarm_status(session, as_json)
+            return
         chosen = _proxy_defaults(session.project, proxy, proxy_service)
         rows, lock = collect(session, chosen["proxy"], chosen["proxy_service"])
         if as_json:

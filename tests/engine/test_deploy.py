@@ -175,9 +175,9 @@ def wait_serving(url: str, seconds: float = 60) -> None:
     raise AssertionError(f"{url} never answered")
 
 
-@pytest.mark.parametrize(
-    "scenario", ["warmup-8s", "slow-1.5s-get", "slow-1.5s-post", "slow-abrupt-post"]
-)
+# Two of the seed's failure modes (a warming copy routed to, in-flight requests cut); the
+# others are in bench/run.py's side-by-side table: CI's minutes go to zdd's own scenarios.
+@pytest.mark.parametrize("scenario", ["warmup-8s", "slow-abrupt-post"])
 def test_seed_sequence_for_comparison(stack: Stack, scenario: str) -> None:
     """The seed's script behind a self-discovering proxy: its failures, printed beside zdd's."""
     env, method, clients = SCENARIOS[scenario]

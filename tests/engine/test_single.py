@@ -185,7 +185,9 @@ def aliases(container: dict[str, Any]) -> set[str]:
 @pytest.mark.parametrize(
     ("shape", "scenario"),
     [
-        *((f"single x{n}", s) for n in (1, 3) for s in ("fast-get", "fast-post", "warmup-8s")),
+        # x1 fast GET/POST are the x3 cases with fewer containers: CI time goes to swarm
+        ("single x1", "warmup-8s"),
+        *(("single x3", s) for s in ("fast-get", "fast-post", "warmup-8s")),
         ("siblings", "fast-post"),
         ("siblings", "warmup-8s"),
     ],

@@ -15,6 +15,7 @@ from zdd.errors import (
     ComposeCommandError,
     ComposeUnavailableError,
     DeployError,
+    InterruptedDeployError,
     RollbackError,
     UsageError,
 )
@@ -171,6 +172,17 @@ class SwarmDeploy:
         """Poll until every service converged; exit 1 if Swarm rolled one back, ask Swarm to
         roll back what is still updating after `seconds`."""
         deadline = self.clock() + seconds
+        try:
+            self._converge(names, before, seconds, deadline)
+        except KeyboardInterrupt:
+            raise InterruptedDeployError(
+                "interrupted: Swarm carries on with the update by itself (and rolls it back on "
+                "a failure); `zdd status --engine swarm` shows where it stands"
+            ) from None
+
+    def _converge(
+        self, names: Sequence[str], before: Mapping[str, str], seconds: float, deadline: float
+    ) -> None:
         while True:
             verdicts = {}
             for name, state in self._states(names).items():
@@ -240,6 +252,14 @@ class SwarmDeploy:
                 self.seen[task.id] = line
                 self.report(Event("task", line, {"service": name, "node": task.node}))
         return tasks
+
+    def tasks(self) -> list[Task]:
+        """The tasks Swarm wants running, of every service of the stack that exists."""
+        names = [f"{self.stack_name}_{u.name}" for u in units(self.project)]
+        found = []
+        for name in self._states(names, missing_ok=True):
+            found += [t for t in self._tasks(name) if t.desired.lower() == "running"]
+        return found
 
     def _step(self, kind: str, message: str, **data: Any) -> None:
         self.report(Event("step", message, {"action": kind, **data}))
