@@ -60,6 +60,8 @@ def deployed(swarm: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
     shutil.copy(REPO / "docker-compose.yml", directory)
     shutil.copytree(REPO / "service", directory / "service")
     shutil.copytree(REPO / "compose", directory / "compose", symlinks=True)
+    with (directory / "docker-compose.yml").open("a") as out:  # three tasks for three nodes
+        out.write("\n  service_c:\n    extends: app\n")
     stack = Stack(directory, "docker compose")
     stack.project = stack.project.replace("zddt", "zdds")
     stack.env.update(
@@ -142,7 +144,7 @@ def test_rollout_on_three_nodes_fails_no_request(deployed: Stack, scenario: str)
     assert report.requests >= 500, report.summary()
     assert {v.split("-")[0] for v in versions(report)} == {version}
     running = tasks(deployed)
-    assert len(running) == 2, running
+    assert len(running) == 3, running
     assert len({t["Image"] for t in running}) == 1
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert any(e["event"] == "task" for e in events), "progress per task"
@@ -159,6 +161,33 @@ def test_a_release_that_crashes_is_rolled_back_by_swarm(deployed: Stack) -> None
     assert "rolled" in result.stderr.splitlines()[-1]
     assert report.failed == 0, report.summary()
     assert {v.split("-")[0] for v in versions(report)} == before, "the old version serves"
+
+
+def test_rollback_and_status_on_the_swarm(deployed: Stack) -> None:
+    """`zdd rollback --engine swarm` puts the previous release back under load; `zdd status
+    --engine swarm` lists every task with its node and image."""
+    before = {v.split("-")[0] for v in versions(_snapshot(deployed))}
+    release(deployed, "snext")
+    deployed.deploy("--engine", "swarm", "--cache")
+    status = deployed.zdd("status", "--engine", "swarm", "--json")
+    assert status.returncode == 0, status.stderr
+    listed = [
+        t
+        for t in json.loads(status.stdout)["tasks"]
+        if t["name"].startswith(f"{deployed.project}_app.")
+    ]
+    assert len(listed) == 3, status.stdout
+    assert {t["image"].split("@")[0] for t in listed} == {
+        t["Image"].split("@")[0] for t in tasks(deployed)
+    }
+    load = probe(deployed.url, "GET", 8).start()
+    result = deployed.zdd("rollback", "--engine", "swarm")
+    time.sleep(3)
+    report = load.stop()
+    record("swarm 3 nodes rollback", deployed, f"exit {result.returncode}", report)
+    assert result.returncode == 0, result.stderr
+    assert report.failed == 0, report.summary()
+    assert {v.split("-")[0] for v in versions(report)} == before, "the previous release serves"
 
 
 def _snapshot(stack: Stack) -> Report:
@@ -197,7 +226,7 @@ def test_a_worker_stopped_during_the_rollout(deployed: Stack, swarm: dict[str, s
     record("swarm worker stopped mid-rollout", deployed, f"exit {process.returncode}", report)
     if process.returncode == 0:
         running = tasks(deployed)
-        assert len(running) == 2 and len({t["Image"] for t in running}) == 1, running
+        assert len(running) == 3 and len({t["Image"] for t in running}) == 1, running
         assert {v.split("-")[0] for v in versions(report)} == {"snode"}
     else:
         assert worker in stderr.splitlines()[-1], stderr

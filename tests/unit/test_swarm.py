@@ -180,3 +180,66 @@ def test_dry_run_prints_the_stack_and_the_push_and_deploy_commands(
     assert "docker push reg:5000/p/app:<image-id>" in lines
     assert "docker stack deploy --compose-file - p" in lines
     assert "  app:" in lines
+
+
+class FakeSwarm:
+    """Plays the docker CLI of a swarm manager: `service inspect` and `service ps` answer from
+    `services` (name -> (image, previous image, update state)), every argv is kept."""
+
+    def __init__(self, services: dict[str, tuple[str, str, str]]) -> None:
+        self.services = services
+        self.argv: list[tuple[str, ...]] = []
+
+    def run(self, argv: list[str], **_: object) -> str:
+        self.argv.append(tuple(argv))
+        if argv[:3] == ["docker", "service", "inspect"]:
+            return json.dumps([self._inspect(name) for name in argv[4:] if name in self.services])
+        if argv[:3] == ["docker", "service", "ps"]:
+            image = self.services[argv[-1]][0]
+            return _tasks(*[(image, "Running", "Running 5 seconds ago")] * 2)
+        return ""
+
+    def _inspect(self, name: str) -> dict[str, object]:
+        image, previous, state = self.services[name]
+        spec = {"Name": name, "Mode": {"Replicated": {"Replicas": 2}},
+                "TaskTemplate": {"ContainerSpec": {"Image": image}}}  # fmt: skip
+        return {
+            "Spec": spec,
+            "PreviousSpec": {**spec, "TaskTemplate": {"ContainerSpec": {"Image": previous}}},
+            "UpdateStatus": {"State": state, "StartedAt": "later", "Message": state},
+        }
+
+
+def _swarm_deploy(write: Write, load: Load, engine: FakeSwarm) -> object:
+    from zdd.swarm.rollout import SwarmDeploy
+
+    path = write("s/docker-compose.yml", "services:\n  proxy: {image: n}\n" + REFUSED_FREE)
+    project = load(str(path))
+    events: list[object] = []
+    clock = iter(range(0, 100_000, 50))
+    return SwarmDeploy(engine, project.cli, project, "reg", events.append,  # type: ignore[arg-type]
+                       clock=lambda: float(next(clock)), sleep=lambda _s: None)  # fmt: skip
+
+
+REFUSED_FREE = "  app: {image: i}\n  a: {extends: app}\n  b: {extends: app}\n"
+
+
+def test_rollback_returns_only_the_services_the_last_deploy_gave_a_new_image(
+    write: Write, load: Load
+) -> None:
+    engine = FakeSwarm({"s_app": ("new", "old", "rollback_completed"),
+                        "s_proxy": ("nginx", "nginx", "completed")})  # fmt: skip
+    swarm = _swarm_deploy(write, load, engine)
+    swarm.rollback()  # type: ignore[attr-defined]  # Swarm's rollback is the goal: no error
+    rolled = [a[-1] for a in engine.argv if a[:3] == ("docker", "service", "rollback")]
+    assert rolled == ["s_app"], "the proxy is not restarted for nothing"
+
+
+def test_an_update_that_never_converges_is_handed_back_to_swarm(write: Write, load: Load) -> None:
+    from zdd.errors import DeployError
+
+    engine = FakeSwarm({"s_app": ("new", "old", "updating")})
+    swarm = _swarm_deploy(write, load, engine)
+    with pytest.raises(DeployError, match=r"did not converge in 30 s.*asked Swarm to roll back"):
+        swarm.watch(["s_app"], {"s_app": "earlier"}, 30.0)  # type: ignore[attr-defined]
+    assert engine.argv[-1] == ("docker", "service", "rollback", "--detach", "--", "s_app")

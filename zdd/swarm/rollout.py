@@ -61,6 +61,7 @@ class SwarmDeploy:
     sleep: Callable[[float], None] = time.sleep
     seen: dict[str, str] = field(default_factory=dict)  # task id -> last line said
     failed: dict[str, str] = field(default_factory=dict)  # service -> its last failed task
+    rolling_back: bool = False  # `zdd rollback`: Swarm's rollback is the goal, not a failure
 
     @property
     def stack_name(self) -> str:
@@ -156,17 +157,17 @@ class SwarmDeploy:
         states = self._states(names, missing_ok=True)
         if not states:
             raise UsageError(f"no service of stack {self.stack_name} runs on this swarm")
-        before = {name: state.started for name, state in states.items()}
-        for name in states:
+        # only what the last deploy gave a new image: a proxy rolled back to an older spec
+        # would restart (stop-first, its port) for nothing
+        back = [n for n, s in states.items() if s.previous_image and s.previous_image != s.image]
+        if not back:
+            raise UsageError(f"no service of stack {self.stack_name} has a previous image")
+        before = {name: states[name].started for name in back}
+        for name in back:
             self._step("rollback", f"docker service rollback {name}", service=name)
-            try:
-                self.runner.run(
-                    ["docker", "service", "rollback", "--detach", "--", name], timeout=60
-                )
-            except ComposeCommandError as err:
-                if "does not have a previous spec" not in err.stderr:
-                    raise
-        self.watch(list(states), before, 60.0 + 120.0 * len(states))
+            self.runner.run(["docker", "service", "rollback", "--detach", "--", name], timeout=60)
+        self.rolling_back = True
+        self.watch(back, before, 60.0 + 120.0 * len(back))
 
     def watch(self, names: Sequence[str], before: Mapping[str, str], seconds: float) -> None:
         """Poll until every service converged; exit 1 if Swarm rolled one back, ask Swarm to
@@ -195,7 +196,7 @@ class SwarmDeploy:
                     )
             if all(v.done for v in verdicts.values()):
                 back = [n for n, v in verdicts.items() if v.rolled_back]
-                if back:
+                if back and not self.rolling_back:
                     raise DeployError(
                         f"Swarm rolled {', '.join(back)} back ({self._why(back[0], verdicts)}); "
                         "the previous version serves"

@@ -47,6 +47,11 @@ class ServiceState:
     update: str  # the update's state, "" before any update
     started: str  # when that update started (tells a new update from an old one)
     message: str
+    previous_image: str = ""  # the image of the spec `docker service rollback` returns to
+
+
+def _image(spec: Mapping[str, Any]) -> str:
+    return str(((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", ""))
 
 
 def parse_services(output: str) -> dict[str, ServiceState]:
@@ -59,13 +64,12 @@ def parse_services(output: str) -> dict[str, ServiceState]:
         status = item.get("UpdateStatus") or {}
         state = ServiceState(
             name=str(spec.get("Name", "")),
-            image=str(
-                ((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", "")
-            ),
+            image=_image(spec),
             replicas=int(replicated.get("Replicas", 1)) if replicated is not None else None,
             update=str(status.get("State", "")),
             started=str(status.get("StartedAt", "")),
             message=str(status.get("Message", "")),
+            previous_image=_image(item.get("PreviousSpec") or {}),
         )
         found[state.name] = state
     return found
