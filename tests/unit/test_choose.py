@@ -53,3 +53,27 @@ def test_the_mode_is_said_before_anything_changes(tmp_path: Path, case: str) -> 
     steps = [json.loads(e)["step"] for e in as_json.stdout.splitlines()[1:] if '"plan"' in e]
     drains = any(step.startswith("# drain") for step in steps)
     assert drains is (mode in ("nginx", "external")), "only a proxy zdd controls is drained"
+
+
+def test_discovery_reconnects_with_each_alias_as_a_value_never_a_flag() -> None:
+    """Aliases come from the user's compose file: `--alias=-x` keeps `-x` a value."""
+    from zdd.proxy.discovery import Attachment, DiscoveryRotation
+
+    calls: list[list[str]] = []
+
+    class Runner:
+        def run(self, argv: list[str], **_: object) -> str:
+            calls.append(argv)
+            return ""
+
+    rotation = DiscoveryRotation(Runner(), "proxy", sleep=lambda _s: None)  # type: ignore[arg-type]
+    rotation.held["c1"] = [Attachment("p_default", ("-d", "pool"), "10.0.0.9")]
+
+    class Container:
+        id = "c1"
+
+    rotation.route("app", admit=[Container()])  # type: ignore[list-item]
+    assert calls == [
+        ["docker", "network", "connect", "--alias=-d", "--alias=pool", "--ip=10.0.0.9",
+         "--", "p_default", "c1"]
+    ]  # fmt: skip

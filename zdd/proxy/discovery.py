@@ -58,7 +58,7 @@ class DiscoveryRotation:
                 aliases = tuple((settings or {}).get("Aliases") or ())
                 attachments.append(Attachment(network, aliases, ipam.get("IPv4Address") or ""))
             for attachment in attachments:
-                argv = ["docker", "network", "disconnect", attachment.network, container.id]
+                argv = ["docker", "network", "disconnect", "--", attachment.network, container.id]
                 self.runner.run(argv)
             self.held[container.id] = attachments
 
@@ -72,9 +72,9 @@ class DiscoveryRotation:
         for container in admit:
             for attachment in self.held.pop(container.id, []):
                 argv = ["docker", "network", "connect"]
-                for alias in attachment.aliases:
-                    argv += ["--alias", alias]
-                argv += ["--ip", attachment.ipv4] if attachment.ipv4 else []
+                # `--alias=VALUE`: an alias a compose file starts with `-` stays a value
+                argv += [f"--alias={alias}" for alias in attachment.aliases]
+                argv += [f"--ip={attachment.ipv4}"] if attachment.ipv4 else []
                 self.runner.run([*argv, "--", attachment.network, container.id])
                 connected = True
         if connected:
