@@ -377,6 +377,19 @@ def _swarm_status(session: Any, as_json: bool) -> None:
         _echo(f"  {task.line()}")
 
 
+def _swarm_findings(session: Any, finding: Any) -> list[Any]:
+    """The stack file rendered with placeholder images: its refusal, or its warnings."""
+    from zdd.errors import UsageError
+    from zdd.swarm.rollout import SwarmDeploy
+
+    swarm = SwarmDeploy(session.runner, session.cli, session.project, "", lambda event: None)
+    try:
+        stack = swarm.stack({unit: "<image>" for unit in swarm.images()})
+    except UsageError as err:
+        return [finding("refuse", str(err))]
+    return [finding("warn", warning) for warning in stack.warnings]
+
+
 def _enforce_preflight(project: Any, options: Any, plan: Any, as_json: bool) -> None:
     """Say the preflight's warnings; stop at its first refusal (exit 2), before any change."""
     from zdd.errors import UsageError
@@ -873,13 +886,15 @@ def check(
     pre_stop: PreStop = None,
     post_start: PostStart = None,
     verify: Verify = None,
+    engine: EngineOption = None,
     as_json: Json = False,
     debug: Debug = False,
 ) -> None:
     """The preflight alone: what `zdd deploy` would refuse (exit 2) or warn about. Changes
-    nothing and needs no engine; deploy, rollback and --dry-run run it first."""
+    nothing and needs no engine; deploy, rollback and --dry-run run it first. With --engine
+    swarm: what the stack file cannot carry."""
     from zdd.plan import build_plan
-    from zdd.preflight import preflight
+    from zdd.preflight import Finding, preflight
 
     with (
         _boundary(debug, as_json),
@@ -905,8 +920,13 @@ def check(
             post_start=post_start,
             verify=verify,
         )
-        plan = build_plan(session.project, session.cli, options)
-        findings = preflight(session.project, options, plan.groups, plan.singles, plan.start_first)
+        if (engine or session.project.settings.get("engine")) == "swarm":
+            findings = _swarm_findings(session, Finding)
+        else:
+            plan = build_plan(session.project, session.cli, options)
+            findings = preflight(
+                session.project, options, plan.groups, plan.singles, plan.start_first
+            )
         for finding in findings:
             word = "refuse" if finding.level == "refuse" else "warning"
             if as_json:

@@ -243,3 +243,22 @@ def test_an_update_that_never_converges_is_handed_back_to_swarm(write: Write, lo
     with pytest.raises(DeployError, match=r"did not converge in 30 s.*asked Swarm to roll back"):
         swarm.watch(["s_app"], {"s_app": "earlier"}, 30.0)  # type: ignore[attr-defined]
     assert engine.argv[-1] == ("docker", "service", "rollback", "--detach", "--", "s_app")
+
+
+def test_check_with_the_swarm_engine_says_what_the_stack_cannot_carry(
+    write: Write, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from zdd.cli import app
+
+    path = write("p/docker-compose.yml", DEMO)
+    (path.parent / "nginx.conf").write_text("events {}\n")
+    argv = ["check", "-f", str(path), "--engine", "swarm"]
+    env = {"XDG_CACHE_HOME": str(tmp_path / "c")}
+    refused = CliRunner().invoke(app, argv, env=env)
+    assert refused.exit_code == 2
+    assert "Swarm publishes a port on every interface" in refused.stderr
+    passed = CliRunner().invoke(app, argv, env={**env, "BIND": "0.0.0.0"})
+    assert passed.exit_code == 0, passed.output
+    assert "depends_on is ignored" in passed.stderr
