@@ -332,7 +332,7 @@ def _swarm(
         report,
         monitor=arguments["monitor"] or MONITOR,
     )
-    build = {k: arguments[k] for k in ("build", "no_cache", "pull")}
+    build = {k: arguments.get(k, False) for k in ("build", "no_cache", "pull")}
     if command == "deploy":
         stack = swarm.stack({unit: f"{registry}/<image-id>" for unit in swarm.images()})
         for warning in stack.warnings:
@@ -867,6 +867,58 @@ def heal(
         if left:
             message += f"; still out (not ready): {', '.join(sorted(left))}"
         report(Event("summary", message, {"out": sorted(left)}))
+
+
+@app.command()
+def init(
+    file: Files = None,
+    project_name: ProjectName = None,
+    project_directory: ProjectDir = None,
+    env_file: EnvFile = None,
+    compose_cmd: ComposeCmd = None,
+    proxy_service: ProxyService = None,
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write",
+            help=f"Write {'docker-compose.zdd.yml'} and zdd-nginx.conf beside the compose file "
+            "(never over a file that exists) instead of printing them.",
+        ),
+    ] = False,
+    debug: Debug = False,
+) -> None:
+    """What puts this project behind zdd's managed nginx: a compose override (x-zdd, the
+    proxy's nginx.conf and tmpfs, each sibling's network alias for the fallback) and an
+    nginx.conf with one upstream per group, named after its base, on its port. Your own files
+    are never changed. A proxy that is not nginx (nginx-proxy, Traefik) gets nginx:1.27, or
+    ZDD_NGINX_IMAGE. Needs no engine."""
+    from zdd.init import NGINX, OVERRIDE, setup
+
+    with (
+        _boundary(debug),
+        _session(
+            file, project_name, project_directory, env_file, compose_cmd, engine_needed=False
+        ) as session,
+    ):
+        service = proxy_service or session.project.settings.get("proxy_service", "proxy")
+        import os
+
+        made = setup(session.project, service, os.environ.get("ZDD_NGINX_IMAGE") or "nginx:1.27")
+        if not write:
+            _echo(f"# --- {OVERRIDE}\n{made.override}\n# --- {NGINX}\n{made.nginx}")
+            _echo(f"zdd: then: {made.usage}", err=True)
+            return
+        folder = session.project.files[0].parent
+        targets = {folder / OVERRIDE: made.override, folder / NGINX: made.nginx}
+        for path in targets:
+            if path.exists():
+                from zdd.errors import UsageError
+
+                raise UsageError(f"{path} exists: move it away, or run zdd init without --write")
+        for path, text in targets.items():
+            path.write_text(text, encoding="utf-8")
+            _echo(f"zdd: wrote {path}", err=True)
+        _echo(f"zdd: then: {made.usage}", err=True)
 
 
 @app.command()

@@ -1,0 +1,157 @@
+"""`zdd init`: what puts this project behind zdd's managed nginx, for this project's groups
+(pure: the project in, text out). The compose side is an override file (compose merges it:
+the user's file stays as it is, and `--write` gives a copy to diff); the nginx side is a
+complete config with one upstream per group, named after its base, on the base's port."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from zdd.errors import UsageError
+from zdd.project import Project, service_port
+
+OVERRIDE = "docker-compose.zdd.yml"
+NGINX = "zdd-nginx.conf"
+NGINX_TARGET = "/etc/nginx/nginx.conf"
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The files `zdd init` proposes, and what to run with them."""
+
+    override: str  # a compose file merged after the user's
+    nginx: str  # the proxy's nginx.conf
+    usage: str  # one line: how to deploy with them
+
+
+def setup(project: Project, proxy_service: str, nginx_image: str = "nginx:1.27") -> Setup:
+    """The override and nginx config for `project`, its proxy being `proxy_service`."""
+    if proxy_service not in project.services:
+        known = ", ".join(project.services) or "none"
+        raise UsageError(
+            f"no service {proxy_service!r} to put zdd's nginx in (--proxy-service NAME; "
+            f"services: {known})"
+        )
+    members = {g.base: g.siblings for g in project.groups}
+    members.update({name: (name,) for name in project.singles((), proxy_service)})
+    if not members:
+        raise UsageError("no sibling group and no service that builds: nothing to route")
+    ports = {base: service_port(project.services[m[0]].config) for base, m in members.items()}
+    proxy = project.services[proxy_service].config
+    services: dict[str, Any] = {proxy_service: _proxy(proxy, project.legacy, nginx_image)}
+    pools = set()
+    for base, names in members.items():
+        for name in names:
+            network = _shared(project.services[name].config, proxy, name, proxy_service)
+            if network is not None:
+                services[name] = {"networks": {network: {"aliases": [f"{base}-pool"]}}}
+                pools.add(base)
+    override: dict[str, Any] = {"services": services}
+    flags = "--proxy nginx --proxy-service " + proxy_service if project.legacy else ""
+    if project.legacy:  # a v1-format file has no top-level keys but services
+        override = services
+    else:
+        override = {"x-zdd": {"proxy": "nginx", "proxy_service": proxy_service}, **override}
+    files = " ".join(f"-f {path.name}" for path in project.files)
+    header = (
+        f"# Written by `zdd init` for project {project.name}: zdd's managed nginx in front of "
+        f"{', '.join(ports)}.\n# Merged after your own file(s): zdd deploy {files} "
+        f"-f {OVERRIDE}{' ' + flags if flags else ''}\n"
+    )
+    return Setup(
+        override=header + yaml.safe_dump(override, sort_keys=False),
+        nginx=_nginx(ports, pools),
+        usage=f"zdd deploy {files} -f {OVERRIDE}{' ' + flags if flags else ''}",
+    )
+
+
+def _proxy(config: Mapping[str, Any], legacy: bool, nginx_image: str) -> dict[str, Any]:
+    """The proxy's additions: zdd's nginx.conf, the tmpfs zdd renders into; an image that is
+    not nginx itself (nginx-proxy, Traefik) is replaced by nginx."""
+    added: dict[str, Any] = {"volumes": [f"./{NGINX}:{NGINX_TARGET}:ro"]}
+    if not legacy:  # the v1 format has no tmpfs: a restarted proxy keeps zdd's last render
+        added["tmpfs"] = ["/etc/nginx/zdd"]  # zdd's rendered upstreams: gone with a restart
+    image = str(config.get("image") or "")
+    if image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0] not in ("nginx", "nginx-base"):
+        # the v1 format has no `${VAR:-default}`: the image is written as it is
+        added["image"] = nginx_image if legacy else "${ZDD_NGINX_IMAGE:-" + nginx_image + "}"
+        added["command"] = ["nginx", "-g", "daemon off;"]
+    return added
+
+
+def _shared(
+    config: Mapping[str, Any], proxy: Mapping[str, Any], name: str, proxy_name: str
+) -> str | None:
+    """The network the proxy reaches the service on (the first they share); None on Docker's
+    default bridge (a v1-format file), which has no aliases: zdd routes by address there."""
+    if config.get("network_mode") == proxy.get("network_mode") == "bridge":
+        return None
+    shared = sorted(set(_networks(config)) & set(_networks(proxy)))
+    if not shared:
+        raise UsageError(f"{proxy_name} and {name} share no network: nginx could not reach it")
+    return shared[0]
+
+
+def _networks(config: Mapping[str, Any]) -> list[str]:
+    if config.get("network_mode"):
+        return []
+    given = config.get("networks")
+    return [str(n) for n in given] if given else ["default"]
+
+
+def _fallback(base: str, pools: set[str]) -> str:
+    return (
+        f"error_page 502 = @{base}_unrendered;" if base in pools else "# no alias to fall back on"
+    )
+
+
+def _nginx(ports: dict[str, int], pools: set[str]) -> str:
+    upstreams = "".join(
+        f"""
+    upstream {base} {{
+        server 127.0.0.1:9 down;               # nginx refuses an empty upstream block
+        include /etc/nginx/zdd/{base}/*.conf;   # rendered by zdd
+    }}
+"""
+        for base in ports
+    )
+    first = next(iter(ports))
+    fallbacks = "".join(
+        f"""
+        location @{base}_unrendered {{
+            if ($upstream_addr != "{base}") {{ return 502; }}   # only when nothing is rendered
+            set ${base.replace("-", "_")}_pool http://{base}-pool:{port};
+            proxy_pass ${base.replace("-", "_")}_pool;
+        }}
+"""
+        for base, port in ports.items()
+        if base in pools
+    )
+    others = "".join(
+        f"        # location /{b}/ {{ proxy_pass http://{b}; }}\n" for b in ports if b != first
+    )
+    return f"""# Written by `zdd init`: zdd renders /etc/nginx/zdd/<base>/servers.conf inside the
+# proxy and reloads nginx; until it has, each group is served through its network alias.
+worker_processes auto;
+pid /tmp/nginx.pid;
+events {{ worker_connections 1024; }}
+
+http {{
+    resolver 127.0.0.11 valid=1s ipv6=off;   # Docker's DNS, for the fallbacks
+{upstreams}
+    server {{
+        listen 80;
+        location / {{
+            proxy_pass http://{first};
+            {_fallback(first, pools)}
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+        }}
+{others}{fallbacks}    }}
+}}
+"""
