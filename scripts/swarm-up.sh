@@ -72,33 +72,8 @@ deadline() { echo $(( $(date +%s) + ${1:-$TIMEOUT} )); }
 past() { [ "$(date +%s)" -ge "$1" ]; }
 
 # --- packages ----------------------------------------------------------------------------
-missing_pkgs() {
-    local p out=()
-    for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || out+=("$p")
-    done
-    echo "${out[@]:-}"
-}
-apt_install() {
-    # policy-rc.d: keep docker-registry's init script from starting the stock registry
-    # (its config listens on :5000 on all addresses).
-    local missing; missing=$(missing_pkgs "$@")
-    [ -n "$missing" ] || return 0
-    log "apt-get install $missing"
-    local made_policy=0 rc=0
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && made_policy=1
-    fi
-    # shellcheck disable=SC2086
-    {
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >/tmp/zdd-apt.log 2>&1 \
-        || { log "apt-get update (package lists missing or stale)"
-             apt-get update -q >>/tmp/zdd-apt.log 2>&1 &&
-             DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >>/tmp/zdd-apt.log 2>&1; }
-    } || rc=$?
-    [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
-    [ "$rc" = 0 ] || { tail -n 5 /tmp/zdd-apt.log >&2; die "apt-get install $missing failed (log: /tmp/zdd-apt.log)"; }
-}
+# shellcheck source=scripts/apt.sh
+. "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 apt_install docker-registry socat mmdebstrap curl
 
 # --- node network ------------------------------------------------------------------------
