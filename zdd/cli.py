@@ -318,8 +318,8 @@ def _swarm(
 
     if services:
         raise UsageError("--engine swarm deploys the whole project as one stack: name no service")
-    registry = registry or session.project.settings.get("registry")
-    if not registry:
+    registry = registry or session.project.settings.get("registry") or ""
+    if not registry and command == "deploy":  # a rollback pushes nothing
         raise UsageError(
             "--engine swarm needs --registry HOST[:PORT], the registry every node pulls from"
         )
@@ -328,7 +328,7 @@ def _swarm(
         session.runner,
         session.cli,
         session.project,
-        check_registry(registry),
+        check_registry(registry) if registry else "",
         report,
         monitor=arguments["monitor"] or MONITOR,
     )
@@ -354,9 +354,11 @@ def _swarm(
 
 
 SWARM_PROMISE = (
-    "engine swarm: Swarm replaces one task at a time, start-first, each new task in DNS only "
-    "once its healthcheck passed, and rolls back on the first failure; zdd watches and "
-    "reports. The proxy must resolve tasks.SERVICE itself: zdd does not drain it"
+    "engine swarm: Swarm replaces one task at a time, start-first (stop-first for a service "
+    "that publishes a port), puts a new task in DNS once its healthcheck passed (at once "
+    "without one), takes an old one out 2 s before stopping it, and rolls back on the first "
+    "failure; zdd watches and reports. The proxy must resolve tasks.SERVICE itself: zdd "
+    "does not drain it"
 )
 
 

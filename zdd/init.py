@@ -42,6 +42,11 @@ def setup(project: Project, proxy_service: str, nginx_image: str = "nginx:1.27")
         raise UsageError("no sibling group and no service that builds: nothing to route")
     ports = {base: service_port(project.services[m[0]].config) for base, m in members.items()}
     proxy = project.services[proxy_service].config
+    if "build" in proxy:
+        raise UsageError(
+            f"{proxy_service} builds its own image: zdd init cannot tell what it serves; add "
+            "zdd's upstreams by hand (README: Put zdd in front of your own stack)"
+        )
     services: dict[str, Any] = {proxy_service: _proxy(proxy, project.legacy, nginx_image)}
     pools = set()
     for base, names in members.items():

@@ -61,6 +61,9 @@ def test_init_says_what_it_cannot_do_in_one_line(write: Write, load: Load) -> No
     with pytest.raises(UsageError, match="no service 'edge'"):
         setup(load(str(write("m/compose.yaml", MODERN))), "edge")
     lonely = "services:\n  proxy: {image: nginx, networks: [x]}\n  app: {build: ., expose: ['1']}\n"
+    built = "services:\n  proxy: {build: .}\n  app: {build: ., expose: ['1']}\n"
+    with pytest.raises(UsageError, match="proxy builds its own image"):
+        setup(load(str(write("b/compose.yaml", built))), "proxy")
     with pytest.raises(UsageError, match="proxy and app share no network"):
         setup(load(str(write("n/compose.yaml", lonely + "networks: {x: {}}\n"))), "proxy")
 

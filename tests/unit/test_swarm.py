@@ -11,7 +11,7 @@ import pytest
 
 from zdd.errors import UsageError
 from zdd.swarm.stack import check_registry, render, repository
-from zdd.swarm.watch import judge, parse_services, parse_tasks
+from zdd.swarm.watch import ServiceState, judge, parse_services, parse_tasks
 
 from .conftest import Load, Write
 
@@ -77,7 +77,7 @@ def test_the_proxy_keeps_its_files_and_ports_in_a_form_swarm_takes(demo: dict) -
     assert "depends_on" not in proxy
     assert any("depends_on is ignored" in w for w in stack.warnings)  # type: ignore[attr-defined]
     assert stack.document["networks"] == {  # type: ignore[attr-defined]
-        "default": {"driver": "overlay", "attachable": True}
+        "default": {"driver": "overlay"}
     }
 
 
@@ -113,19 +113,28 @@ def test_registry_and_repository_names_are_checked() -> None:
         repository("r", "p", "___")
 
 
-def _service(state: str, started: str, image: str = "img@sha256:1") -> str:
+def _service(
+    state: str, started: str, image: str = "img@sha256:1", mode: object = None, env: str = ""
+) -> str:
+    template = {"ContainerSpec": {"Image": image, "Env": [env]}}
     return json.dumps(
         [
             {
                 "Spec": {
                     "Name": "p_app",
-                    "Mode": {"Replicated": {"Replicas": 2}},
-                    "TaskTemplate": {"ContainerSpec": {"Image": image}},
+                    "Mode": mode or {"Replicated": {"Replicas": 2}},
+                    "TaskTemplate": template,
                 },
                 "UpdateStatus": {"State": state, "StartedAt": started, "Message": "m"},
             }
         ]
     )
+
+
+def before(started: str = "t1", **given: object) -> ServiceState:
+    """The service as it was before the deploy."""
+    (state,) = parse_services(_service("completed", started, **given)).values()  # type: ignore[arg-type]
+    return state
 
 
 def _tasks(*rows: tuple[str, str, str]) -> str:
@@ -140,24 +149,24 @@ def test_an_update_is_done_once_every_replica_runs_the_new_image() -> None:
     (state,) = parse_services(_service("updating", "t2")).values()
     new = ("img@sha256:1", "Running", "Running 2 seconds ago")
     old_and_new = parse_tasks(_tasks(("old", "Running", "Running 1 minute ago"), new))
-    assert not judge(state, "t1", old_and_new).done
+    assert not judge(state, before(), old_and_new).done
     (state,) = parse_services(_service("completed", "t2")).values()
-    assert not judge(state, "t1", old_and_new).done  # one old task left
+    assert not judge(state, before(), old_and_new).done  # one old task left
     both = parse_tasks(_tasks(("img@sha256:1", "Running", "Running 9 seconds ago"),
                               ("img@sha256:1", "Running", "Running 2 seconds ago"),
                               ("old", "Shutdown", "Shutdown 1 second ago")))  # fmt: skip
-    assert judge(state, "t1", both).done
-    assert not judge(state, "t1", both).rolled_back
+    assert judge(state, before(), both).done
+    assert not judge(state, before(), both).rolled_back
 
 
 def test_a_rollback_by_swarm_is_told_apart_from_an_older_one() -> None:
     tasks = parse_tasks(_tasks(("img@sha256:1", "Running", "Running 1 second ago"),
                                ("img@sha256:1", "Running", "Running 1 second ago")))  # fmt: skip
     (state,) = parse_services(_service("rollback_completed", "t2")).values()
-    assert judge(state, "t1", tasks).rolled_back
-    assert not judge(state, "t2", tasks).rolled_back  # the last deploy's, not this one's
+    assert judge(state, before(), tasks).rolled_back
+    assert not judge(state, before("t2"), tasks).rolled_back  # the last deploy's, not this one's
     (state,) = parse_services(_service("rollback_paused", "t2")).values()
-    assert judge(state, "t1", tasks).paused
+    assert judge(state, before(), tasks).paused
 
 
 def test_dry_run_prints_the_stack_and_the_push_and_deploy_commands(
@@ -178,7 +187,7 @@ def test_dry_run_prints_the_stack_and_the_push_and_deploy_commands(
     lines = result.stdout.splitlines()
     assert lines[0].endswith("build --no-cache -- a")
     assert "docker push reg:5000/p/app:<image-id>" in lines
-    assert "docker stack deploy --compose-file - p" in lines
+    assert "docker stack deploy --with-registry-auth --compose-file - -- p" in lines
     assert "  app:" in lines
 
 
@@ -241,7 +250,7 @@ def test_an_update_that_never_converges_is_handed_back_to_swarm(write: Write, lo
     engine = FakeSwarm({"s_app": ("new", "old", "updating")})
     swarm = _swarm_deploy(write, load, engine)
     with pytest.raises(DeployError, match=r"did not converge in 30 s.*asked Swarm to roll back"):
-        swarm.watch(["s_app"], {"s_app": "earlier"}, 30.0)  # type: ignore[attr-defined]
+        swarm.watch(["s_app"], {"s_app": before("earlier")}, 30.0)  # type: ignore[attr-defined]
     assert engine.argv[-1] == ("docker", "service", "rollback", "--detach", "--", "s_app")
 
 
@@ -262,3 +271,55 @@ def test_check_with_the_swarm_engine_says_what_the_stack_cannot_carry(
     passed = CliRunner().invoke(app, argv, env={**env, "BIND": "0.0.0.0"})
     assert passed.exit_code == 0, passed.output
     assert "depends_on is ignored" in passed.stderr
+
+
+def test_a_global_service_waits_for_every_node_it_placed() -> None:
+    (state,) = parse_services(_service("", "", mode={"Global": {}})).values()
+    new = "img@sha256:1"
+    one_of_three = parse_tasks(_tasks((new, "Running", "Running 1 second ago"),
+                                      (new, "Running", "Preparing 1 second ago"),
+                                      (new, "Running", "Assigned 1 second ago")))  # fmt: skip
+    assert not judge(state, None, one_of_three).done  # a first deploy: no state before
+    three = parse_tasks(_tasks(*[("img@sha256:1", "Running", "Running 1 second ago")] * 3))
+    assert judge(state, None, three).done
+
+
+def test_a_changed_template_waits_for_swarm_to_report_its_update() -> None:
+    """Only the environment changed (same image): the old tasks run the spec's image, but
+    they are not the new spec until Swarm's update of them has ended."""
+    tasks = parse_tasks(_tasks(*[("img@sha256:1", "Running", "Running 1 minute ago")] * 2))
+    (state,) = parse_services(_service("completed", "t1", env="X=2")).values()  # not yet begun
+    assert not judge(state, before(env="X=1"), tasks).done
+    assert judge(state, before(env="X=1"), tasks, patient=False).done  # Swarm never reported
+    assert judge(state, before(env="X=2"), tasks).done  # unchanged: nothing to wait for
+    (state,) = parse_services(_service("completed", "t2", env="X=2")).values()
+    assert judge(state, before(env="X=1"), tasks).done
+
+
+ODD = """\
+services:
+  web:
+    image: i
+    volumes: ["/anonymous", "named:/data", "db:/db"]
+    extra_hosts: ["db.local:10.0.0.5"]
+    networks: [back]
+    deploy: {resources: {limits: {cpus: "0.5", memory: 64M}}}
+networks: {back: {internal: true}}
+volumes: {named: {}, db: {name: pgdata}}
+"""
+
+
+@pytest.mark.parametrize("compose", [2, 1])
+def test_odd_but_valid_compose_renders_as_swarm_reads_it(
+    write: Write, load: Load, compose: int
+) -> None:
+    stack = render(load(str(write("o/compose.yaml", ODD)), compose=compose), {})
+    web = stack.document["services"]["web"]
+    assert {"type": "volume", "target": "/anonymous", "read_only": False} in web["volumes"]
+    assert stack.document["volumes"] == {"db": {"name": "pgdata"}, "named": {}}
+    assert web["extra_hosts"] == ["db.local:10.0.0.5"]
+    assert web["deploy"]["resources"] == {
+        "limits": {"cpus": "0.5", "memory": str(64 * 2**20) if compose == 2 else "64M"}
+    }
+    assert web["deploy"]["restart_policy"] == {"condition": "any"}, "Swarm's default, not none"
+    assert stack.document["networks"]["back"] == {"driver": "overlay", "internal": True}

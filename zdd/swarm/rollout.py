@@ -26,6 +26,7 @@ from zdd.swarm.stack import MONITOR, Stack, budget, render, repository, units
 from zdd.swarm.watch import Task, failures, judge, parse_services, parse_tasks
 
 POLL = 1.0  # seconds between two looks at the services
+PATIENCE = 15.0  # seconds a changed service may take before Swarm reports its update
 PUSH_TIMEOUT = 900.0
 Clock = Callable[[], float]
 
@@ -94,8 +95,9 @@ class SwarmDeploy:
             argv.append(self.cli.build(self.builds(), no_cache=no_cache, pull=pull))
         for unit, image in self.images().items():
             target = f"{repository(self.registry, self.project.name, unit)}:<image-id>"
-            argv += [("docker", "tag", image, target), ("docker", "push", target)]
-        argv.append(("docker", "stack", "deploy", "--compose-file", "-", self.stack_name))
+            argv += [("docker", "tag", "--", image, target), ("docker", "push", target)]
+        deploy = ("docker", "stack", "deploy", "--with-registry-auth", "--compose-file", "-")
+        argv.append((*deploy, "--", self.stack_name))
         return argv
 
     def stack(self, refs: Mapping[str, str]) -> Stack:
@@ -116,7 +118,7 @@ class SwarmDeploy:
                 refs[unit] = image
                 continue
             target = f"{repository(self.registry, self.project.name, unit)}:{image_id[7:19]}"
-            self.runner.run(["docker", "tag", image, target], timeout=60)
+            self.runner.run(["docker", "tag", "--", image, target], timeout=60)
             self._step("push", f"push {target}", service=unit)
             try:
                 self.runner.run(["docker", "push", target], timeout=PUSH_TIMEOUT)
@@ -130,7 +132,7 @@ class SwarmDeploy:
     def _image_id(self, image: str) -> str | None:
         try:
             out = self.runner.run(
-                ["docker", "image", "inspect", "--format", "{{.Id}}", image], timeout=30
+                ["docker", "image", "inspect", "--format", "{{.Id}}", "--", image], timeout=30
             )
         except ComposeCommandError:
             return None
@@ -139,13 +141,20 @@ class SwarmDeploy:
     def deploy(self, stack: Stack) -> None:
         """`docker stack deploy` the rendered file, then watch it to the end."""
         names = [f"{self.stack_name}_{s}" for s in stack.services()]
-        before = {
-            name: state.started for name, state in self._states(names, missing_ok=True).items()
-        }
+        before = self._states(names, missing_ok=True)
         document = yaml.safe_dump(stack.document, sort_keys=False)
         self._step("deploy", f"docker stack deploy {self.stack_name} ({len(names)} services)")
         self.runner.run(
-            ["docker", "stack", "deploy", "--compose-file", "-", "--", self.stack_name],
+            [
+                "docker",
+                "stack",
+                "deploy",
+                "--with-registry-auth",
+                "--compose-file",
+                "-",
+                "--",
+                self.stack_name,
+            ],
             stdin=document,
             timeout=120,
         )
@@ -162,14 +171,14 @@ class SwarmDeploy:
         back = [n for n, s in states.items() if s.previous_image and s.previous_image != s.image]
         if not back:
             raise UsageError(f"no service of stack {self.stack_name} has a previous image")
-        before = {name: states[name].started for name in back}
+        before = {name: states[name] for name in back}
         for name in back:
             self._step("rollback", f"docker service rollback {name}", service=name)
             self.runner.run(["docker", "service", "rollback", "--detach", "--", name], timeout=60)
         self.rolling_back = True
         self.watch(back, before, 60.0 + 120.0 * len(back))
 
-    def watch(self, names: Sequence[str], before: Mapping[str, str], seconds: float) -> None:
+    def watch(self, names: Sequence[str], before: Mapping[str, Any], seconds: float) -> None:
         """Poll until every service converged; exit 1 if Swarm rolled one back, ask Swarm to
         roll back what is still updating after `seconds`."""
         deadline = self.clock() + seconds
@@ -182,13 +191,14 @@ class SwarmDeploy:
             ) from None
 
     def _converge(
-        self, names: Sequence[str], before: Mapping[str, str], seconds: float, deadline: float
+        self, names: Sequence[str], before: Mapping[str, Any], seconds: float, deadline: float
     ) -> None:
         while True:
             verdicts = {}
             for name, state in self._states(names).items():
                 tasks = self._tasks(name)
-                verdicts[name] = judge(state, before.get(name, ""), tasks)
+                patient = self.clock() < deadline - seconds + PATIENCE
+                verdicts[name] = judge(state, before.get(name), tasks, patient=patient)
                 if verdicts[name].paused:
                     raise RollbackError(
                         f"Swarm paused {name}: {verdicts[name].why}; look at `docker service ps "
@@ -201,22 +211,40 @@ class SwarmDeploy:
                         f"Swarm rolled {', '.join(back)} back ({self._why(back[0], verdicts)}); "
                         "the previous version serves"
                     )
-                self.report(
-                    Event("summary", f"stack {self.stack_name}: every task runs its new spec")
-                )
+                self.report(Event("summary", f"stack {self.stack_name}: {self._ended()}"))
                 return
             if self.clock() > deadline:
                 self._give_up(names, verdicts, seconds)
             self.sleep(POLL)
 
+    def _ended(self) -> str:
+        if self.rolling_back:
+            return "rolled back: every task runs its previous image again"
+        return "every task runs its new spec"
+
     def _give_up(self, names: Sequence[str], verdicts: Mapping[str, Any], seconds: float) -> None:
+        """Past the budget: ask Swarm to roll back what is still updating (never a rollback:
+        that would put the release back that it is taking away)."""
         stuck = [n for n in names if not verdicts[n].done]
+        why = self._why(stuck[0], verdicts)
+        what = f"{', '.join(stuck)} did not converge in {seconds:.0f} s ({why})"
+        if self.rolling_back:
+            raise RollbackError(f"{what}; look at `docker service ps {stuck[0]}`")
+        asked, refused = [], []
         for name in stuck:
-            self.runner.run(["docker", "service", "rollback", "--detach", "--", name], timeout=60)
-        raise DeployError(
-            f"{', '.join(stuck)} did not converge in {seconds:.0f} s "
-            f"({self._why(stuck[0], verdicts)}); zdd asked Swarm to roll back"
-        )
+            try:
+                self.runner.run(
+                    ["docker", "service", "rollback", "--detach", "--", name], timeout=60
+                )
+                asked.append(name)
+            except ComposeCommandError:  # no previous spec (a first deploy), or rolling back
+                refused.append(name)
+        if refused:
+            raise RollbackError(
+                f"{what}; Swarm cannot roll back {', '.join(refused)} (no previous spec, or it "
+                "is rolling back already): look at `docker service ps`"
+            )
+        raise DeployError(f"{what}; zdd asked Swarm to roll back {', '.join(asked)}")
 
     def _why(self, name: str, verdicts: Mapping[str, Any]) -> str:
         """Swarm's message, and the last failed task with its node."""

@@ -28,7 +28,7 @@ MONITOR = 5.0  # seconds Swarm watches each new task once running (healthy, with
 # Keys Swarm reads as compose writes them (after `config`).
 _AS_IS = frozenset(
     """command entrypoint user working_dir hostname init stop_signal cap_add cap_drop read_only
-    tty stdin_open extra_hosts dns dns_search sysctls ulimits logging labels tmpfs image
+    tty stdin_open dns dns_search sysctls ulimits logging labels tmpfs image
     stop_grace_period""".split()  # noqa: SIM905 - a list of words reads best as words
 )
 # Keys zdd takes care of, or that mean nothing to Swarm; `warn` says what is lost.
@@ -163,14 +163,17 @@ def render(project: Project, images: Mapping[str, str], monitor: float = MONITOR
         if not service.get("image"):
             raise UsageError(f"service {unit.name} has no image to run on Swarm")
         networks.update(service.get("networks") or {"default": None})
-        volumes.update(v["source"] for v in service.get("volumes", ()) if v.get("type") == "volume")
+        named = (v.get("source") for v in service.get("volumes", ()) if v.get("type") == "volume")
+        volumes.update(v for v in named if v)  # an anonymous volume has no top-level entry
         stack.document["services"][unit.name] = service
     stack.document["networks"] = {
         n: _network(n, (top.get("networks") or {}).get(n)) for n in sorted(networks)
     }
     if volumes:
         given = top.get("volumes") or {}
-        stack.document["volumes"] = {v: _volume(given.get(v)) for v in sorted(volumes)}
+        stack.document["volumes"] = {
+            v: _volume(v, given.get(v), project.name) for v in sorted(volumes)
+        }
     if configs:
         stack.document["configs"] = configs
     return stack
@@ -297,7 +300,8 @@ def _volumes(name: str, value: Any, configs: dict[str, dict[str, str]]) -> list[
         if kind == "tmpfs":
             out.append({"type": "tmpfs", "target": target})
         elif kind in ("bind", "volume"):
-            out.append({"type": kind, "source": source, "target": target, "read_only": read_only})
+            mount = {"type": kind, "source": source, "target": target, "read_only": read_only}
+            out.append({k: v for k, v in mount.items() if v is not None})  # anonymous: no source
         else:
             raise UsageError(f"service {name}: Swarm cannot mount a {kind!r} volume at {target}")
     return out
@@ -329,10 +333,32 @@ def _short_volume(text: str) -> dict[str, Any]:
         return {"type": "volume", "source": None, "target": parts[0]}
     source, target, *mode = parts
     kind = "bind" if source.startswith(("/", ".", "~")) else "volume"
-    return {"type": kind, "source": source, "target": target, "read_only": "ro" in mode}
+    flags = ",".join(mode).split(",")
+    return {"type": kind, "source": source, "target": target, "read_only": "ro" in flags}
+
+
+def _extra_hosts(_name: str, value: Any, _configs: Any) -> list[str]:
+    """`HOST:IP`, the form the stack loader splits (compose v2 writes `HOST=IP`)."""
+    pairs = (
+        value.items()
+        if isinstance(value, Mapping)
+        else (re.split(r"[=:]", str(item), maxsplit=1) for item in value)
+    )
+    return [f"{host}:{address}" for host, address in pairs]
+
+
+def _resources(given: Mapping[str, Any]) -> dict[str, Any]:
+    """deploy.resources as the 3.8 schema takes them: cpus and memory as strings."""
+    out: dict[str, Any] = {}
+    for part in ("limits", "reservations"):
+        values = {k: str(v) for k, v in (given.get(part) or {}).items() if k in ("cpus", "memory")}
+        if values:
+            out[part] = values
+    return out
 
 
 _CONVERT: dict[str, Callable[[str, Any, dict[str, dict[str, str]]], Any]] = {
+    "extra_hosts": _extra_hosts,
     "environment": _environment,
     "healthcheck": _healthcheck,
     "networks": _networks,
@@ -350,8 +376,13 @@ def _deploy(
     deploy: dict[str, Any] = {"endpoint_mode": "dnsrr", **given, "replicas": unit.replicas}
     if deploy.get("mode") == "global":
         del deploy["replicas"]
+    if "resources" in deploy:
+        deploy["resources"] = _resources(deploy["resources"])
+        if not deploy["resources"]:
+            del deploy["resources"]
     if "restart_policy" not in deploy:
-        restart = str(config.get("restart") or "no")
+        # no `restart:` at all: Swarm's own default (a task that dies is replaced), not none
+        restart = str(config.get("restart") or "always")
         name, _, attempts = restart.partition(":")
         policy: dict[str, Any] = {"condition": _RESTART.get(name, "any")}
         if attempts.isdigit():
@@ -373,18 +404,26 @@ def _network(name: str, given: Mapping[str, Any] | None) -> dict[str, Any]:
     driver = given.get("driver") or "overlay"
     if driver not in ("overlay", "bridge"):
         raise UsageError(f"network {name}: Swarm services need an overlay network, not {driver}")
-    network: dict[str, Any] = {"driver": "overlay", "attachable": True}
-    for key in ("driver_opts", "labels"):
+    network: dict[str, Any] = {"driver": "overlay"}
+    for key in ("internal", "attachable"):  # an internal network stays internal
+        if given.get(key):
+            network[key] = True
+    for key in ("driver_opts", "labels"):  # a bridge's options mean nothing to an overlay
         if given.get(key) and driver == "overlay":
             network[key] = dict(given[key])
     return network
 
 
-def _volume(given: Mapping[str, Any] | None) -> dict[str, Any]:
+def _volume(name: str, given: Mapping[str, Any] | None, project: str) -> dict[str, Any]:
+    """A named volume keeps the name its data lives under (compose's own `PROJECT_NAME` is
+    what the stack gives it anyway)."""
     given = given or {}
+    real = str(given.get("name") or name)
     if given.get("external"):
-        return {"external": True, "name": str(given.get("name"))}
-    return {k: given[k] for k in ("driver", "driver_opts", "labels") if given.get(k)}
+        return {"external": True, "name": real}
+    volume = {k: given[k] for k in ("driver", "driver_opts", "labels") if given.get(k)}
+    own = given.get("name") and real != f"{project}_{name}"
+    return {**volume, "name": real} if own else volume
 
 
 def budget(stack: Stack) -> float:

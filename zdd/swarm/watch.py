@@ -48,6 +48,7 @@ class ServiceState:
     started: str  # when that update started (tells a new update from an old one)
     message: str
     previous_image: str = ""  # the image of the spec `docker service rollback` returns to
+    template: str = ""  # the task template, as JSON: a change means Swarm updates the tasks
 
 
 def _image(spec: Mapping[str, Any]) -> str:
@@ -70,6 +71,7 @@ def parse_services(output: str) -> dict[str, ServiceState]:
             started=str(status.get("StartedAt", "")),
             message=str(status.get("Message", "")),
             previous_image=_image(item.get("PreviousSpec") or {}),
+            template=json.dumps(spec.get("TaskTemplate") or {}, sort_keys=True),
         )
         found[state.name] = state
     return found
@@ -106,17 +108,23 @@ class Verdict:
     why: str = ""
 
 
-def judge(state: ServiceState, before: str, tasks: Sequence[Task]) -> Verdict:
-    """Done once no update of this deploy runs and as many tasks run the spec's image as it
-    asks for; `before` is the update start time seen before the deploy (an older update's
-    final state says nothing of this one)."""
-    fresh = state.started != before
+def judge(
+    state: ServiceState, before: ServiceState | None, tasks: Sequence[Task], *, patient: bool = True
+) -> Verdict:
+    """Done once no update of this deploy runs and every task Swarm wants runs the spec's
+    image (a replicated service: its replicas; a global one: one per node it placed). `before`
+    is the service as it was before the deploy: an older update's final state says nothing of
+    this one, and a changed task template is done only once Swarm's update of it has ended
+    (while `patient`: the first seconds after the deploy, before Swarm has started it)."""
+    fresh = before is None or state.started != before.started
     update = state.update if fresh else ""
     if update in PAUSED:
         return Verdict(False, paused=True, why=state.message or update)
-    running = [t for t in tasks if t.running and t.image == state.image]
-    wanted = state.replicas if state.replicas is not None else max(len(running), 1)
-    converged = update not in UPDATING and len(running) >= wanted
+    desired = [t for t in tasks if t.desired.lower() == "running"]
+    running = [t for t in desired if t.running and t.image == state.image]
+    wanted = max(state.replicas if state.replicas is not None else len(desired), 1)
+    waiting = patient and before is not None and state.template != before.template and not fresh
+    converged = not waiting and update not in UPDATING and len(running) >= wanted
     return Verdict(
         converged,
         rolled_back=update == "rollback_completed",
