@@ -196,7 +196,7 @@ class SwarmDeploy:
         while True:
             verdicts = {}
             for name, state in self._states(names).items():
-                tasks = self._tasks(name)
+                tasks = self._tasks(name, state.image)
                 patient = self.clock() < deadline - seconds + PATIENCE
                 verdicts[name] = judge(state, before.get(name), tasks, patient=patient)
                 if verdicts[name].paused:
@@ -267,13 +267,15 @@ class SwarmDeploy:
     def _inspect(self, names: Sequence[str]) -> str:
         return self.runner.run(["docker", "service", "inspect", "--", *names], timeout=30)
 
-    def _tasks(self, name: str) -> list[Task]:
+    def _tasks(self, name: str, image: str = "") -> list[Task]:
+        """The service's tasks (history included), each change said once; the last failure
+        of a task running `image` (this deploy's, not an older release's) is kept."""
         out = self.runner.run(
             ["docker", "service", "ps", "--no-trunc", "--format", "{{json .}}", "--", name],
             timeout=30,
         )
         tasks = parse_tasks(out)
-        for task in failures(tasks)[:1]:
+        for task in [t for t in failures(tasks) if t.image == image][:1]:
             self.failed[name] = task.line()
         for task in tasks[:12]:
             line = task.line()
