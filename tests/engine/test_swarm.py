@@ -224,6 +224,8 @@ def test_a_worker_stopped_during_the_rollout(deployed: Stack, swarm: dict[str, s
         report = load.stop()
         docker("start", worker, check=False)
     record("swarm worker stopped mid-rollout", deployed, f"exit {process.returncode}", report)
+    down = [line for line in stderr.splitlines() if " is down: " in line]
+    assert all(worker in line for line in down), down
     if process.returncode == 0:
         running = tasks(deployed)
         assert len(running) == 3 and len({t["Image"] for t in running}) == 1, running

@@ -213,9 +213,37 @@ class SwarmDeploy:
                     )
                 self.report(Event("summary", f"stack {self.stack_name}: {self._ended()}"))
                 return
+            if self._served_despite_down_nodes(verdicts):
+                return
             if self.clock() > deadline:
                 self._give_up(names, verdicts, seconds)
             self.sleep(POLL)
+
+    def _served_despite_down_nodes(self, verdicts: Mapping[str, Any]) -> bool:
+        """Swarm keeps an update open while an old task sits on a node that went down; once
+        every task it wants runs the new image on the other nodes, that is the deploy done."""
+        if not all(v.done or v.tasks_ready for v in verdicts.values()):
+            return False
+        down = self._down_nodes()
+        if not down:
+            return False
+        open_ = [n for n, v in verdicts.items() if not v.done]
+        self.report(
+            Event(
+                "warning",
+                f"node {', '.join(down)} is down: every task runs the new image on the other "
+                f"nodes; Swarm keeps the update of {', '.join(open_)} open until the node "
+                "returns or is removed (docker node rm)",
+                {"nodes_down": down},
+            )
+        )
+        self.report(Event("summary", f"stack {self.stack_name}: {self._ended()}"))
+        return True
+
+    def _down_nodes(self) -> list[str]:
+        out = self.runner.run(["docker", "node", "ls", "--format", "{{.Hostname}} {{.Status}}"])
+        rows = (line.split() for line in out.splitlines())
+        return [row[0] for row in rows if len(row) == 2 and row[1].lower() != "ready"]
 
     def _ended(self) -> str:
         if self.rolling_back:
@@ -227,6 +255,8 @@ class SwarmDeploy:
         that would put the release back that it is taking away)."""
         stuck = [n for n in names if not verdicts[n].done]
         why = self._why(stuck[0], verdicts)
+        down = self._down_nodes()
+        why += f"; node {', '.join(down)} down" if down else ""
         what = f"{', '.join(stuck)} did not converge in {seconds:.0f} s ({why})"
         if self.rolling_back:
             raise RollbackError(f"{what}; look at `docker service ps {stuck[0]}`")

@@ -106,6 +106,7 @@ class Verdict:
     rolled_back: bool = False
     paused: bool = False
     why: str = ""
+    tasks_ready: bool = False  # every task Swarm wants runs the new image (its update may not end)
 
 
 def judge(
@@ -127,6 +128,7 @@ def judge(
     converged = not waiting and update not in UPDATING and len(running) >= wanted
     return Verdict(
         converged,
+        tasks_ready=len(running) >= wanted,
         rolled_back=update == "rollback_completed",
         why=state.message or f"{len(running)} of {wanted} task(s) running the new image",
     )
