@@ -222,13 +222,15 @@ def test_a_worker_stopped_during_the_rollout(deployed: Stack, swarm: dict[str, s
         if process.poll() is None:
             process.kill()
         report = load.stop()
+    try:  # looked at while the worker is down: one that rejoins reports its old task a while
+        record("swarm worker stopped mid-rollout", deployed, f"exit {process.returncode}", report)
+        down = [line for line in stderr.splitlines() if " is down: " in line]
+        assert all(worker in line for line in down), down
+        if process.returncode == 0:  # a task on the stopped node still reads Running
+            running = [t for t in tasks(deployed) if t["Node"] != worker]
+            assert len(running) == 3 and len({t["Image"] for t in running}) == 1, running
+            assert {v.split("-")[0] for v in versions(report)} == {"snode"}
+        else:
+            assert worker in stderr.splitlines()[-1], stderr
+    finally:
         docker("start", worker, check=False)
-    record("swarm worker stopped mid-rollout", deployed, f"exit {process.returncode}", report)
-    down = [line for line in stderr.splitlines() if " is down: " in line]
-    assert all(worker in line for line in down), down
-    if process.returncode == 0:  # a task on the stopped node still reads Running: not counted
-        running = [t for t in tasks(deployed) if t["Node"] != worker]
-        assert len(running) == 3 and len({t["Image"] for t in running}) == 1, running
-        assert {v.split("-")[0] for v in versions(report)} == {"snode"}
-    else:
-        assert worker in stderr.splitlines()[-1], stderr

@@ -195,8 +195,9 @@ class SwarmDeploy:
     ) -> None:
         while True:
             verdicts = {}
+            down = set(self._down_nodes())  # a task there may still read Running: not counted
             for name, state in self._states(names).items():
-                tasks = self._tasks(name, state.image)
+                tasks = [t for t in self._tasks(name, state.image) if t.node not in down]
                 patient = self.clock() < deadline - seconds + PATIENCE
                 verdicts[name] = judge(state, before.get(name), tasks, patient=patient)
                 if verdicts[name].paused:
