@@ -17,6 +17,8 @@ Environment (all off by default):
                            30), exit 0.  abrupt: exit at once with os._exit(143)
   CRASH_ON_START           1: exit 1 right away
   UNHEALTHY_AFTER_SECONDS  /health answers 503 once the process is that old
+  NEEDS_TCP                host:port (a stand-in database): warming up (503) until a TCP
+                           connection to it opens, tried every 0.2 s
 """
 
 import json
@@ -154,6 +156,21 @@ class Server(ThreadingHTTPServer):
             log(f"error serving {client_address}: {exc!r}")
 
 
+def _wait_for(address, warm_until, stop):
+    """Ready once `address` (host:port) accepts a TCP connection, not before the warm-up."""
+    global ready_at
+    host, _, port = address.rpartition(":")
+    while not stop.is_set():
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+        except OSError:
+            stop.wait(0.2)
+            continue
+        log(f"{address} reached")
+        ready_at = max(warm_until, time.monotonic())
+        return
+
+
 def main():
     global ready_at
     stop = threading.Event()
@@ -176,7 +193,12 @@ def main():
             return 0
 
     server = Server((HOST, PORT), Handler)
-    ready_at = time.monotonic() + max(WARMUP, 0.0)
+    warm_until = time.monotonic() + max(WARMUP, 0.0)
+    needs = os.environ.get("NEEDS_TCP", "").strip()
+    if needs:
+        threading.Thread(target=_wait_for, args=(needs, warm_until, stop), daemon=True).start()
+    else:
+        ready_at = warm_until
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                               name="serve", daemon=True)
     thread.start()

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.engine.conftest import Stack, docker, probe, record, served_versions
 from tests.engine.test_deploy import SCENARIOS, answers
@@ -177,6 +178,23 @@ def test_sibling_group_start_first(stack: Stack, scenario: str) -> None:
     assert len(app_containers(stack)) == 0, "the base `app` is never started"
 
 
+def with_database(stack: Stack) -> str:
+    """A stand-in database on a `backend` network the proxy is not on; the app joins both and
+    answers 503 until it can open a connection to the database (NEEDS_TCP)."""
+    path = stack.directory / stack.compose_file
+    project = yaml.safe_load(path.read_text())
+    project["services"]["db"] = {
+        "image": "${ZDD_PYTHON_IMAGE:-python:3.12-slim}",
+        "command": ["python3", "-m", "http.server", "5432"],
+        "networks": ["backend"],
+    }
+    project["services"]["app"]["networks"]["backend"] = {}
+    project["networks"] = {"backend": {}}
+    path.write_text(yaml.safe_dump(project, sort_keys=False))
+    stack.env["NEEDS_TCP"] = "db:5432"
+    return "db"
+
+
 def aliases(container: dict[str, Any]) -> set[str]:
     networks = container["NetworkSettings"]["Networks"]
     return {a for n in networks.values() for a in n.get("Aliases") or ()}
@@ -190,13 +208,17 @@ def aliases(container: dict[str, Any]) -> set[str]:
         *(("single x3", s) for s in ("fast-get", "fast-post", "warmup-8s")),
         ("siblings", "fast-post"),
         ("siblings", "warmup-8s"),
+        ("siblings, database on another network", "fast-get"),
     ],
 )
 def test_discovery_proxy_gets_gated_admission(stack: Stack, shape: str, scenario: str) -> None:
     """The seed's kind of proxy (an nginx resolving the app's network alias every second):
     each new container joins the proxy's network only once its gate passed."""
     env, method, clients = SCENARIOS[scenario]
-    if shape == "siblings":
+    started = ["proxy"]
+    if shape.startswith("siblings, database"):  # ready only once it reaches db while held
+        started.append(with_database(stack))
+    if shape.startswith("siblings"):
         stack.env.update(env, ZDD_NGINX_CONF="./compose/proxy/discover.conf")
         steps = ["build"] + ["tag", "stop", "up", "gate", "admit"] * 2
     else:
@@ -206,7 +228,7 @@ def test_discovery_proxy_gets_gated_admission(stack: Stack, shape: str, scenario
     # the user's proxy runs already: zdd starts only the proxy it manages
     argv = [*stack.compose_cmd.split(), "-f", stack.compose_file, "-p", stack.project]
     started_proxy = subprocess.run(
-        [*argv, "up", "-d", "proxy"],
+        [*argv, "up", "-d", "--", *started],
         cwd=stack.directory,
         env=stack.environ(),
         capture_output=True,
@@ -224,5 +246,5 @@ def test_discovery_proxy_gets_gated_admission(stack: Stack, shape: str, scenario
     assert [e["kind"] for e in events if e["event"] == "step"] == steps
     assert events[-1]["routing_controlled"] is False, "zdd did not drain: it says so"
     for container in stack.containers().values():
-        if container["Config"]["Labels"]["com.docker.compose.service"] != "proxy":
+        if container["Config"]["Labels"]["com.docker.compose.service"] not in started:
             assert "app-pool" in aliases(container), "connected with compose's aliases"

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from zdd.cli import app
 
+from .conftest import Load, Write
 from .test_cli import fake_compose
 
 runner = CliRunner()
@@ -77,3 +78,56 @@ def test_discovery_reconnects_with_each_alias_as_a_value_never_a_flag() -> None:
         ["docker", "network", "connect", "--alias=-d", "--alias=pool", "--ip=10.0.0.9",
          "--", "p_default", "c1"]
     ]  # fmt: skip
+
+
+TWO_NETWORKS = """\
+services:
+  proxy: {image: n}
+  app:
+    image: a
+    networks: {default: {aliases: [pool]}, backend: {}}
+  a: {extends: app}
+  db: {image: d, networks: [backend]}
+networks: {backend: {}}
+"""
+
+
+CREATED_ON = {
+    # network compose created the container on: (held for admission, connected before start)
+    # compose v1 creates it on its first network only (here backend)
+    "p_backend": ([("p_default", ("a", "pool"))], []),
+    "p_default": ([("p_default", ("a", "pool"))], ["--alias=a", "--", "p_backend", "c1"]),
+}
+
+
+@pytest.mark.parametrize("compose", [1, 2], ids=["v1", "v2"])
+@pytest.mark.parametrize("created_on", list(CREATED_ON))
+def test_a_held_container_keeps_or_gets_every_network_but_the_proxy_s(
+    write: Write, load: Load, compose: int, created_on: str
+) -> None:
+    """A stand-in database on `backend` stays reachable while the new container warms up."""
+    from zdd.proxy.discovery import DiscoveryRotation
+
+    held, connected_now = CREATED_ON[created_on]
+    project = load(str(write("p/compose.yaml", TWO_NETWORKS)), compose=compose)
+    calls: list[list[str]] = []
+
+    class Runner:
+        def run(self, argv: list[str], **_: object) -> str:
+            calls.append(argv)
+            if argv[:2] == ["docker", "inspect"]:
+                return json.dumps({created_on: {"Aliases": ["a", "pool"]}})
+            return ""
+
+    rotation = DiscoveryRotation(Runner(), "proxy", project)  # type: ignore[arg-type]
+    rotation.networks = {"p_default"}
+
+    class Container:
+        id = "c1"
+
+    rotation.hold("a", [Container()])  # type: ignore[list-item]
+    assert [(a.network, a.aliases) for a in rotation.held["c1"]] == held
+    connects = [argv[3:] for argv in calls if argv[:3] == ["docker", "network", "connect"]]
+    assert connects == ([connected_now] if connected_now else [])
+    disconnects = [argv for argv in calls if argv[:3] == ["docker", "network", "disconnect"]]
+    assert bool(disconnects) is (created_on == "p_default"), "only the proxy's network is left"

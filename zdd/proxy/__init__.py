@@ -102,7 +102,7 @@ def make_rotation(
     if mode == "discovery":
         from zdd.proxy.discovery import DiscoveryRotation
 
-        return DiscoveryRotation(session.runner, proxy_service, settle)
+        return DiscoveryRotation(session.runner, proxy_service, session.project, settle)
     if mode == "nginx":
         from zdd.proxy.nginx import NginxRotation
 

@@ -2,7 +2,10 @@
 shares with the app, nginx-proxy's docker-gen, Traefik's docker provider) routes to whatever
 runs on its network. zdd makes admission gated: a new container is created without starting,
 taken off every network it shares with the proxy, started and gated there, then connected
-again with exactly the aliases compose gave it. A container that fails its gate is removed
+again with exactly the aliases compose gave it. Its other networks are attached before it
+starts (compose v1 creates a container on its first network only and connects the others when
+it starts one itself), so it reaches its database while it warms up. A container that fails
+its gate is removed
 without ever being reachable by the proxy. An old container cannot be drained: the proxy
 stops resolving it only once it is gone (said before any change).
 """
@@ -11,10 +14,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from zdd.containers import Container, by_service
+from zdd.project import Project
 from zdd.runner import Runner
 
 
@@ -27,12 +32,32 @@ class Attachment:
     ipv4: str = ""  # a fixed `ipv4_address`, kept
 
 
+def attachments_of(project: Project, service: str) -> list[Attachment]:
+    """The networks compose attaches `service`'s containers to (engine names), with the aliases
+    compose v1 gives (the service's name, then the file's)."""
+    config = project.services[service].config
+    if config.get("network_mode"):
+        return []
+    networks: Any = config.get("networks") or {"default": None}
+    if not isinstance(networks, Mapping):
+        networks = dict.fromkeys(networks)
+    top = project.top.get("networks") or {}
+    found = []
+    for key, given in networks.items():
+        settings = given or {}
+        name = str((top.get(key) or {}).get("name") or f"{project.name}_{key}")
+        aliases = dict.fromkeys([service, *(str(a) for a in settings.get("aliases") or ())])
+        found.append(Attachment(name, tuple(aliases), str(settings.get("ipv4_address") or "")))
+    return found
+
+
 @dataclass
 class DiscoveryRotation:
     """Holds new containers off the proxy's networks until their gate passes."""
 
     runner: Runner
     proxy_service: str
+    project: Project | None = None  # the networks compose attaches each service to
     settle: float = 0.0  # seconds for the proxy to find a connected container (its DNS TTL)
     sleep: Callable[[float], None] = time.sleep
     networks: set[str] = field(default_factory=set)  # the proxy's networks (after sync)
@@ -46,7 +71,9 @@ class DiscoveryRotation:
 
     def hold(self, service: str, containers: Sequence[Container]) -> None:
         """Take the created (not started) containers off every network they share with the
-        proxy, remembering how compose attached them."""
+        proxy, remembering how compose attached them; attach now the other networks compose
+        has not attached yet (v1 does so only when it starts the container itself)."""
+        expected = attachments_of(self.project, service) if self.project else []
         for container in containers:
             argv = ["docker", "inspect", "--format", "{{json .NetworkSettings.Networks}}"]
             found = json.loads(self.runner.run([*argv, container.id]) or "{}") or {}
@@ -60,6 +87,11 @@ class DiscoveryRotation:
             for attachment in attachments:
                 argv = ["docker", "network", "disconnect", "--", attachment.network, container.id]
                 self.runner.run(argv)
+            for missing in (a for a in expected if a.network not in found):
+                if missing.network in self.networks:
+                    attachments.append(missing)  # connected once admitted
+                else:
+                    self._connect(missing, container.id)
             self.held[container.id] = attachments
 
     def route(
@@ -71,14 +103,17 @@ class DiscoveryRotation:
         connected = False
         for container in admit:
             for attachment in self.held.pop(container.id, []):
-                argv = ["docker", "network", "connect"]
-                # `--alias=VALUE`: an alias a compose file starts with `-` stays a value
-                argv += [f"--alias={alias}" for alias in attachment.aliases]
-                argv += [f"--ip={attachment.ipv4}"] if attachment.ipv4 else []
-                self.runner.run([*argv, "--", attachment.network, container.id])
+                self._connect(attachment, container.id)
                 connected = True
         if connected:
             self.sleep(self.settle)
+
+    def _connect(self, attachment: Attachment, container_id: str) -> None:
+        argv = ["docker", "network", "connect"]
+        # `--alias=VALUE`: an alias a compose file starts with `-` stays a value
+        argv += [f"--alias={alias}" for alias in attachment.aliases]
+        argv += [f"--ip={attachment.ipv4}"] if attachment.ipv4 else []
+        self.runner.run([*argv, "--", attachment.network, container_id])
 
     def drain(self, sibling: str) -> None:
         """Nothing zdd can do: the proxy finds the container until it stops."""
