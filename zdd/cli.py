@@ -72,8 +72,11 @@ class _OneLineErrors(TyperGroup):
                 sys.exit(getattr(err, "exit_code", ExitCode.USAGE))
             context = getattr(err, "ctx", None)
             where = f" (see {context.command_path} --help)" if context is not None else ""
-            _echo(f"zdd: error: {err.format_message()}{where}", err=True)
+            message = f"error: {err.format_message()}{where}"
             code = int(getattr(err, "exit_code", ExitCode.USAGE))
+            if "--json" in (sys.argv[1:] if args is None else args):  # an `error` event too
+                _echo(json.dumps({"event": "error", "message": message, "exit_code": code}))
+            _echo(f"zdd: {message}", err=True)
         if not standalone_mode:
             return code
         sys.exit(code if isinstance(code, int) else 0)
@@ -331,6 +334,7 @@ def _swarm(
         check_registry(registry) if registry else "",
         report,
         monitor=arguments["monitor"] or MONITOR,
+        health_timeout=arguments.get("health_timeout"),
     )
     build = {k: arguments.get(k, False) for k in ("build", "no_cache", "pull")}
     if command == "deploy":

@@ -188,7 +188,10 @@ def load_project(options: LoadOptions, binary: ComposeBinary, runner: Runner) ->
     cli = ComposeCli(
         binary, given, options.project_name or "", directory if pinned else None, env_file
     )
-    model = _config(runner, cli, options.environ)
+    try:
+        model = _config(runner, cli, options.environ)
+    except ComposeFileError as err:
+        raise _undecodable(err, env_file or directory / ".env") from None
     graph = ExtendsGraph.of(documents)
     services = {}
     order = {name: index for index, name in enumerate(graph.order())}
@@ -253,6 +256,20 @@ def _config(runner: Runner, cli: ComposeCli, environ: Mapping[str, str]) -> dict
         raise ComposeFileError("`compose config` printed no services mapping")
     model["services"] = model.get("services") or {}
     return model
+
+
+def _undecodable(err: ComposeFileError, dotenv: Path) -> ComposeFileError:
+    """compose v1 crashes on a byte that is not UTF-8 in a file zdd did not read (the compose
+    files zdd reads itself): name the `.env` file and the byte, else a service's env_file."""
+    if "UnicodeDecodeError" not in str(err):
+        return err
+    try:
+        dotenv.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return ComposeFileError(f"{dotenv}: not UTF-8 (byte {bad.start}); compose v1 cannot read")
+    except OSError:
+        pass
+    return ComposeFileError(f"{err} (in a service's env_file: compose v1 reads only UTF-8)")
 
 
 def _compose_says(err: ComposeCommandError) -> str:

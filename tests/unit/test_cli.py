@@ -449,6 +449,15 @@ def test_a_failure_under_json_is_an_error_event(tmp_path: Path, seed_file: Path)
     assert "unknown service 'nope'" in event["message"]
 
 
+@pytest.mark.parametrize("bad", [["--drain-timeout", "inf"], ["--bogus"]])
+def test_a_usage_error_under_json_is_an_error_event_too(bad: list[str]) -> None:
+    result = runner.invoke(app, ["deploy", "--json", *bad])
+    assert result.exit_code == 2
+    event = json.loads(result.stdout)
+    assert event["event"] == "error" and event["exit_code"] == 2
+    assert len(result.stderr.splitlines()) == 1 and event["message"] in result.stderr
+
+
 def test_an_unexpected_exception_is_one_line_and_exit_70(
     seed_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
