@@ -110,7 +110,8 @@ HealthTimeout = Annotated[
         max=86400,
         callback=finite,
         help="Seconds a new container may take to turn healthy "
-        "(default: from its healthcheck: start_period + interval x retries, + margin).",
+        "(default: from its healthcheck: start_period + interval x retries, + margin); "
+        "--engine swarm: per task, before zdd asks Swarm to roll back.",
     ),
 ]
 HealthPath = Annotated[

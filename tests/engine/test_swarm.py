@@ -208,6 +208,7 @@ def test_a_worker_stopped_during_the_rollout(deployed: Stack, swarm: dict[str, s
         [
             *(sys.executable, "-m", "zdd", "deploy", "-f", deployed.compose_file, "-p"),
             *(deployed.project, "--engine", "swarm", "--cache"),
+            *("--health-timeout", "20"),  # zdd's wait: 60 + 4 tasks x (20 + 5) s
         ],
         cwd=deployed.directory,
         env=argv_env,

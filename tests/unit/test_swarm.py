@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from zdd.errors import UsageError
-from zdd.swarm.stack import check_registry, render, repository
+from zdd.swarm.stack import budget, check_registry, render, repository
 from zdd.swarm.watch import ServiceState, judge, parse_services, parse_tasks
 
 from .conftest import Load, Write
@@ -59,6 +59,16 @@ def test_a_group_becomes_one_service_with_its_siblings_as_replicas(demo: dict) -
     assert app["networks"] == {"default": {"aliases": ["pool"]}}
     assert app["healthcheck"]["start_period"] == "30000ms"
     assert "build" not in app
+
+
+def test_the_wait_budget_is_each_task_health_budget_and_monitor_or_health_timeout(
+    demo: dict,
+) -> None:
+    """60 s margin; app: 3 tasks x (30 s start + 1 s x 3 retries (+ margin) + 5 s monitor);
+    proxy: 1 task x (30 s without a healthcheck + 5 s). --health-timeout 20 caps each task."""
+    stack = demo["stack"]
+    assert budget(stack) > 60 + 3 * (33 + 5) + (30 + 5)  # type: ignore[arg-type]
+    assert budget(stack, 20.0) == 60 + 3 * (20 + 5) + (20 + 5)  # type: ignore[arg-type]
 
 
 def test_the_proxy_keeps_its_files_and_ports_in_a_form_swarm_takes(demo: dict) -> None:

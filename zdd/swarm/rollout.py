@@ -58,6 +58,7 @@ class SwarmDeploy:
     registry: str
     report: Reporter
     monitor: float = MONITOR
+    health_timeout: float | None = None  # per task, instead of its healthcheck's budget
     clock: Clock = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     seen: dict[str, str] = field(default_factory=dict)  # task id -> last line said
@@ -158,7 +159,7 @@ class SwarmDeploy:
             stdin=document,
             timeout=120,
         )
-        self.watch(names, before, budget(stack))
+        self.watch(names, before, budget(stack, self.health_timeout))
 
     def rollback(self) -> None:
         """Swarm's own rollback of each service to its previous spec, watched to the end."""

@@ -426,12 +426,13 @@ def _volume(name: str, given: Mapping[str, Any] | None, project: str) -> dict[st
     return {**volume, "name": real} if own else volume
 
 
-def budget(stack: Stack) -> float:
-    """Seconds the whole rollout may take: each task's health budget and monitor, in turn."""
+def budget(stack: Stack, health_timeout: float | None = None) -> float:
+    """Seconds the whole rollout may take: each task's health budget (`--health-timeout`,
+    else its healthcheck's) and monitor, in turn."""
     total = 60.0
     for service in stack.document["services"].values():
         check = service.get("healthcheck") or {}
-        each = healthcheck_of({"healthcheck": check}) or 30.0
+        each = health_timeout or healthcheck_of({"healthcheck": check}) or 30.0
         total += service["deploy"].get("replicas", 1) * (
             each + parse_duration(service["deploy"]["update_config"]["monitor"])
         )
