@@ -113,6 +113,20 @@ class Stack:
         assert result.returncode == 0, f"zdd deploy exited {result.returncode}:\n{result.stderr}"
         return result.stderr
 
+    def compose(self, *args: str) -> None:
+        """A compose command of the user's own (the proxy they run, before any zdd)."""
+        argv = [*self.compose_cmd.split(), "-f", self.compose_file, "-p", self.project, *args]
+        result = subprocess.run(
+            argv,
+            check=False,
+            cwd=self.directory,
+            env=self.environ(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, f"{' '.join(args)}: {result.stderr}"
+
     def containers(self) -> dict[str, dict[str, Any]]:
         """service -> `docker inspect` of its (one) container, running or not."""
         ids = docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={self.project}")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.request
 from typing import Any
 
 import pytest
 
-from tests.engine.conftest import REPO, Stack, docker, probe, record, served_versions
+from tests.engine.conftest import Stack, docker, probe, record, served_versions
 
 pytestmark = pytest.mark.docker
 
@@ -143,27 +142,6 @@ def test_zero_failed_requests(stack: Stack, scenario: str) -> None:
     assert new and all(v.startswith("2-") for v in new), summary
 
 
-def run_seed_script(stack: Stack) -> None:
-    """The seed's deploy-and-restart.sh, its six commands as published."""
-    env = stack.environ(
-        {
-            "COMPOSE": stack.compose_cmd,
-            "COMPOSE_FILE": stack.compose_file,
-            "COMPOSE_PROJECT_NAME": stack.project,
-        }
-    )
-    result = subprocess.run(
-        ["bash", str(REPO / "bench" / "seed-deploy-and-restart.sh")],
-        check=False,
-        cwd=stack.directory,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
-
-
 def wait_serving(url: str, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -173,30 +151,3 @@ def wait_serving(url: str, seconds: float = 60) -> None:
         except (OSError, ValueError):
             time.sleep(0.5)
     raise AssertionError(f"{url} never answered")
-
-
-# Two of the seed's failure modes (a warming copy routed to, in-flight requests cut); the
-# others are in bench/run.py's side-by-side table: CI's minutes go to zdd's own scenarios.
-@pytest.mark.parametrize("scenario", ["warmup-8s", "slow-abrupt-post"])
-def test_seed_sequence_for_comparison(stack: Stack, scenario: str) -> None:
-    """The seed's script behind a self-discovering proxy: its failures, printed beside zdd's."""
-    env, method, clients = SCENARIOS[scenario]
-    stack.env.update(env, ZDD_NGINX_CONF="./compose/proxy/discover.conf")
-    compose = [*stack.compose_cmd.split(), "-f", stack.compose_file, "-p", stack.project]
-    subprocess.run(
-        [*compose, "up", "-d", "proxy"],
-        check=True,
-        cwd=stack.directory,
-        env=stack.environ(),
-        capture_output=True,
-        timeout=120,
-    )
-    run_seed_script(stack)
-    wait_serving(stack.url)
-    (stack.directory / "service" / "VERSION").write_text("2\n")
-    load = probe(stack.url, method, clients).start()
-    started = time.monotonic()
-    run_seed_script(stack)
-    seconds = time.monotonic() - started
-    time.sleep(3)
-    record(f"seed script {scenario}", stack, f"deploy {seconds:.1f}s", load.stop())

@@ -62,10 +62,16 @@ FLAWS = {
 }
 
 
-@pytest.mark.parametrize("flaw", list(FLAWS))
-def test_bad_release_rolls_back(stack: Stack, flaw: str) -> None:
+@pytest.mark.parametrize(
+    ("flaw", "proxy"), [*((flaw, "nginx") for flaw in FLAWS), ("crash-on-start", "discovery")]
+)
+def test_bad_release_rolls_back(stack: Stack, flaw: str, proxy: str) -> None:
     image_env, flags, words = FLAWS[flaw]
-    stack.deploy()
+    if proxy == "discovery":  # the seed's kind of proxy, already running: gated, not drained
+        stack.env["ZDD_NGINX_CONF"] = "./compose/proxy/discover.conf"
+        stack.compose("up", "-d", "--", "proxy")
+        flags = (*flags, "--proxy", "discovery")
+    stack.deploy(*flags)
     before = started_at(stack)
     old_versions = {a["version"] for a in (fetch(stack.url) for _ in range(10))}
 
@@ -75,7 +81,7 @@ def test_bad_release_rolls_back(stack: Stack, flaw: str) -> None:
     time.sleep(2)
     report = load.stop()
     after = started_at(stack)
-    record(f"bad release: {flaw}", stack, f"exit {result.returncode}", report)
+    record(f"bad release: {flaw} ({proxy})", stack, f"exit {result.returncode}", report)
 
     assert result.returncode == 1, result.stderr
     error = result.stderr.strip().splitlines()[-1]
