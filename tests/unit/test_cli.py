@@ -503,7 +503,7 @@ BAD_INPUTS = {
     "non-utf8-compose": (b"services:\n  app: {image: \"a\xff\"}\n  s: {extends: app}\n", [],
                          None, "not UTF-8 (byte 27)"),
     "non-utf8-env": (b"services:\n  app: {image: a}\n  s: {extends: app}\n", [], b"A=\xff\n",
-                     "can't decode byte 0xff in position 2"),  # compose v1's words
+                     "/.env: not UTF-8 (byte 2); compose v1 cannot read"),
     "alias-bomb": (BOMB.encode() + b"services:\n  app: {image: a}\n  s: {extends: app}\n", [],
                    None, "aliases expand to more than 200,000 values"),
     "retries-many": (b"services:\n  app: {image: a, healthcheck: {test: [CMD, 'true'], "
