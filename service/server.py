@@ -160,6 +160,9 @@ def _wait_for(address, warm_until, stop):
     """Ready once `address` (host:port) accepts a TCP connection, not before the warm-up."""
     global ready_at
     host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        log(f"NEEDS_TCP={address!r} is not host:port: never ready")
+        return
     while not stop.is_set():
         try:
             socket.create_connection((host, int(port)), timeout=1).close()

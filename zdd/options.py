@@ -111,7 +111,8 @@ HealthTimeout = Annotated[
         callback=finite,
         help="Seconds a new container may take to turn healthy "
         "(default: from its healthcheck: start_period + interval x retries, + margin); "
-        "--engine swarm: per task, before zdd asks Swarm to roll back.",
+        "--engine swarm deploy: each task's share of zdd's wait, in place of its healthcheck's "
+        "budget, before zdd asks Swarm to roll back.",
     ),
 ]
 HealthPath = Annotated[

@@ -131,3 +131,32 @@ def test_a_held_container_keeps_or_gets_every_network_but_the_proxy_s(
     assert connects == ([connected_now] if connected_now else [])
     disconnects = [argv for argv in calls if argv[:3] == ["docker", "network", "disconnect"]]
     assert bool(disconnects) is (created_on == "p_default"), "only the proxy's network is left"
+
+
+SHAPES = """\
+services:
+  listed: {image: a, networks: [front, ext]}
+  fixed:
+    image: a
+    networks: {front: {aliases: [f], ipv4_address: 10.9.0.5}}
+  implicit: {image: a}
+  host: {image: a, network_mode: host}
+networks:
+  front: {ipam: {config: [{subnet: 10.9.0.0/24}]}}
+  ext: {external: true, name: shared-edge}
+"""
+
+
+@pytest.mark.parametrize("compose", [1, 2], ids=["v1", "v2"])
+def test_the_networks_compose_attaches_are_named_as_the_engine_names_them(
+    write: Write, load: Load, compose: int
+) -> None:
+    from zdd.proxy.discovery import Attachment, attachments_of
+
+    project = load(str(write("p/compose.yaml", SHAPES)), compose=compose)
+    assert set(attachments_of(project, "listed")) == {
+        Attachment("p_front", ("listed",)), Attachment("shared-edge", ("listed",))
+    }  # fmt: skip
+    assert attachments_of(project, "fixed") == [Attachment("p_front", ("fixed", "f"), "10.9.0.5")]
+    assert attachments_of(project, "implicit") == [Attachment("p_default", ("implicit",))]
+    assert attachments_of(project, "host") == [], "network_mode: no network of its own"

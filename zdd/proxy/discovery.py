@@ -2,12 +2,11 @@
 shares with the app, nginx-proxy's docker-gen, Traefik's docker provider) routes to whatever
 runs on its network. zdd makes admission gated: a new container is created without starting,
 taken off every network it shares with the proxy, started and gated there, then connected
-again with exactly the aliases compose gave it. Its other networks are attached before it
-starts (compose v1 creates a container on its first network only and connects the others when
-it starts one itself), so it reaches its database while it warms up. A container that fails
-its gate is removed
-without ever being reachable by the proxy. An old container cannot be drained: the proxy
-stops resolving it only once it is gone (said before any change).
+again with the aliases compose gave it. Its other networks are attached before it starts
+(compose v1 creates a container on one network only and connects the others when it starts
+one itself), so it reaches its database while it warms up. A container that fails its gate
+is removed without ever being reachable by the proxy. An old container cannot be drained: the
+proxy stops resolving it only once it is gone (said before any change).
 """
 
 from __future__ import annotations
@@ -64,9 +63,12 @@ class DiscoveryRotation:
     held: dict[str, list[Attachment]] = field(default_factory=dict)  # container id -> networks
 
     def sync(self, containers: Sequence[Container]) -> bool:
-        """Learn the proxy's networks (no change)."""
+        """Learn the proxy's networks (no change): those its containers are on, and those
+        compose puts it on (a proxy not running now may start during the deploy)."""
         for proxy in by_service(containers).get(self.proxy_service, []):
             self.networks |= set(proxy.networks)
+        if self.project and self.proxy_service in self.project.services:
+            self.networks |= {a.network for a in attachments_of(self.project, self.proxy_service)}
         return False
 
     def hold(self, service: str, containers: Sequence[Container]) -> None:
