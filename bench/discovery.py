@@ -69,6 +69,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "RESULTS.md")
     args = parser.parse_args()
     versions = args.compose.split(",")
+    measured_at = commit()  # the code every cell runs (a commit during the run is not it)
     cells: dict[tuple[str, str, str], str] = {}
     for version in versions:
         for scenario, (env, method, flaw) in SCENARIOS.items():
@@ -77,7 +78,7 @@ def main() -> None:
                     continue
                 cells[scenario, version, way] = measure(version, way, env, method, flaw)
                 print(f"{version} | {scenario} | {way} | {cells[scenario, version, way]}")
-    write_section(args.out, "discovery", report(cells, versions))
+    write_section(args.out, "discovery", report(cells, versions, measured_at))
 
 
 def measure(version: str, way: str, env: dict[str, str], method: str, flaw: dict[str, str]) -> str:
@@ -167,7 +168,7 @@ def run_seed_script(stack: Stack) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def report(cells: dict[tuple[str, str, str], str], versions: list[str]) -> str:
+def report(cells: dict[tuple[str, str, str], str], versions: list[str], measured_at: str) -> str:
     lines = [
         "## Behind the seed's own proxy (`python bench/discovery.py`)",
         "",
@@ -175,7 +176,7 @@ def report(cells: dict[tuple[str, str, str], str], versions: list[str]) -> str:
         "behind an nginx resolving their `app-pool` alias every second, no `x-zdd`), 8 probe "
         "clients, a fresh stack per cell. A cell: failed / requests, exit code, deploy time, "
         f"the version serving at the end. {time.strftime('%Y-%m-%d')}, zdd commit "
-        f"{commit()}.",
+        f"{measured_at}.",
         "",
         "| scenario | compose | the script | zdd (no flag: discovery) "
         "| zdd, old container disconnected 1.5 s before its stop |",
