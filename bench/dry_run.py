@@ -27,8 +27,9 @@ def once(source: Path, file: str, compose: str) -> float:
     argv = [sys.executable, "-m", "zdd", "deploy", "--dry-run", "-f", str(HERE / file)]
     env = {**os.environ, "PYTHONPATH": str(source)}
     started = time.monotonic()
+    # cwd=source: `python -m` puts the working directory first on sys.path, before PYTHONPATH
     subprocess.run(
-        [*argv, "--compose-cmd", compose], env=env, cwd=HERE, check=True, capture_output=True
+        [*argv, "--compose-cmd", compose], env=env, cwd=source, check=True, capture_output=True
     )
     return time.monotonic() - started
 
@@ -37,9 +38,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--source", type=Path, required=True)
     parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--out", type=Path, help="also write the table to this RESULTS.md")
     args = parser.parse_args()
-    print("| file | compose | before (s) | after (s) | after / before |")
-    print("|---|---|---|---|---|")
+    lines = [
+        "| file | compose | before (s) | after (s) | after / before |",
+        "|---|---|---|---|---|",
+    ]
+    print("\n".join(lines))
     for file in FILES:
         for label, compose in COMPOSE.items():
             before: list[float] = []
@@ -48,7 +53,26 @@ def main() -> None:
                 before.append(once(args.source, file, compose))
                 after.append(once(HERE, file, compose))
             old, new = statistics.median(before), statistics.median(after)
-            print(f"| {file} | {label} | {old:.2f} | {new:.2f} | {new / old:.2f} |")
+            lines.append(f"| {file} | {label} | {old:.2f} | {new:.2f} | {new / old:.2f} |")
+            print(lines[-1])
+    if args.out:
+        sys.path.insert(0, str(HERE / "bench"))
+        from sections import write_section
+
+        head = (
+            "## `zdd deploy --dry-run` against another checkout (`python bench/dry_run.py`)\n\n"
+            f"Before: {describe(args.source)}; after: {describe(HERE)}. Median of {args.runs} "
+            f"runs each, alternating, {time.strftime('%Y-%m-%d')}. Since issue 11 every "
+            "command runs compose's own `config` (on v1 a Python start-up of its own), so the "
+            "dry-run target in bench/run.py's section was measured before that change.\n\n"
+        )
+        write_section(args.out, "dry_run", head + "\n".join(lines))
+
+
+def describe(checkout: Path) -> str:
+    """The checkout's commit, short."""
+    argv = ["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"]
+    return subprocess.run(argv, check=False, capture_output=True, text=True).stdout.strip()
 
 
 if __name__ == "__main__":
