@@ -109,6 +109,11 @@ class Project:
         return "; ".join(f"{g.base}: {', '.join(g.siblings)}" for g in self.groups) or "none"
 
 
+def dump_yaml(document: Mapping[str, Any]) -> str:
+    """A mapping as YAML in the key order given (a stack file, an override, a translation)."""
+    return yaml.safe_dump(dict(document), sort_keys=False)
+
+
 def service_port(config: Mapping[str, Any]) -> int:
     """The port a sibling listens on: `x-zdd.port`, else `expose`, else the target of `ports`
     (a single string or number counts as a list of one: `expose: "3000"` is port 3000)."""
