@@ -1,5 +1,8 @@
 # make deploy: engine, images, venv, first start if needed, then a verified zdd deploy.
-# make test:   the whole suite (unit + engine tier) against a real engine.
+# make test:   the whole suite, three tiers, against a real engine (JOBS parallel workers;
+#              the one test that restarts the engine runs alone, after the others).
+# make test-unit / test-compose / test-engine: one tier each (pure; compose binaries, no
+#              engine; a real engine).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 ZDD := $(VENV)/bin/zdd
@@ -9,7 +12,11 @@ DEMO_URL ?= http://127.0.0.1:8000/
 export ZDD_PYTHON_IMAGE ?= zdd/python-base:bookworm
 export ZDD_NGINX_IMAGE ?= zdd/nginx-base:bookworm
 
-.PHONY: deploy test unit lint engine images engine-down demo-down
+JOBS ?= 4
+# xdist: tests that share a module fixture (the swarm, the SSH engine) stay on one worker.
+PARALLEL := -n $(JOBS) --dist loadgroup
+
+.PHONY: deploy test test-unit test-compose test-engine unit lint engine images engine-down demo-down
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -30,10 +37,20 @@ deploy: $(VENV)/.installed images
 	@curl -s $(DEMO_URL)
 
 test: $(VENV)/.installed images
-	$(PY) -m pytest
+	$(PY) -m pytest $(PARALLEL) -m "not restarts_engine"
+	$(PY) -m pytest -m restarts_engine
 
-unit: $(VENV)/.installed
-	$(PY) -m pytest tests/unit
+test-unit: $(VENV)/.installed
+	$(PY) -m pytest tests/unit -m "not compose"
+
+test-compose: $(VENV)/.installed engine
+	$(PY) -m pytest tests/unit -m compose -n 2
+
+test-engine: $(VENV)/.installed images
+	$(PY) -m pytest tests/engine $(PARALLEL) -m "not restarts_engine"
+	$(PY) -m pytest tests/engine -m restarts_engine
+
+unit: test-unit
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check zdd tests bench

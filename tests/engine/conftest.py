@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import MEASURED
 from zdd.probe import Probe, Report
 
 REPO = Path(__file__).resolve().parents[2]
@@ -198,9 +199,6 @@ def served_versions(report: Report, last_seconds: float) -> set[str]:
     return {s.version for s in report.samples if s.version and s.started >= end - last_seconds}
 
 
-MEASUREMENTS: list[str] = []
-
-
 def record(what: str, stack: Stack, outcome: str, report: Report) -> None:
     """Keep one measured line for the end-of-run summary (and print it with -s)."""
     summary = report.summary()
@@ -214,14 +212,9 @@ def record(what: str, stack: Stack, outcome: str, report: Report) -> None:
 
 
 def note(line: str) -> None:
-    """A measured line without a probe report."""
-    MEASUREMENTS.append(line)
+    """A measured line without a probe report: printed, and kept for the run's summary."""
     print(f"\nRESULT {line}")
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The measured lines, so that CI's log holds the figures the issue notes quote."""
-    if MEASUREMENTS:
-        terminalreporter.section("zdd measurements (requests through the proxy during a deploy)")
-        for line in MEASUREMENTS:
-            terminalreporter.write_line(line)
+    path = os.environ.get(MEASURED)
+    if path:
+        with open(path, "a", encoding="utf-8") as out:  # one short write: whole lines
+            out.write(line.replace("\n", " ") + "\n")

@@ -17,7 +17,8 @@ import pytest
 from tests.engine.conftest import Stack, probe, record
 from tests.engine.sshd import CONTEXT, SshEngine, start_sshd
 
-pytestmark = pytest.mark.docker
+# One remote fixture serves the module: its tests share one xdist worker.
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("remote")]
 
 SIBLINGS = ("service_a", "service_b")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -62,6 +62,44 @@ def write(tmp_path: Path) -> Write:
 
 
 COMPOSE_COMMANDS = {2: "docker compose", 1: "docker-compose"}
+# Modules whose tests run the real docker CLI, or zdd on real files (compose `config` runs).
+CLI_MODULES = frozenset(
+    ("test_cli", "test_choose", "test_init", "test_issue11_gaps", "test_preflight",
+     "test_plugin", "test_properties", "test_swarm", "test_odd_input", "test_bad_input")
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The compose tier: every test that reaches the real compose binaries (through the
+    `compose_binaries` fixture, or the CLI on a real file); the rest is the pure tier."""
+    for item in items:
+        module = getattr(item, "module", None)
+        name = module.__name__.rsplit(".", 1)[-1] if module else ""
+        if "compose_binaries" in getattr(item, "fixturenames", ()) or name in CLI_MODULES:
+            item.add_marker(pytest.mark.compose)
+
+
+@pytest.fixture(autouse=True)
+def _no_compose_in_the_pure_tier(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """A pure-tier test that runs docker or compose fails loudly: they are not on its PATH."""
+    if request.node.get_closest_marker("compose"):
+        yield
+        return
+    stand_ins = tmp_path_factory.getbasetemp() / "no-compose"
+    if not stand_ins.exists():
+        stand_ins.mkdir()
+        for name in ("docker", "docker-compose"):
+            script = stand_ins / name
+            script.write_text("#!/bin/sh\necho 'a pure-tier test ran '$0 >&2\nexit 97\n")
+            script.chmod(0o755)
+    saved = os.environ["PATH"]
+    os.environ["PATH"] = f"{stand_ins}:{saved}"
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = saved
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""The engine stops in the middle of a deploy (runs last: it restarts the shared engine).
+"""The engine stops in the middle of a deploy. It restarts the shared engine, so it carries the
+`restarts_engine` mark: `make test-engine` runs it alone, after every other engine test.
 
 Only where the engine was started by scripts/engine-up.sh (as in CI): a user's own engine
 is never stopped by the tests.
@@ -15,7 +16,7 @@ from tests.engine.conftest import REPO, Stack, note
 from tests.engine.test_deploy import SIBLINGS, answers
 from tests.engine.test_faults import Background, release
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.restarts_engine]
 PIDFILE = Path("/run/zdd-dockerd.pid")
 
 
