@@ -3,7 +3,7 @@
 Hypothesis builds compose projects and runs `zdd services` and `zdd deploy --dry-run` on each.
 Hostile ones (odd names, odd types where numbers and lists belong, `extends` cycles, bytes
 spliced into the YAML): no traceback, an exit code from the contract's table, one line, an
-answer within 5 s. Valid ones: the same, and where the real compose v2 binary (its `config`,
+answer, never a hang. Valid ones: the same, and where the real compose v2 binary (its `config`,
 which needs no engine) accepts the file and zdd does too, both see the same services, each
 with compose's own configuration.
 """
@@ -96,15 +96,17 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("prop")
 
 
+HANG = 60.0  # seconds: far above any answer, so only a hang fails
+
 SETTINGS = settings(
     max_examples=60,
-    deadline=None,  # timed by the test itself (5 s)
+    deadline=None,  # no timing in tests: a hang guard below, the timings in bench/
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
 
 def answer(workdir: Path, monkeypatch: pytest.MonkeyPatch, data: bytes, proxy: str) -> Any:
-    """`zdd services --json` and `zdd deploy --dry-run` on the file: each answer within 5 s,
+    """`zdd services --json` and `zdd deploy --dry-run` on the file: each answer without a hang,
     from the exit-code table, in one line when it is an error. The `services` result."""
     monkeypatch.chdir(workdir)
     monkeypatch.setenv("XDG_CACHE_HOME", str(workdir / "cache"))
@@ -126,7 +128,7 @@ def answer(workdir: Path, monkeypatch: pytest.MonkeyPatch, data: bytes, proxy: s
         assert "Traceback" not in output and result.exit_code in TABLE, (args, output, data)
         if result.exit_code:
             assert len(result.stderr.strip().splitlines()) == 1, (args, output)
-        assert took < 5, (args, took)
+        assert took < HANG, (args, took)  # a hang, not a timing: the machine is shared
         answers[args[0]] = result
         event(f"{args[0]} exit {result.exit_code}")
     return answers["services"]
