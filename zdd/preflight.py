@@ -15,9 +15,9 @@ from typing import Any
 
 from zdd.errors import ZddError
 from zdd.order import Order
-from zdd.plan import replicas
+from zdd.plan import DeployOptions, replicas
 from zdd.project import Group, Project, host_ports, service_port, side_by_side_blockers
-from zdd.proxy import ProxyMode
+from zdd.proxy.modes import MODES
 
 
 @dataclass(frozen=True)
@@ -30,14 +30,13 @@ class Finding:
 
 def preflight(
     project: Project,
-    options: Any,
+    options: DeployOptions,
     groups: Sequence[Group],
     singles: Sequence[str] = (),
     start_first: Sequence[str] = (),
 ) -> list[Finding]:
     """Every finding for rolling out `groups` and the single services `singles` with
-    `options` (a plan.DeployOptions); `start_first`: the units whose new containers start
-    beside the old ones."""
+    `options`; `start_first`: the units whose new containers start beside the old ones."""
     found = list(_proxy(project, options, groups))
     if options.verify is not None:
         from zdd.probe import Probe
@@ -57,7 +56,7 @@ def preflight(
     for single in singles:
         config = project.services[single].config
         found += _single(single, config, options, start_first=single in start_first)
-    if options.proxy is ProxyMode.DISCOVERY:
+    if MODES[options.proxy].holds:
         units = [*(s for g in groups for s in g.siblings), *singles]
         found += _held_alone(project, options.proxy_service, units)
     return found
@@ -100,14 +99,15 @@ def _all_siblings(project: Project, group: Group) -> tuple[str, ...]:
     return whole.siblings
 
 
-def _proxy(project: Project, options: Any, groups: Sequence[Group]) -> Iterator[Finding]:
-    if options.proxy is ProxyMode.NGINX and options.proxy_service not in project.services:
+def _proxy(project: Project, options: DeployOptions, groups: Sequence[Group]) -> Iterator[Finding]:
+    mode = MODES[options.proxy]
+    if mode.needs_proxy_service and options.proxy_service not in project.services:
         yield Finding(
             "refuse",
-            f"--proxy nginx: no service {options.proxy_service!r} in {project.name}; "
+            f"--proxy {options.proxy}: no service {options.proxy_service!r} in {project.name}; "
             "name it with --proxy-service",
         )
-    if options.proxy is ProxyMode.EXTERNAL:
+    if mode.runs_hooks:
         for flag, command in (
             ("--pre-stop", options.pre_stop),
             ("--post-start", options.post_start),
@@ -119,7 +119,7 @@ def _proxy(project: Project, options: Any, groups: Sequence[Group]) -> Iterator[
         alone = len(_all_siblings(project, group)) == 1
         if alone:
             yield Finding(
-                "refuse" if options.proxy is ProxyMode.NGINX else "warn",
+                "refuse" if mode.controlled else "warn",
                 f"{group.base} has one sibling, {group.siblings[0]}: replacing it stop-first "
                 f"fails requests while it is down; add a second (`extends: {group.base}`)",
             )
@@ -162,7 +162,7 @@ def _shared(group: Group, siblings: Sequence[tuple[str, Mapping[str, Any]]]) -> 
             ports.setdefault(port, sibling)
 
 
-def _sibling(sibling: str, config: Mapping[str, Any], options: Any) -> Iterator[Finding]:
+def _sibling(sibling: str, config: Mapping[str, Any], options: DeployOptions) -> Iterator[Finding]:
     count = replicas(config)
     if count not in (None, 1):
         yield Finding(
@@ -175,7 +175,7 @@ def _sibling(sibling: str, config: Mapping[str, Any], options: Any) -> Iterator[
 
 
 def _single(
-    service: str, config: Mapping[str, Any], options: Any, *, start_first: bool
+    service: str, config: Mapping[str, Any], options: DeployOptions, *, start_first: bool
 ) -> Iterator[Finding]:
     """A service without siblings: start-first (its replicas honoured), else stop-first and
     said so; routable."""
@@ -191,7 +191,9 @@ def _single(
     yield from _routable(service, config, options)
 
 
-def _stop_first_single(service: str, config: Mapping[str, Any], options: Any) -> Iterator[Finding]:
+def _stop_first_single(
+    service: str, config: Mapping[str, Any], options: DeployOptions
+) -> Iterator[Finding]:
     """A single service replaced stop-first: its one container is out while it is replaced."""
     blockers = side_by_side_blockers(config)
     why = (
@@ -206,7 +208,7 @@ def _stop_first_single(service: str, config: Mapping[str, Any], options: Any) ->
             f"{service}: stop-first ({why}) replaces one container, and it has {count} replicas",
         )
     yield Finding(
-        "refuse" if options.proxy is ProxyMode.NGINX else "warn",
+        "refuse" if MODES[options.proxy].controlled else "warn",
         f"{service} is replaced stop-first because {why}: it serves no request from its stop "
         "until its new container is ready"
         + (f"; for zero downtime remove the {' and the '.join(blockers)}" if blockers else ""),
@@ -231,16 +233,17 @@ def _side_by_side(service: str, config: Mapping[str, Any]) -> Iterator[Finding]:
         )
 
 
-def _routable(sibling: str, config: Mapping[str, Any], options: Any) -> Iterator[Finding]:
+def _routable(sibling: str, config: Mapping[str, Any], options: DeployOptions) -> Iterator[Finding]:
     """What the proxy needs of a service it routes to, and whether its gate can be real."""
     mode = str(config.get("network_mode", ""))
-    if options.proxy is ProxyMode.NGINX and mode and not mode.startswith("bridge"):
+    renders = MODES[options.proxy].renders_upstream
+    if renders and mode and not mode.startswith("bridge"):
         yield Finding(
             "refuse",
             f"{sibling}: network_mode {mode!r} gives it no address of its own for the managed "
             "nginx to route to",
         )
-    if options.proxy is ProxyMode.NGINX:
+    if renders:
         try:
             service_port(config)
         except ZddError as err:

@@ -10,7 +10,7 @@ from zdd.containers import by_service, project_containers
 from zdd.errors import ComposeCommandError
 from zdd.lock import holder
 from zdd.project import service_port
-from zdd.proxy import ProxyMode
+from zdd.proxy.modes import MODES, ProxyMode
 from zdd.proxy.nginx import upstream_file
 from zdd.releases import Ledger
 from zdd.session import Session
@@ -40,7 +40,8 @@ def collect(
     units |= {s: (s,) for s in project.singles((), proxy_service)}
     rendered: dict[str, str] = {}
     proxies = [c for c in containers.get(proxy_service, []) if c.running]
-    if proxy is ProxyMode.NGINX and proxies:
+    renders = MODES[proxy].renders_upstream  # what is in rotation is read from what zdd wrote
+    if renders and proxies:
         for base in units:
             path = upstream_file(base)
             try:
@@ -59,7 +60,7 @@ def collect(
             tags = dict((image_id, tag) for tag, image_id in ledger.releases(sibling))
             for c in found if base == sibling else found[:1]:  # a single: every container
                 in_rotation = None
-                if proxy is ProxyMode.NGINX:
+                if renders:
                     text = rendered.get(base, "")
                     in_rotation = any(f"{ip}:{port};" in text for ip in c.networks.values())
                 rows.append(

@@ -1,24 +1,18 @@
-"""How containers are put in and out of rotation: managed nginx, external hooks, or none."""
+"""How containers are put in and out of rotation: managed nginx, external hooks, discovery,
+or none (what each mode can do: proxy/modes.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
+
+from zdd.proxy.modes import ProxyMode, RotationSettings, capabilities
 
 if TYPE_CHECKING:
     from zdd.containers import Container
     from zdd.session import Session
 
-
-class ProxyMode(StrEnum):
-    """How a container is put in and taken out of rotation (`--proxy`)."""
-
-    AUTO = "auto"  # chosen from the project (proxy/choose.py)
-    NGINX = "nginx"
-    EXTERNAL = "external"
-    DISCOVERY = "discovery"  # a proxy that finds the siblings itself: gated, not drained
-    NONE = "none"
+__all__ = ["NoRotation", "ProxyMode", "Rotation", "make_rotation"]
 
 
 class Rotation(Protocol):
@@ -92,28 +86,8 @@ def make_rotation(
     start_first: Sequence[str] = (),
     settle: float = 0.0,
 ) -> Rotation:
-    """The rotation for `--proxy MODE`."""
-    if mode == "external":
-        from zdd.proxy.external import ExternalRotation, check_hook
-
-        for flag, command in (("--pre-stop", pre_stop), ("--post-start", post_start)):
-            check_hook(flag, command)
-        return ExternalRotation(session.runner, session.project.name, pre_stop, post_start)
-    if mode == "discovery":
-        from zdd.proxy.discovery import DiscoveryRotation
-
-        return DiscoveryRotation(session.runner, proxy_service, session.project, settle)
-    if mode == "nginx":
-        from zdd.proxy.nginx import NginxRotation
-
-        return NginxRotation(
-            session.runner,
-            session.cli,
-            session.project,
-            proxy_service,
-            drain_timeout,
-            warn,
-            singles,
-            start_first,
-        )
-    return NoRotation()
+    """The rotation for `--proxy MODE` (the table's builder for that mode)."""
+    settings = RotationSettings(
+        proxy_service, drain_timeout, warn, pre_stop, post_start, singles, start_first, settle
+    )
+    return capabilities(mode).rotation(session, settings)

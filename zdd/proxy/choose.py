@@ -10,21 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zdd.project import Project
-from zdd.proxy import ProxyMode
-
-PROMISES = {
-    ProxyMode.NGINX: "zdd drains, gates and admits each sibling (or new container) in the proxy "
-    "it manages: zero failed requests",
-    ProxyMode.EXTERNAL: "zdd gates each sibling (or new container) and runs your hooks around "
-    "it; draining and admission are the hooks' to do",
-    ProxyMode.DISCOVERY: "the proxy finds containers by itself: zdd keeps each new container "
-    "off the proxy's network until its gate passes, then connects it, and rolls a bad one "
-    "back; but it cannot drain an old one before it stops, so requests in flight to it fail "
-    "unless the app finishes them on SIGTERM (for zero failed requests in every case let zdd "
-    "manage the nginx: README, Put zdd in front of your own stack)",
-    ProxyMode.NONE: "zdd gates each sibling (or new container) and rolls a bad one back; "
-    "routing is not zdd's",
-}
+from zdd.proxy.modes import MODES, ProxyMode
 
 
 @dataclass(frozen=True)
@@ -36,12 +22,12 @@ class Choice:
 
     def line(self) -> str:
         """The one line said before anything changes."""
-        return f"proxy: {self.mode} ({self.reason}): {PROMISES[self.mode]}"
+        return f"proxy: {self.mode} ({self.reason}): {MODES[self.mode].promise}"
 
     @property
     def controlled(self) -> bool:
         """Whether zdd itself controls which containers get requests."""
-        return self.mode is ProxyMode.NGINX
+        return MODES[self.mode].controlled
 
 
 def choose_mode(
