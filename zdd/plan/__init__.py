@@ -1,0 +1,57 @@
+"""Plan a rollout: options and project in, the ordered steps out. Pure: runs nothing.
+
+options.py holds what was asked, steps.py the frozen steps and the plan, gates.py the gate of
+each new container, builds.py what the deploy builds, build.py the plans themselves.
+"""
+
+from zdd.plan.build import (
+    build_plan,
+    build_rollback_plan,
+    image_names,
+    replace_steps,
+    start_first_steps,
+    start_first_units,
+)
+from zdd.plan.builds import Builds, plan_builds
+from zdd.plan.compose_values import healthcheck_of, parse_duration, replicas
+from zdd.plan.gates import Gate, GatePolicy, GateSource, gate_for
+from zdd.plan.options import DeployOptions
+from zdd.plan.steps import (
+    Command,
+    Plan,
+    Retag,
+    Retire,
+    Rotate,
+    RotateAction,
+    Step,
+    Verb,
+    down_first,
+)
+
+__all__ = [
+    "Builds",
+    "Command",
+    "DeployOptions",
+    "Gate",
+    "GatePolicy",
+    "GateSource",
+    "Plan",
+    "Retag",
+    "Retire",
+    "Rotate",
+    "RotateAction",
+    "Step",
+    "Verb",
+    "build_plan",
+    "build_rollback_plan",
+    "down_first",
+    "gate_for",
+    "healthcheck_of",
+    "image_names",
+    "parse_duration",
+    "plan_builds",
+    "replace_steps",
+    "replicas",
+    "start_first_steps",
+    "start_first_units",
+]

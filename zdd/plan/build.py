@@ -1,0 +1,220 @@
+"""Plan a rollout: options and project in, the ordered steps out. Pure: runs nothing.
+
+The seed's sequence per sibling (drain, stop, up, gate, admit), start-first for single
+services, and `zdd rollback`'s plan; drain and admit steps only where the proxy mode's row in
+proxy/modes.py says it can.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from zdd.errors import UsageError
+from zdd.order import Order
+from zdd.plan.builds import Builds, plan_builds
+from zdd.plan.compose_values import replicas
+from zdd.plan.gates import gate_for
+from zdd.plan.options import DeployOptions
+from zdd.plan.steps import Command, Plan, Retag, Retire, Rotate, RotateAction, Step, Verb
+from zdd.project import Group, Project, side_by_side_blockers
+from zdd.proxy.modes import MODES
+from zdd.runner import ComposeCli
+
+
+def build_plan(
+    project: Project,
+    cli: ComposeCli,
+    options: DeployOptions,
+    image_checks: Mapping[str, float] | None = None,
+    existing: Mapping[str, int] | None = None,
+) -> Plan:
+    """The seed's sequence, one build per distinct build: build, then per sibling (tag it with
+    its base's new image,) drain, stop, up, gate, admit; then each single service start-first.
+    `image_checks` (observe.py): image name -> its HEALTHCHECK budget, 0 for none; an image
+    left out was not seen. `existing` (observe.py): single service -> its containers now."""
+    groups, singles = _units(project, options)
+    counts = _existing(_start_first(project, groups, singles, options), existing)
+    steps: list[Step] = []
+    builds = plan_builds(project, groups, singles) if options.build else Builds((), {})
+    if builds.targets:
+        argv = cli.build(builds.targets, no_cache=options.no_cache, pull=options.pull)
+        steps.append(Command(argv, Verb.BUILD))
+    units = [*(s for g in groups for s in g.siblings), *singles]
+    image_only = [s for s in units if not project.services[s].builds]
+    if options.pull and image_only:
+        steps.append(Command(cli.pull(image_only), Verb.PULL))
+    for group in groups:
+        for sibling in group.siblings:
+            source = builds.shared.get(sibling)
+            if source is not None:
+                image, name = (
+                    cli.image_name(n, project.services[n].config) for n in (source, sibling)
+                )
+                if image != name:  # a shared `image:` name is tagged by the build already
+                    steps.append(Command(("docker", "tag", image, name), Verb.TAG, sibling))
+            steps += _unit_steps(
+                project, cli, options, sibling, counts=counts, image_checks=image_checks
+            )
+    for single in singles:
+        steps += _unit_steps(
+            project, cli, options, single, counts=counts, image_checks=image_checks
+        )
+    images = _image_names(project, cli, groups, singles)
+    return Plan(groups, tuple(steps), builds.targets, images, singles, counts)
+
+
+def _unit_steps(
+    project: Project,
+    cli: ComposeCli,
+    options: DeployOptions,
+    unit: str,
+    *,
+    counts: Mapping[str, int],
+    image_checks: Mapping[str, float] | None,
+    retag: bool = False,
+) -> list[Step]:
+    """One sibling's or single service's steps, in its order (`counts` holds the units
+    rolled out start-first)."""
+    if unit in counts:
+        return start_first_steps(
+            project,
+            cli,
+            options,
+            unit,
+            existing=counts[unit],
+            image_checks=image_checks,
+            retag=retag,
+        )
+    return replace_steps(project, cli, options, unit, image_checks, retag=retag)
+
+
+def _units(project: Project, options: DeployOptions) -> tuple[tuple[Group, ...], tuple[str, ...]]:
+    """The groups and the single services to roll out."""
+    groups = project.select(options.services)
+    singles = project.singles(options.services, options.proxy_service)
+    if not groups and not singles:
+        raise UsageError(
+            f"nothing to roll out in project {project.name}: no service `extends` a base "
+            "service and none builds an image; name the service(s) to deploy"
+        )
+    return groups, singles
+
+
+def _start_first(
+    project: Project, groups: Sequence[Group], singles: Sequence[str], options: DeployOptions
+) -> tuple[str, ...]:
+    """The units rolled out start-first: all of them under `--order start-first`, none under
+    `--order stop-first`; by default the single services whose containers can run side by
+    side (the others fall back to stop-first, which the preflight says)."""
+    if options.order is Order.START_FIRST:
+        return (*(s for g in groups for s in g.siblings), *singles)
+    if options.order is Order.STOP_FIRST:
+        return ()
+    return tuple(s for s in singles if not side_by_side_blockers(project.services[s].config))
+
+
+def _existing(units: Sequence[str], existing: Mapping[str, int] | None) -> dict[str, int]:
+    """Each start-first unit's containers now (-1: unknown, no engine to ask)."""
+    return {s: (existing or {}).get(s, -1) for s in units}
+
+
+def build_rollback_plan(
+    project: Project,
+    cli: ComposeCli,
+    options: DeployOptions,
+    image_checks: Mapping[str, float] | None = None,
+    existing: Mapping[str, int] | None = None,
+) -> Plan:
+    """`zdd rollback`: per sibling, its previous release retagged, then replaced as in a deploy."""
+    groups, singles = _units(project, options)
+    counts = _existing(_start_first(project, groups, singles, options), existing)
+    steps: list[Step] = []
+    for unit in (*(s for g in groups for s in g.siblings), *singles):
+        steps += _unit_steps(
+            project, cli, options, unit, counts=counts, image_checks=image_checks, retag=True
+        )
+    images = _image_names(project, cli, groups, singles)
+    return Plan(groups, tuple(steps), images=images, singles=singles, existing=counts)
+
+
+def _image_names(
+    project: Project, cli: ComposeCli, groups: Sequence[Group], singles: Sequence[str]
+) -> dict[str, str]:
+    units = [*(s for g in groups for s in g.siblings), *singles]
+    return {s: cli.image_name(s, project.services[s].config) for s in units}
+
+
+def image_names(project: Project, cli: ComposeCli, options: DeployOptions) -> list[str]:
+    """The images the siblings and single services run now: what observe.image_checks looks
+    at before planning."""
+    return list(_image_names(project, cli, *_units(project, options)).values())
+
+
+def start_first_units(project: Project, options: DeployOptions) -> tuple[str, ...]:
+    """The siblings and single services a deploy with these options rolls out start-first
+    (observe counts their containers)."""
+    return _start_first(project, *_units(project, options), options)
+
+
+def start_first_steps(
+    project: Project,
+    cli: ComposeCli,
+    options: DeployOptions,
+    service: str,
+    *,
+    existing: int,
+    image_checks: Mapping[str, float] | None = None,
+    retag: bool = False,
+) -> list[Step]:
+    """A single service start-first: its N new containers beside the `existing` ones, each
+    gated, admitted; then the old ones drained, stopped and removed. N: its replicas (compose's
+    `deploy.replicas` / `scale`), else as many as run now, else 1."""
+    config = project.services[service].config
+    configured = replicas(config)
+    count = configured if isinstance(configured, int) and configured > 0 else max(existing, 1)
+    before = max(existing, 0) if existing >= 0 else count
+    mode = MODES[options.proxy]
+    held = mode.holds
+    steps: list[Step] = [Retag(service)] if retag else []
+    argv = cli.scale_up(service, before + count, start=not held)
+    steps.append(Command(argv, Verb.START, service))
+    seen = (image_checks or {}).get(cli.image_name(service, config))
+    steps.append(replace(gate_for(config, service, options, seen), containers=count, held=held))
+    if mode.admits:
+        settle = options.settle if held else 0.0
+        steps.append(Rotate(service, RotateAction.ADMIT, True, held=held, settle=settle))
+    if before:
+        if mode.drains:
+            steps.append(Rotate(service, RotateAction.DRAIN, start_first=True))
+        steps.append(Retire(service, options.stop_timeout))
+    return steps
+
+
+def replace_steps(
+    project: Project,
+    cli: ComposeCli,
+    options: DeployOptions,
+    sibling: str,
+    image_checks: Mapping[str, float] | None = None,
+    *,
+    retag: bool,
+) -> list[Step]:
+    """Drain, stop, up, gate, admit one sibling (drain and admit only where the proxy mode
+    allows: a discovery proxy's new container is created, kept off the proxy's network while
+    it starts and is gated, then connected; it cannot be drained)."""
+    mode = MODES[options.proxy]
+    held = mode.holds
+    steps: list[Step] = [Retag(sibling)] if retag else []
+    if mode.drains:
+        steps.append(Rotate(sibling, RotateAction.DRAIN))
+    steps.append(Command(cli.stop(sibling, options.stop_timeout), Verb.STOP, sibling))
+    steps.append(Command(cli.up(sibling, start=not held), Verb.UP, sibling))
+    config = project.services[sibling].config
+    image = cli.image_name(sibling, config)
+    seen = (image_checks or {}).get(image)
+    steps.append(replace(gate_for(config, sibling, options, seen), held=held))
+    if mode.admits:
+        settle = options.settle if held else 0.0
+        steps.append(Rotate(sibling, RotateAction.ADMIT, held=held, settle=settle))
+    return steps

@@ -1,0 +1,155 @@
+"""The frozen steps of a plan, each able to describe itself, and the plan that orders them."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import ClassVar
+
+from zdd.plan.gates import Gate
+from zdd.project import Group
+
+
+class Verb(StrEnum):
+    """What a compose command of the plan does."""
+
+    BUILD = "build"
+    PULL = "pull"
+    TAG = "tag"  # `docker tag`: a sibling gets the image built for its base
+    STOP = "stop"
+    UP = "up"
+    START = "start"  # start-first: new containers beside the old (`up --scale`)
+
+
+@dataclass(frozen=True)
+class Command:
+    """A compose (or `docker tag`) command the plan runs as it is."""
+
+    argv: tuple[str, ...]
+    verb: Verb
+    service: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """The step's kind in --json events."""
+        return str(self.verb)
+
+    def describe(self) -> str:
+        """The exact command line."""
+        return shlex.join(self.argv)
+
+
+class RotateAction(StrEnum):
+    """A change to the proxy's rotation."""
+
+    DRAIN = "drain"
+    ADMIT = "admit"
+
+
+@dataclass(frozen=True)
+class Rotate:
+    """Take a sibling out of the proxy's rotation (drain) or put its new container in (admit)."""
+
+    service: str
+    action: RotateAction
+    start_first: bool = False  # the unit's new (admit) or old (drain) containers, start-first
+    held: bool = False  # admit = connect to the proxy's network(s) with compose's aliases
+    settle: float = 0.0  # held: seconds for the proxy to find what was connected
+
+    @property
+    def kind(self) -> str:
+        """The step's kind in --json events."""
+        return str(self.action)
+
+    def describe(self) -> str:
+        """What the proxy step does, in words."""
+        if self.held:
+            who = f"the new {self.service} containers" if self.start_first else self.service
+            return (
+                f"# admit {who}: connect to the proxy's network(s) with the aliases compose "
+                f"gave, then wait {self.settle:g} s for the proxy to find it"
+            )
+        if self.start_first and self.action is RotateAction.DRAIN:
+            return (
+                f"# drain the old {self.service} containers: out of rotation, wait for their "
+                "in-flight requests"
+            )
+        if self.start_first:
+            return f"# admit the new {self.service} containers: into rotation, confirm each"
+        if self.action is RotateAction.DRAIN:
+            return f"# drain {self.service}: out of rotation, wait for its in-flight requests"
+        return f"# admit {self.service}: into rotation, confirm the proxy reaches it"
+
+
+@dataclass(frozen=True)
+class Retag:
+    """Point the sibling's image name back at its previous release (`zdd rollback`)."""
+
+    service: str
+    kind: ClassVar[str] = "retag"
+
+    def describe(self) -> str:
+        """What the step does, in words."""
+        return f"# docker tag <previous release of {self.service}> <{self.service}'s image>"
+
+
+@dataclass(frozen=True)
+class Retire:
+    """Start-first, last: stop (gracefully) and remove the service's old containers."""
+
+    service: str
+    stop_timeout: int | None = None
+    kind: ClassVar[str] = "retire"
+
+    def describe(self) -> str:
+        """What the step does, in words."""
+        flags = f"-t {self.stop_timeout} " if self.stop_timeout is not None else ""
+        return f"# docker stop {flags}<the old {self.service} containers>, then docker rm them"
+
+
+Step = Command | Gate | Rotate | Retag | Retire
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The ordered steps of one deploy."""
+
+    groups: tuple[Group, ...]
+    steps: tuple[Step, ...]
+    built: tuple[str, ...] = ()  # the services the build step builds (compose retags them)
+    # sibling -> the image name the compose binary in use runs it from (v1 and v2 differ, so a
+    # stack last deployed by the other major has containers made from another name)
+    images: Mapping[str, str] = field(default_factory=dict)
+    singles: tuple[str, ...] = ()  # services without siblings, rolled out start-first
+    # each unit rolled out start-first -> its containers when planned (the scale-up counts on
+    # it; -1: not known)
+    existing: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def start_first(self) -> tuple[str, ...]:
+        """The siblings and single services rolled out start-first."""
+        return tuple(self.existing)
+
+    @property
+    def siblings(self) -> tuple[str, ...]:
+        """Every sibling the plan replaces, in order."""
+        return tuple(s for g in self.groups for s in g.siblings)
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        """Every sibling and single service the plan replaces, in order."""
+        return (*self.siblings, *self.singles)
+
+
+def down_first(plan: Plan, down: Collection[str]) -> Plan:
+    """The plan with the siblings in `down` (not serving now) replaced first: replacing them
+    costs no capacity, and no serving sibling is stopped while another one is down."""
+    head = [step for step in plan.steps if step.service is None]
+    blocks: dict[str, list[Step]] = {}
+    for step in plan.steps:
+        if step.service is not None:
+            blocks.setdefault(step.service, []).append(step)
+    order = sorted(blocks, key=lambda sibling: sibling not in down)  # stable
+    return replace(plan, steps=(*head, *(step for s in order for step in blocks[s])))
