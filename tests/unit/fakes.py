@@ -1,0 +1,402 @@
+"""The pure tier's one fake engine (it plays docker and compose for one project, records every
+argv and fails, crashes or goes away where a test says; a zdd.ports.CommandRunner), a fake
+proxy rotation (a zdd.proxy.Rotation), a fake nginx behind the engine's shells, a fake clock."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Unpack
+
+from zdd.containers import PROJECT_LABEL, SERVICE_LABEL, Container
+from zdd.errors import ComposeCommandError, DeployError
+from zdd.proxy.nginx import APPLY_SCRIPT, MARK, READ_SCRIPT
+from zdd.runner import ENDED, RunOptions
+
+OLD, NEW = "sha256:old", "sha256:new"  # the image ids before and after the build
+# docker commands that only read (exec: a healthcheck or probe): left out of writes()
+READS = ("ps", "inspect", "image", "images", "logs", "version", "exec")
+NETWORKS_FORMAT = "{{json .NetworkSettings.Networks}}"
+CHECK = {"Test": ["CMD", "true"], "Interval": 10**9}  # FakeEngine.image_check's HEALTHCHECK
+COMPOSE_FLAGS = ("-f", "-p", "--project-directory", "--env-file")  # ComposeCli.base(): flag, value
+
+Answer = str | Callable[[tuple[str, ...]], str]
+
+
+class FakeClock:
+    """A clock that moves only when the code under test sleeps (health.Clock, health.Sleep)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep without sleeping: the clock moves on."""
+        self.now += seconds
+
+
+@dataclass
+class Finished:
+    """A command the fake ran at once, as zdd.ports.Started: its output, or its error."""
+
+    output: str = ""
+    error: ComposeCommandError | None = None
+
+    def result(self) -> str:
+        """The output, or the command's error."""
+        if self.error is not None:
+            raise self.error
+        return self.output
+
+
+@dataclass
+class FakeShell:
+    """A long-lived shell the fake opened (zdd.ports.ScriptShell): each script is kept in
+    `engine.scripts` and answered by `engine.script_answer`."""
+
+    engine: FakeEngine
+    argv: tuple[str, ...]
+
+    def run(self, script: str, timeout: float) -> str:
+        """The engine's answer to the script."""
+        self.engine.scripts.append((self.argv, script))
+        return self.engine.script_answer(self.argv, script)
+
+    def open(self) -> None:
+        """Nothing to start."""
+
+    def close(self, wait: float = 2) -> None:
+        """Nothing to end."""
+
+
+@dataclass
+class FakeEngine:
+    """Plays docker and compose (v2, or v1's `docker-compose`) for one project.
+
+    Containers are `docker inspect` entries keyed by id (`<service>-<n>`, n counting every
+    container created); a service's image is the tag `<project>-<service>`. `compose build`
+    points each built service's tag at `new_image`; `up` creates containers from the tags.
+    `crash`: image ids, or `NAME@IMAGE` pairs (`legacy-web-3@sha256:new`), whose containers
+    restart at once. `fail`: argv word -> from which of the commands holding it on they fail.
+    `answers`: argv prefix -> output, for commands the fake does not play. `on_argv` is called
+    with each command before it runs (a test's hook: take the engine down, send a signal).
+    """
+
+    project: str
+    tags: dict[str, str] = field(default_factory=dict)  # image name or release tag -> image id
+    containers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    new_image: str = NEW
+    crash: set[str] = field(default_factory=set)
+    fail: dict[str, int] = field(default_factory=dict)
+    answers: dict[tuple[str, ...], Answer] = field(default_factory=dict)
+    on_argv: Callable[[tuple[str, ...]], None] = lambda argv: None
+    engine_down: bool = False  # every command fails as with no daemon
+    image_check: bool = False  # the images carry a HEALTHCHECK (healthy at once)
+    script_answer: Callable[[tuple[str, ...], str], str] = lambda argv, script: ""
+    argv: list[tuple[str, ...]] = field(default_factory=list)
+    scripts: list[tuple[tuple[str, ...], str]] = field(default_factory=list)
+    seconds: float = 0.0
+    calls: int = 0
+    created: int = 0  # containers created so far (the next id's number)
+    _seen: dict[str, int] = field(default_factory=dict)  # fail word -> commands holding it
+
+    def run(self, argv: Sequence[str], **options: Unpack[RunOptions]) -> str:
+        """Run `argv` at once: its output, or ComposeCommandError."""
+        return self.start(argv).result()
+
+    def start(self, argv: Sequence[str], **options: Unpack[RunOptions]) -> Finished:
+        """Record `argv`, call `on_argv`, then fail it or play it."""
+        command = tuple(argv)
+        self.argv.append(command)
+        self.calls += 1
+        self.on_argv(command)
+        for word, first in self.fail.items():
+            if word in command:
+                self._seen[word] = self._seen.get(word, 0) + 1
+                if self._seen[word] >= first:
+                    return Finished(error=ComposeCommandError(command, 1, f"{word} failed"))
+        if self.engine_down:
+            daemon = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock"
+            return Finished(error=ComposeCommandError(command, 1, daemon))
+        return Finished(self._answer(command))
+
+    def shell(self, argv: Sequence[str]) -> FakeShell:
+        """A shell whose scripts `script_answer` answers."""
+        return FakeShell(self, tuple(argv))
+
+    def image_name(self, service: str) -> str:
+        """The tag compose v2 builds and runs `service` from."""
+        return f"{self.project}-{service}"
+
+    def create(self, service: str, *, number: int = 1, start: bool = True) -> str:
+        """A container of `service` from its image's tag, as `up` makes it; its id."""
+        container_id = f"{service}-{self.created}"
+        self.containers[container_id] = {
+            "Id": container_id,
+            "Name": f"/{self.project}-{service}-{number}",
+            "Config": {
+                "Labels": {PROJECT_LABEL: self.project, SERVICE_LABEL: service},
+                "Image": self.image_name(service),
+                "Healthcheck": CHECK if self.image_check else None,
+            },
+            "Image": self.tags.get(self.image_name(service), self.image_name(service)),
+            "State": {"Status": "created", "ExitCode": 0},
+            "RestartCount": 0,
+            "NetworkSettings": {
+                "Networks": {
+                    f"{self.project}_default": {"IPAddress": f"10.9.0.{10 + self.created}"}
+                }
+            },
+        }
+        self.created += 1
+        if start:
+            self._run_container(self.containers[container_id])
+        return container_id
+
+    def of(self, service: str) -> list[dict[str, Any]]:
+        """The service's containers, oldest first."""
+        return [
+            c for c in self.containers.values() if c["Config"]["Labels"][SERVICE_LABEL] == service
+        ]
+
+    def running(self) -> dict[str, dict[str, str]]:
+        """Service -> its running containers' ids -> their image ids: who serves now."""
+        found: dict[str, dict[str, str]] = {}
+        for container in self.containers.values():
+            if container["State"]["Status"] == "running":
+                service = container["Config"]["Labels"][SERVICE_LABEL]
+                found.setdefault(service, {})[container["Id"]] = container["Image"]
+        return found
+
+    def writes(self) -> list[str]:
+        """Every command but the reads, in order, as shell lines: compose's base argv (binary,
+        -f, -p) as `compose`, a release tag's time as `rN`."""
+        lines = []
+        for command in self.argv:
+            words = _compose_words(command)
+            if words is not None:
+                lines.append(shlex.join(("compose", *words)))
+            elif command[1] not in READS:
+                lines.append(shlex.join(command))
+        return [re.sub(r"(zdd-release/\S+):r\d+", r"\1:rN", line) for line in lines]
+
+    def _answer(self, argv: tuple[str, ...]) -> str:
+        for prefix in sorted(self.answers, key=len, reverse=True):
+            if argv[: len(prefix)] == prefix:
+                answer = self.answers[prefix]
+                return answer if isinstance(answer, str) else answer(argv)
+        words = _compose_words(argv)
+        if words is not None:
+            self._compose(words)
+            return ""
+        args = argv[1:]
+        reads: dict[str, Callable[[tuple[str, ...]], str]] = {
+            "ps": self._ps,
+            "inspect": self._inspect,
+            "image": lambda args: json.dumps(CHECK if self.image_check else None),
+            "images": self._images,
+            "logs": self._logs,
+            "version": lambda args: "27.3.1",
+        }
+        if args[0] in reads:
+            return reads[args[0]](args)
+        self._change(args[0], args[1:], args[args.index("--") + 1 :] if "--" in args else ())
+        return ""
+
+    def _compose(self, words: tuple[str, ...]) -> None:
+        verb, services = words[0], words[words.index("--") + 1 :] if "--" in words else ()
+        if verb == "build":
+            for service in services:
+                self.tags[self.image_name(service)] = self.new_image
+        elif verb == "stop":
+            for service in services:
+                for container in self.of(service):
+                    container["State"]["Status"] = "exited"
+        elif verb == "up":
+            self._up(words, services[0])
+
+    def _up(self, words: tuple[str, ...], service: str) -> None:
+        start = "--no-start" not in words
+        existing = self.of(service)
+        if "--scale" in words:  # start-first: new containers beside, numbered on
+            wanted = int(words[words.index("--scale") + 1].split("=")[1])
+            last = max((int(c["Name"].rsplit("-", 1)[1]) for c in existing), default=0)
+            for number in range(last + 1, last + 1 + wanted - len(existing)):
+                self.create(service, number=number, start=start)
+        elif "--force-recreate" in words or not existing:
+            for container in existing:
+                del self.containers[container["Id"]]
+            self.create(service, start=start)
+        else:
+            self._change("start", (), tuple(c["Id"] for c in existing))
+
+    def _change(self, verb: str, args: tuple[str, ...], ids: tuple[str, ...]) -> None:
+        """docker tag, rmi, stop, rm, start (network connect and the like: recorded only)."""
+        if verb == "tag":
+            self.tags[args[1]] = self.tags.get(args[0], args[0])
+        elif verb == "rmi":
+            self.tags.pop(args[-1], None)
+        for container_id in ids:
+            container = self.containers[container_id]
+            if verb == "stop":
+                container["State"]["Status"] = "exited"
+            elif verb == "rm":
+                del self.containers[container_id]
+            elif verb == "start":
+                self._run_container(container)
+
+    def _run_container(self, container: dict[str, Any]) -> None:
+        name, image = container["Name"].lstrip("/"), container["Image"]
+        crashes = image in self.crash or f"{name}@{image}" in self.crash
+        container["State"]["Status"] = "restarting" if crashes else "running"
+        container["State"]["ExitCode"] = 1 if crashes else 0
+        container["RestartCount"] = 1 if crashes else 0
+        if container["Config"]["Healthcheck"]:
+            container["State"]["Health"] = {"Status": "healthy"}
+
+    def _ps(self, args: tuple[str, ...]) -> str:
+        labels = {a.split("=", 1)[1] for a in args if a.startswith("label=")}
+        return "\n".join(
+            c["Id"]
+            for c in self.containers.values()
+            if labels <= {f"{k}={v}" for k, v in c["Config"]["Labels"].items()}
+            and ("-aq" in args or c["State"]["Status"] == "running")
+        )
+
+    def _inspect(self, args: tuple[str, ...]) -> str:
+        if args[1:3] == ("--format", NETWORKS_FORMAT):
+            return json.dumps(self.containers[args[3]]["NetworkSettings"]["Networks"])
+        return json.dumps([self.containers[i] for i in args[1:] if i in self.containers])
+
+    def _images(self, args: tuple[str, ...]) -> str:
+        """The release tags, as Ledger lists them: `REPOSITORY TAG ID` lines."""
+        repo = f"zdd-release/{self.project}/"
+        return "\n".join(
+            f"{name.replace(':', ' ')} {image}"
+            for name, image in self.tags.items()
+            if name.startswith(repo)
+        )
+
+    def _logs(self, args: tuple[str, ...]) -> str:
+        crashed = self.containers.get(args[-1], {}).get("RestartCount")
+        return "Error: cannot connect to the database\n" if crashed else ""
+
+
+def _compose_words(argv: tuple[str, ...]) -> tuple[str, ...] | None:
+    """A compose command's words after its base (binary, -f, -p, ...); None for docker's."""
+    if argv[:2] == ("docker", "compose"):
+        rest = list(argv[2:])
+    elif argv[:1] == ("docker-compose",):
+        rest = list(argv[1:])
+    else:
+        return None
+    while rest and rest[0] in COMPOSE_FLAGS:
+        del rest[:2]
+    return tuple(rest)
+
+
+@dataclass
+class FakeRotation:
+    """A proxy zdd controls (zdd.proxy.Rotation): which containers of each service are in
+    rotation (filled from the running ones at `sync` unless a test set it), every call kept
+    in `calls` (`drain service_a`, `admit service_a <id>`, `route web +<ids> -<ids>`).
+    `fail`: action (sync, drain, admit, route, hold) -> from which of its calls on it fails
+    (an apply the proxy refuses); `dies_at`: the call at which the proxy is gone, after which
+    every call fails; `on_call` is called with each call before it acts (e.g. a signal)."""
+
+    members: dict[str, list[str]] = field(default_factory=dict)  # service -> ids in rotation
+    calls: list[str] = field(default_factory=list)
+    fail: dict[str, int] = field(default_factory=dict)
+    dies_at: str = ""
+    dead: bool = False
+    on_call: Callable[[str], None] = lambda call: None
+    healed: bool = False  # what sync answers: it changed the proxy
+    _seen: dict[str, int] = field(default_factory=dict)
+
+    def sync(self, containers: Sequence[Container]) -> bool:
+        """Learn who serves, unless the test said it."""
+        self._call("sync", "sync")
+        if not self.members:
+            for container in containers:
+                if container.running:
+                    self.members.setdefault(container.service, []).append(container.id)
+        return self.healed
+
+    def drain(self, sibling: str) -> None:
+        """The sibling out of rotation."""
+        self._call("drain", f"drain {sibling}")
+        self.members.pop(sibling, None)
+
+    def admit(self, sibling: str, container: Container) -> None:
+        """The sibling's container in rotation, instead of any other."""
+        self._call("admit", f"admit {sibling} {container.id}")
+        self.members[sibling] = [container.id]
+
+    def serving(self, sibling: str) -> bool | None:
+        """Whether any container of the sibling is in rotation."""
+        return bool(self.members.get(sibling))
+
+    def check_order(self, siblings: Sequence[str]) -> None:
+        """Any order is fine."""
+        self._call("check_order", f"check_order {' '.join(siblings)}")
+
+    def hold(self, service: str, containers: Sequence[Container]) -> None:
+        """Nothing to hold: recorded."""
+        self._call("hold", f"hold {service} {','.join(c.id for c in containers)}")
+
+    def route(
+        self, service: str, admit: Sequence[Container] = (), drain: Sequence[Container] = ()
+    ) -> None:
+        """`admit` in rotation, `drain` out."""
+        added, removed = [c.id for c in admit], [c.id for c in drain]
+        self._call("route", f"route {service} +{','.join(added)} -{','.join(removed)}")
+        kept = [i for i in self.members.get(service, []) if i not in removed]
+        self.members[service] = kept + [i for i in added if i not in kept]
+
+    def _call(self, action: str, call: str) -> None:
+        self.calls.append(call)
+        self.on_call(call)
+        if self.dies_at and call.startswith(self.dies_at):
+            self.dead = True
+        self._seen[action] = self._seen.get(action, 0) + 1
+        first = self.fail.get(action)
+        if self.dead or (first is not None and self._seen[action] >= first):
+            why = "is gone" if self.dead else "refused"
+            raise DeployError(f"proxy legacy-proxy-1 {why}: cannot {call}")
+
+
+@dataclass
+class FakeNginx:
+    """The managed nginx in the proxy container, as FakeEngine.script_answer: zdd's read and
+    apply scripts (zdd.proxy.nginx) on its upstream files. A shell in a container that is not
+    running ends (ENDED); at its `dies_at`-th apply the proxy container is gone."""
+
+    engine: FakeEngine
+    files: dict[str, str] = field(default_factory=dict)  # upstream file -> servers text
+    dies_at: int = 0
+    applied: int = 0
+
+    def __call__(self, argv: tuple[str, ...], script: str) -> str:
+        """The script's output."""
+        container = self.engine.containers.get(argv[3])  # docker exec -i ID sh -s
+        if script.endswith(APPLY_SCRIPT) and container is not None:
+            self.applied += 1
+            if self.applied == self.dies_at:
+                del self.engine.containers[argv[3]]
+                container = None
+        if container is None or container["State"]["Status"] != "running":
+            raise ComposeCommandError(argv, ENDED, "the shell ended (exit 137)")
+        if script.endswith(READ_SCRIPT):
+            paths = shlex.split(script[: -len(READ_SCRIPT)])[2:]
+            return "".join(
+                f"{MARK} {path}\n" + (f"{self.files[path]}\n" if path in self.files else "")
+                for path in paths
+            )
+        path, text, _ticks, _confirm = shlex.split(script[: -len(APPLY_SCRIPT)])[2:]
+        self.files[path] = text
+        return ""
