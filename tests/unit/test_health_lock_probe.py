@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -10,6 +11,8 @@ from zdd.containers import Container
 from zdd.errors import ExitCode
 from zdd.health import GateError, wait_healthy, wait_until, watch
 from zdd.probe import Report, Sample
+
+from .fakes import FakeClock
 
 BASE = Container(
     id="c1",
@@ -25,20 +28,7 @@ BASE = Container(
 )
 
 
-class FakeClock:
-    """A clock that only moves when the code under test sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def reader(*states: Container) -> object:
+def reader(*states: Container) -> Callable[[], Container]:
     """Returns each state in turn, then the last one forever."""
     queue = list(states)
 
@@ -64,23 +54,23 @@ def test_wait_until_gives_up_at_the_timeout() -> None:
 def test_unhealthy_while_warming_up_is_not_a_failure() -> None:
     clock = FakeClock()
     states = [replace(BASE, health=h) for h in ("starting", "unhealthy", "unhealthy", "healthy")]
-    found = wait_healthy(reader(*states), 30, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    found = wait_healthy(reader(*states), 30, clock=clock, sleep=clock.sleep)
     assert found.health == "healthy"
 
 
 @pytest.mark.parametrize(
-    ("change", "words"),
+    ("died", "words"),
     [
-        ({"status": "exited", "exit_code": 3}, "is exited (exit code 3)"),
-        ({"restart_count": 1}, "restarted 1 time(s)"),
-        ({"status": "dead"}, "is dead"),
+        (replace(BASE, status="exited", exit_code=3), "is exited (exit code 3)"),
+        (replace(BASE, restart_count=1), "restarted 1 time(s)"),
+        (replace(BASE, status="dead"), "is dead"),
     ],
 )
-def test_gate_fails_fast_when_the_container_dies(change: dict[str, object], words: str) -> None:
+def test_gate_fails_fast_when_the_container_dies(died: Container, words: str) -> None:
     clock = FakeClock()
-    read = reader(BASE, replace(BASE, **change))  # type: ignore[arg-type]
+    read = reader(BASE, died)
     with pytest.raises(GateError, match=words.replace("(", r"\(").replace(")", r"\)")):
-        wait_healthy(read, 30, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+        wait_healthy(read, 30, clock=clock, sleep=clock.sleep)
     assert clock.now < 1, "fails at once, not at the end of the budget"
 
 
@@ -88,7 +78,7 @@ def test_gate_budget_names_the_flag_to_raise_it() -> None:
     clock = FakeClock()
     stuck = replace(BASE, health="unhealthy", health_log="HTTP 503")
     with pytest.raises(GateError) as err:
-        wait_healthy(reader(stuck), 12, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+        wait_healthy(reader(stuck), 12, clock=clock, sleep=clock.sleep)
     assert "not healthy after 12 s" in str(err.value)
     assert "HTTP 503" in str(err.value) and "--health-timeout" in str(err.value)
     assert err.value.exit_code == ExitCode.DEPLOY_FAILED
@@ -98,13 +88,13 @@ def test_monitor_window_catches_a_late_unhealthy() -> None:
     clock = FakeClock()
     states = [replace(BASE, health="healthy")] * 5 + [replace(BASE, health="unhealthy")]
     with pytest.raises(GateError, match="unhealthy within the --monitor window"):
-        watch(reader(*states), 15, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+        watch(reader(*states), 15, clock=clock, sleep=clock.sleep)
 
 
 def test_monitor_window_passes_a_steady_container() -> None:
     clock = FakeClock()
     healthy = replace(BASE, health="healthy")
-    assert watch(reader(healthy), 15, clock=clock, sleep=clock.sleep).health == "healthy"  # type: ignore[arg-type]
+    assert watch(reader(healthy), 15, clock=clock, sleep=clock.sleep).health == "healthy"
     assert clock.now == pytest.approx(15)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from zdd.containers import parse_inspect
@@ -9,7 +11,7 @@ from zdd.errors import ComposeFileError
 
 from .conftest import Load, Write
 
-INSPECT = {
+INSPECT: dict[str, Any] = {  # `docker inspect` JSON
     "Id": "abc",
     "Name": "/p-service_a-1",
     "Image": "sha256:1",
@@ -34,7 +36,7 @@ def test_inspect_gives_the_image_healthcheck_budget() -> None:
     assert container.networks == {"p_default": "172.20.0.3"}
     # start 0 + (interval 2 + min(timeout 30, interval 2)) x (4 + 1) + 10
     assert container.check_budget == 30.0
-    no_check = {**INSPECT, "Config": {**INSPECT["Config"], "Healthcheck": None}}  # type: ignore[dict-item]
+    no_check = {**INSPECT, "Config": {**INSPECT["Config"], "Healthcheck": None}}
     assert parse_inspect(no_check).check_budget is None
 
 
