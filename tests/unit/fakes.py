@@ -378,15 +378,16 @@ class FakeNginx:
 
     engine: FakeEngine
     files: dict[str, str] = field(default_factory=dict)  # upstream file -> servers text
+    applies: list[tuple[str, str, bool]] = field(default_factory=list)  # file, text, drained
     dies_at: int = 0
-    applied: int = 0
+    tried: int = 0  # apply scripts sent to a live container
 
     def __call__(self, argv: tuple[str, ...], script: str) -> str:
         """The script's output."""
         container = self.engine.containers.get(argv[3])  # docker exec -i ID sh -s
         if script.endswith(APPLY_SCRIPT) and container is not None:
-            self.applied += 1
-            if self.applied == self.dies_at:
+            self.tried += 1
+            if self.tried == self.dies_at:
                 del self.engine.containers[argv[3]]
                 container = None
         if container is None or container["State"]["Status"] != "running":
@@ -397,6 +398,7 @@ class FakeNginx:
                 f"{MARK} {path}\n" + (f"{self.files[path]}\n" if path in self.files else "")
                 for path in paths
             )
-        path, text, _ticks, _confirm = shlex.split(script[: -len(APPLY_SCRIPT)])[2:]
+        path, text, ticks, _confirm = shlex.split(script[: -len(APPLY_SCRIPT)])[2:]
+        self.applies.append((path, text, ticks != "0"))
         self.files[path] = text
         return ""

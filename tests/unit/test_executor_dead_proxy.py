@@ -155,6 +155,10 @@ def test_a_proxy_gone_at_a_start_first_admission_is_exit_6() -> None:
     )
 
 
+UPSTREAM = upstream_file("app")
+PROXY_UP = "compose up -d --no-deps --no-build -- proxy"
+
+
 def nginx_deploy(*, proxy_starts: bool) -> tuple[FakeEngine, FakeNginx, list[str], ZddError | None]:
     """The seed behind zdd's nginx rotation, both siblings in rotation; the proxy container is
     gone at the admit of service_a (its second apply: the first drained service_a). What the
@@ -179,10 +183,6 @@ def nginx_deploy(*, proxy_starts: bool) -> tuple[FakeEngine, FakeNginx, list[str
     return engine, nginx, warnings, None
 
 
-UPSTREAM = upstream_file("app")
-PROXY_UP = "compose up -d --no-deps --no-build -- proxy"
-
-
 def test_a_proxy_container_gone_is_started_again_and_the_deploy_goes_on() -> None:
     engine, nginx, warnings, error = nginx_deploy(proxy_starts=True)
     assert error is None
@@ -197,9 +197,17 @@ def test_a_proxy_container_gone_is_started_again_and_the_deploy_goes_on() -> Non
     assert warnings == ["the proxy legacy-proxy-1 had stopped: started it again"]
     new = {"service_a": {"service_a-3": NEW}, "service_b": {"service_b-5": NEW}}
     assert engine.running() == {**new, "proxy": {"proxy-4": OLD}}
-    assert nginx.files == {
-        UPSTREAM: servers_text({"service_a": "10.9.0.13:3000", "service_b": "10.9.0.15:3000"})
-    }, "both new containers in rotation (10.9.0.10 + their number)"
+    a_new, b_old, b_new = "10.9.0.13:3000", "10.9.0.11:3000", "10.9.0.15:3000"  # 10.9.0.10 + n
+    assert [(text, drained) for _, text, drained in nginx.applies] == [
+        (servers_text({"service_b": b_old}), True),  # service_a drained
+        # the admit of service_a finds the proxy gone: the new proxy gets every group again,
+        # then the admit runs again
+        (servers_text({"service_a": a_new, "service_b": b_old}), False),
+        (servers_text({"service_a": a_new, "service_b": b_old}), False),
+        (servers_text({"service_a": a_new}), True),
+        (servers_text({"service_a": a_new, "service_b": b_new}), False),
+    ]
+    assert nginx.files == {UPSTREAM: servers_text({"service_a": a_new, "service_b": b_new})}
 
 
 def test_a_proxy_container_that_cannot_be_started_again_is_exit_6() -> None:
@@ -216,7 +224,9 @@ def test_a_proxy_container_that_cannot_be_started_again_is_exit_6() -> None:
         "service_b": {"service_b-1": OLD},
         "service_a": {"service_a-4": OLD},
     }
-    assert nginx.files == {UPSTREAM: servers_text({"service_b": "10.9.0.11:3000"})}, "drained"
+    drained = servers_text({"service_b": "10.9.0.11:3000"})
+    assert nginx.applies == [(UPSTREAM, drained, True)], "nothing applied after the drain"
+    assert nginx.files == {UPSTREAM: drained}
     assert isinstance(error, RollbackError) and error.exit_code == ExitCode.ROLLBACK_FAILED
     assert str(error) == (
         "rollback of service_a failed (proxy legacy-proxy-1: `docker compose -f "
