@@ -30,6 +30,8 @@ def make_project(
     services: Mapping[str, Mapping[str, Any]],
     parents: Mapping[str, str] | None = None,
     directory: Path = Path("/srv/stack"),
+    *,
+    legacy: bool = False,
 ) -> Project:
     """A project as load_project builds it from compose's `config` (effective configs,
     `extends` parents), without running compose."""
@@ -39,29 +41,34 @@ def make_project(
         name=name,
         directory=directory,
         files=(directory / "docker-compose.yml",),
-        legacy=False,
+        legacy=legacy,
         services=model,
         groups=find_groups(model),
     )
 
 
 def seed_project() -> Project:
-    """The seed's stack (conftest.SEED) as compose v2's `config` resolves it: the proxy, the
-    template `app`, its siblings service_a and service_b (no healthcheck)."""
+    """The seed's stack (conftest.SEED, in /srv/legacy) as compose v2's `config` resolves it:
+    the proxy, the template `app`, its siblings service_a and service_b (no healthcheck)."""
     directory = Path("/srv/legacy")
     app: dict[str, Any] = {
         "build": {"context": str(directory / "service"), "dockerfile": "Dockerfile"},
         "restart": "always",
         "ports": [{"mode": "ingress", "target": 3000, "protocol": "tcp"}],
         "environment": {"VIRTUAL_HOST": "localhost", "VIRTUAL_PORT": "3000"},
+        "network_mode": "bridge",  # the legacy format's
     }
+    socket = {"source": "/var/run/docker.sock", "target": "/tmp/docker.sock", "read_only": True}
     proxy: dict[str, Any] = {
         "image": "jwilder/nginx-proxy:0.2.0",
-        "ports": [{"target": 80, "published": "8000"}],
+        "restart": "always",
+        "ports": [{"mode": "ingress", "target": 80, "published": "8000", "protocol": "tcp"}],
+        "volumes": [{"type": "bind", **socket, "bind": {"create_host_path": True}}],
+        "network_mode": "bridge",
     }
     services = {"proxy": proxy, "app": app, "service_a": app, "service_b": app}
     parents = {"service_a": "app", "service_b": "app"}
-    return make_project("legacy", services, parents, directory)
+    return make_project("legacy", services, parents, directory, legacy=True)
 
 
 def seed_engine(project: Project) -> FakeEngine:
