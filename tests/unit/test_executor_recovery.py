@@ -258,3 +258,25 @@ def test_an_engine_that_goes_away_is_exit_3_and_nothing_more_is_changed(
     assert str(lost.value).endswith(
         "nothing more was changed: run zdd deploy again once the engine is back"
     )
+
+
+def test_a_stack_made_by_the_other_compose_major_rolls_back_to_its_own_image() -> None:
+    """Containers created by compose v1 (image `legacy_service_a`), deployed with v2: the old
+    image id goes back under the name v2 runs (`legacy-service_a`), not the container's."""
+    seed = seed_project()
+    engine, rotation = seed_engine(seed), FakeRotation()
+    for container in engine.containers.values():
+        service = container["Config"]["Labels"]["com.docker.compose.service"]
+        container["Config"]["Image"] = f"legacy_{service}"
+        container["Name"] = f"/legacy_{service}_1"
+    engine.crash.add(NEW)
+    run, plan, _ = prepare(seed, engine, NGINX, rotation)
+    with pytest.raises(DeployError) as failed:
+        run.run(plan)
+    assert engine.writes() == [BUILD, *turn("service_a"), *put_back("service_a")]
+    assert rotation.members == {"service_a": ["service_a-3"], "service_b": ["service_b-1"]}
+    assert engine.running() == {
+        "service_a": {"service_a-3": OLD},
+        "service_b": {"service_b-1": OLD},
+    }
+    assert failed.value.exit_code == ExitCode.DEPLOY_FAILED, "not a failed rollback (exit 6)"

@@ -1,6 +1,6 @@
-"""Issue 11's cases that no other unit test named: a stack last deployed by the other compose
-major, SIGTERM during `zdd probe`, `retries: many` with --health-path, string `expose`/`ports`,
-a non-UTF-8 `.env` on each compose major."""
+"""Issue 11's cases that no other unit test named: SIGTERM during `zdd probe`, `retries: many`
+with --health-path, string `expose`/`ports`, a non-UTF-8 `.env` on each compose major. (A stack
+last deployed by the other compose major: test_executor_recovery.py.)"""
 
 from __future__ import annotations
 
@@ -15,39 +15,11 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from zdd.cli import app
-from zdd.errors import DeployError, ExitCode
-from zdd.project import Project
-from zdd.rollout import Event
 
-from .conftest import Load
 from .test_cli import error_line, fake_compose
-from .test_rollout import commands, engine_for, rollout
 
 runner = CliRunner()
 VERSIONS = {1: "1.29.2", 2: "v2.20.2"}
-
-
-@pytest.fixture
-def seed(seed_file: Path, load: Load) -> Project:
-    return load(str(seed_file))
-
-
-def test_a_stack_made_by_the_other_compose_major_rolls_back_to_its_own_image(
-    seed: Project,
-) -> None:
-    """Containers created by compose v1 (image `legacy_service_a`), deployed with v2: the old
-    image id goes back under the name v2 runs (`legacy-service_a`), not the container's."""
-    engine, events = engine_for(seed), list[Event]()
-    for service, container in engine.containers.items():
-        container["Config"]["Image"] = f"{seed.name}_{service}"
-        container["Name"] = f"/{seed.name}_{service}_1"
-    engine.crash.add("sha256:new")
-    run, plan = rollout(seed, engine, events)
-    with pytest.raises(DeployError) as failed:
-        run.run(plan)
-    assert failed.value.exit_code == ExitCode.DEPLOY_FAILED, "not a failed rollback (exit 6)"
-    assert commands(engine)[-2:] == ["tag sha256:old legacy-service_a", "up service_a"]
-    assert engine.containers["service_a"]["Image"] == "sha256:old"
 
 
 def test_sigterm_ends_probe_with_its_report() -> None:
