@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from zdd.errors import VerifyError
+from zdd.events import Event, Reporter
 from zdd.plan import DeployOptions, Plan, Step
 from zdd.probe import Probe, Report
 from zdd.proxy import make_rotation
-from zdd.rollout import Event, Reporter, Rollout
+from zdd.rollout import Rollout
 from zdd.session import Session
 
 

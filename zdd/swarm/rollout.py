@@ -19,8 +19,8 @@ from zdd.errors import (
     RollbackError,
     UsageError,
 )
+from zdd.events import Event, Reporter
 from zdd.project import Project
-from zdd.rollout import Event, Reporter
 from zdd.runner import ComposeCli, Runner
 from zdd.swarm.stack import MONITOR, Stack, budget, render, repository, units
 from zdd.swarm.watch import Task, failures, judge, parse_services, parse_tasks

@@ -1,0 +1,161 @@
+"""Run a plan's gates: wait until each new container is healthy, answers its readiness URL, or
+runs (the policy the plan chose), and watch it afterwards; a gate that fails says why, with
+the container's last log lines."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+
+from zdd.containers import Container, inspect, passes_check, project_containers
+from zdd.errors import ComposeCommandError, UsageError, ZddError
+from zdd.health import GateError, wait_healthy, wait_http, wait_running, watch
+from zdd.plan import Gate, GatePolicy, GateSource
+from zdd.proxy import Rotation
+from zdd.runner import Runner
+
+# Runs inside the new container (`sh -s -- URL`): the readiness URL is requested from the
+# container itself, so it works where container IPs are not reachable from the host.
+HTTP_CHECK = """
+url=$1
+if command -v curl >/dev/null 2>&1; then exec curl -fsS -o /dev/null -m 2 "$url"; fi
+if command -v wget >/dev/null 2>&1; then exec wget -q -O /dev/null -T 2 "$url"; fi
+for py in python3 python; do
+    if command -v $py >/dev/null 2>&1; then
+        exec $py -c 'import sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=2)' "$url"
+    fi
+done
+echo "no curl, wget or python in the container to request $url" >&2
+exit 127
+"""
+
+
+@dataclass
+class Gating:
+    """Waits for the new containers of one rollout, as its plan's gates say."""
+
+    runner: Runner
+    project: str
+    rotation: Rotation  # holds a discovery proxy's new containers off its networks
+    clock: Callable[[], float]
+    sleep: Callable[[float], None]
+    waited: float = 0.0  # seconds spent sleeping between polls of a gate
+    said: dict[str, str] = field(default_factory=dict)  # a gate the plan could not know, in words
+
+    def _wait(self, seconds: float) -> None:
+        self.waited += seconds
+        self.sleep(seconds)
+
+    def gate_new(self, gate: Gate, olds: Sequence[Container]) -> list[Container]:
+        """Start-first: gate each of the unit's new containers (started together, so the wait
+        is about the slowest one's); `olds`: its containers before."""
+        kept = {c.id for c in olds}
+        found = project_containers(self.runner, self.project, gate.service)
+        new = [c for c in found if c.id not in kept]
+        if len(new) != gate.containers:
+            raise GateError(
+                f"{gate.service}: {len(new)} new container(s) after `up --scale`, "
+                f"not {gate.containers}"
+            )
+        if gate.held:
+            new = self._start_held(gate.service, new)
+        return [self.gate(gate, container) for container in new]
+
+    def _start_held(self, service: str, created: list[Container]) -> list[Container]:
+        """Containers compose created without starting: out of the proxy's reach, started."""
+        self.rotation.hold(service, created)
+        self.runner.run(["docker", "start", "--", *(c.id for c in created)])
+        return inspect(self.runner, [c.id for c in created])
+
+    def gate(self, gate: Gate, container: Container | None = None) -> Container:
+        """Wait until the sibling's new container (or `container`) passes `gate`; it, ready."""
+        if gate.held and container is None:  # a sibling, stop-first: created, not started
+            created = project_containers(self.runner, self.project, gate.service)
+            if len(created) == 1 and created[0].status == "created":
+                container = self._start_held(gate.service, created)[0]
+        container_id, read = self._reader(gate.service, container)
+        try:
+            new = read()
+            planned = gate.policy is GatePolicy.HEALTHCHECK
+            if planned and new.health is None and gate.source is GateSource.IMAGE:
+                # the plan saw the old image's HEALTHCHECK; the new image has none
+                self.said[gate.service] = (
+                    f"# wait {gate.delay:g} s, then check {gate.service} runs (its new image "
+                    "has no HEALTHCHECK, unlike the one the plan saw)"
+                )
+                ready = wait_running(read, gate.delay, sleep=self._wait)
+            elif planned or new.health is not None:
+                budget = gate.budget
+                if not planned:  # a HEALTHCHECK the plan could not see: the engine runs it
+                    budget = gate.health_timeout or new.check_budget or gate.budget
+                    self.said[gate.service] = (
+                        f"# wait until {gate.service} is healthy (its new image's HEALTHCHECK, "
+                        f"at most {budget:g} s)"
+                        + (f", then watch it {gate.monitor:g} s" if gate.monitor else "")
+                    )
+                ready = wait_healthy(
+                    read,
+                    budget,
+                    passes=partial(passes_check, self.runner),
+                    clock=self.clock,
+                    sleep=self._wait,
+                )
+            elif gate.policy is GatePolicy.HTTP:
+                answers = partial(self._answers, gate.url)
+                ready = wait_http(
+                    read, answers, gate.url, gate.budget, clock=self.clock, sleep=self._wait
+                )
+            else:
+                ready = wait_running(read, gate.delay, sleep=self._wait)
+            if gate.monitor:
+                ready = watch(read, gate.monitor, clock=self.clock, sleep=self._wait)
+            return ready
+        except GateError as err:
+            raise GateError(f"{err}{self._log_tail(container_id)}") from err
+
+    def _log_tail(self, container_id: str) -> str:
+        try:
+            argv = ["docker", "logs", "--tail", "3", container_id]
+            output = self.runner.run(argv, merge_stderr=True)
+        except ZddError:
+            return ""
+        lines = [line.strip() for line in output.splitlines() if line.strip()]
+        return f"; log: {' | '.join(lines)}" if lines else ""
+
+    def _answers(self, url: str, container_id: str) -> bool:
+        """Whether `url`, requested inside the container, answers 2xx."""
+        argv = ["docker", "exec", "-i", container_id, "sh", "-s", "--", url]
+        try:
+            self.runner.run(argv, stdin=HTTP_CHECK, timeout=10)
+        except ComposeCommandError as err:
+            if err.returncode == 127:
+                raise GateError(f"cannot probe {url}: {err.stderr.strip()}") from err
+            return False
+        return True
+
+    def _reader(
+        self, service: str, given: Container | None = None
+    ) -> tuple[str, Callable[[], Container]]:
+        """Find the service's new container once (unless `given`), then inspect only it
+        (from the third read: the first two are the gate's start and its restart-count
+        baseline)."""
+        containers = [given] if given else project_containers(self.runner, self.project, service)
+        if not containers:
+            raise GateError(f"{service}: no container after `up`")
+        if len(containers) > 1:
+            raise UsageError(
+                f"{service}: zdd replaces one container per sibling, found {len(containers)}"
+            )
+        container_id = containers[0].id
+        fresh = [containers[0]] * 2  # the lookup's own inspect serves the gate's first reads
+
+        def read() -> Container:
+            if fresh:
+                return fresh.pop()
+            found = inspect(self.runner, [container_id])
+            if not found:
+                raise GateError(f"{service}: container {container_id[:12]} disappeared")
+            return found[0]
+
+        return container_id, read

@@ -1,0 +1,134 @@
+"""What a rollout goes back to when a unit's turn fails, and how: a sibling back on its old
+container or image (stop-first), a single service's old containers back in rotation and the
+new ones removed (start-first), and the image names the build moved put back."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from zdd.containers import Container, project_containers
+from zdd.errors import RollbackError, UsageError, ZddError
+from zdd.events import Event, Reporter
+from zdd.gating import Gating
+from zdd.plan import Command, Gate, Plan, Retag, Retire, Rotate, RotateAction, Step, Verb
+from zdd.proxy import Rotation
+from zdd.releases import Ledger
+from zdd.runner import ComposeCli, Runner
+
+REPLACING = (Verb.STOP, Verb.UP)  # once one of these ran, the sibling's old container is gone
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What the project ran when the rollout started: what a failed unit goes back to."""
+
+    before: Mapping[str, Container] = field(default_factory=dict)  # sibling -> old container
+    olds: Mapping[str, list[Container]] = field(default_factory=dict)  # start-first unit -> all
+    images: Mapping[str, str] = field(default_factory=dict)  # unit -> image name (Plan.images)
+    targets: Mapping[str, str] = field(default_factory=dict)  # rollback: sibling -> image id
+    healed: bool = False  # the proxy was brought in line with the engine at the start
+
+    def image_name(self, container: Container) -> str:
+        """The name compose (the binary in use) runs the container's service from: its own
+        image name when the other compose major created the container."""
+        return self.images.get(container.service) or container.image
+
+
+def rollback_targets(plan: Plan, before: Mapping[str, Container], ledger: Ledger) -> dict[str, str]:
+    """`zdd rollback`: each sibling's previous release, found before anything changes."""
+    targets: dict[str, str] = {}
+    for step in plan.steps:
+        if not isinstance(step, Retag):
+            continue
+        current = before.get(step.service)
+        if current is None:
+            raise UsageError(f"{step.service} is not running: nothing to roll back")
+        target = ledger.previous(step.service, current.image_id)
+        if target is None:
+            raise UsageError(f"{step.service}: no previous release to roll back to")
+        targets[step.service] = target
+    return targets
+
+
+def restore_untouched_tags(
+    runner: Runner, baseline: Baseline, built: Sequence[str], ready: Collection[str]
+) -> None:
+    """The build re-tagged the image of each sibling it built itself: point the untouched
+    ones back, so that a later plain `compose up` does not start the new build unannounced.
+    (Siblings that share their base's image are tagged only in their own turn.)"""
+    for sibling in built:
+        old = baseline.before.get(sibling)
+        if old is not None and sibling not in ready:
+            runner.run(["docker", "tag", old.image_id, baseline.image_name(old)])
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """Puts a unit whose turn failed back on what it ran before, and says what was done."""
+
+    runner: Runner
+    cli: ComposeCli
+    project: str
+    rotation: Rotation
+    report: Reporter
+    gating: Gating
+    baseline: Baseline
+
+    def recover(self, sibling: str, done: Sequence[Step], failed: Step, plan: Plan) -> str:
+        """Put the sibling back on the container or image it had; say what was done."""
+        old = self.baseline.before.get(sibling)
+        if old is None:
+            self.runner.run(self.cli.stop(sibling, None))
+            return f"{sibling} had no previous version to go back to: its new container is stopped"
+        replaced = any(isinstance(s, Command) and s.verb in REPLACING for s in (*done, failed))
+        self.report(Event("warning", f"rolling {sibling} back to image {old.image_id[7:19]}"))
+        try:
+            self.runner.run(["docker", "tag", old.image_id, self.baseline.image_name(old)])
+            if not replaced:  # only drained (or retagged): the old container still runs
+                self.rotation.admit(sibling, old)
+                return f"{sibling} kept its running container"
+            self.runner.run(self.cli.up(sibling))
+            gate = next(s for s in plan.steps if isinstance(s, Gate) and s.service == sibling)
+            self.rotation.admit(sibling, self.gating.gate(gate))
+        except ZddError as err:
+            raise RollbackError(
+                f"rollback of {sibling} failed ({err}); now: {self._state()}"
+            ) from err
+        return f"{sibling} is back on its previous version"
+
+    def recover_start_first(self, service: str, done: Sequence[Step], failed: Step) -> str:
+        """Start-first failed before the old containers were retired: the old ones back in
+        rotation (if drained), the new ones removed, the image name back on the old image."""
+        olds = self.baseline.olds.get(service, [])
+        if isinstance(failed, Retire):
+            ids = " ".join(c.id[:12] for c in olds)
+            return f"its new containers serve; stopping the old ones failed: docker rm -f {ids}"
+        steps = [s for s in (*done, failed) if isinstance(s, Rotate)]
+        drained = any(s.action is RotateAction.DRAIN for s in steps)
+        try:
+            kept = {c.id for c in olds}
+            new = [c for c in project_containers(self.runner, self.project, service)]
+            new = [c for c in new if c.id not in kept]
+            if steps and olds:
+                self.rotation.route(service, admit=olds if drained else (), drain=new)
+            if new:
+                self.runner.run(["docker", "rm", "-f", "--", *(c.id for c in new)])
+            if olds:
+                image = self.baseline.image_name(olds[0])
+                self.runner.run(["docker", "tag", olds[0].image_id, image])
+        except ZddError as err:
+            raise RollbackError(
+                f"rollback of {service} failed ({err}); now: {self._state()}"
+            ) from err
+        if not olds:
+            return f"{service} had no previous version: its new containers are removed"
+        running = sum(c.running for c in olds)
+        return f"{service} kept its {running} old container(s); the new ones are removed"
+
+    def _state(self) -> str:
+        try:
+            containers = project_containers(self.runner, self.project)
+        except ZddError as err:
+            return f"unknown ({err})"
+        return "; ".join(f"{c.service} {c.status} {c.health or ''}".strip() for c in containers)
