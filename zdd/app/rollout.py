@@ -1,0 +1,158 @@
+"""`zdd deploy` and `zdd rollback`: open the project (holding its lock unless --dry-run),
+choose the proxy, observe, plan, preflight, then return the plan or run it under a guardian."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from zdd.app.session import Connection, Progress, open_project
+from zdd.app.swarm import SwarmPreview, swarm_rollout, uses_swarm
+
+if TYPE_CHECKING:
+    from zdd.plan import DeployOptions, Plan
+    from zdd.project import Project
+    from zdd.proxy import ProxyMode
+    from zdd.proxy.choose import Choice
+    from zdd.rollout import Reporter
+    from zdd.runner import Guardian
+    from zdd.session import Session
+    from zdd.swarm import Engine
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a deploy or rollback runs (named as the command line's options)."""
+
+    engine: Engine | None = None  # None: `x-zdd: {engine}`, else compose
+    registry: str | None = None  # --engine swarm: the registry every node pulls from
+    dry_run: bool = False  # only the plan, returned: no lock, no change
+
+
+def roll_out(
+    command: str, connection: Connection, asked: DeployOptions, run: RunOptions, progress: Progress
+) -> Plan | SwarmPreview | None:
+    """Deploy (`command` "deploy") or put the previous releases back ("rollback"): the plan
+    (or Swarm's commands) with `run.dry_run`, else None once it ran. `asked.proxy` AUTO and
+    an empty `asked.proxy_service` are chosen from the project."""
+    dry_run = run.dry_run
+    lock = None if dry_run else command
+    with open_project(connection, lock, on_wait=progress.say) as session:
+        if uses_swarm(session.project, run.engine):
+            return swarm_rollout(
+                command,
+                session,
+                asked,
+                registry=run.registry,
+                dry_run=dry_run,
+                report=progress.event,
+            )
+        from zdd.observe import container_counts, image_checks  # inside: Ctrl-C here is 130
+        from zdd.plan import build_plan, build_rollback_plan, image_names, start_first_units
+
+        options = choose_options(session.project, asked)
+        units = start_first_units(session.project, options)
+        existing = container_counts(session.runner, session.project.name, units)
+        if command == "deploy":
+            images = image_names(session.project, session.cli, options)
+            seen = image_checks(session.runner, images)
+            plan = build_plan(session.project, session.cli, options, seen, existing)
+        else:  # the previous releases' images are found while it runs
+            plan = build_rollback_plan(session.project, session.cli, options, existing=existing)
+        _enforce_preflight(session.project, options, plan, progress.event)
+        if dry_run:
+            return plan
+        _run(session, plan, options, progress, connection.argv(session.project.name))
+    return None
+
+
+def choose_proxy(
+    project: Project, proxy: ProxyMode, proxy_service: str, *, hooks: bool = False
+) -> tuple[Choice, str]:
+    """The proxy mode and why, and the proxy's service: --proxy and --proxy-service, else the
+    compose file's `x-zdd`, else what `auto` finds in the project (proxy/choose.py)."""
+    from zdd.proxy.choose import choose_mode
+
+    service = proxy_service or project.settings.get("proxy_service", "proxy")
+    return choose_mode(project, project.settings, proxy, service, hooks), service
+
+
+def choose_options(project: Project, asked: DeployOptions) -> DeployOptions:
+    """The options asked for, with the proxy mode chosen as `--proxy auto` does."""
+    from dataclasses import replace
+
+    hooks = bool(asked.pre_stop or asked.post_start)
+    choice, service = choose_proxy(project, asked.proxy, asked.proxy_service, hooks=hooks)
+    return replace(asked, proxy=choice.mode, proxy_service=service, proxy_reason=choice.reason)
+
+
+def _enforce_preflight(
+    project: Project, options: DeployOptions, plan: Plan, report: Reporter
+) -> None:
+    """Say the preflight's warnings; stop at its first refusal (exit 2), before any change."""
+    from zdd.errors import UsageError
+    from zdd.preflight import preflight
+    from zdd.proxy.choose import Choice
+    from zdd.rollout import Event
+
+    findings = preflight(project, options, plan.groups, plan.singles, plan.start_first)
+    for finding in findings:
+        if finding.level == "refuse":
+            raise UsageError(finding.message)
+    choice = Choice(options.proxy, options.proxy_reason)
+    report(Event("mode", choice.line(), {"proxy": str(choice.mode), "reason": choice.reason}))
+    for finding in findings:
+        report(Event("warning", finding.message))
+
+
+def _run(
+    session: Session, plan: Plan, options: DeployOptions, progress: Progress, again: list[str]
+) -> None:
+    """Run the plan. With the managed nginx, a guardian heals the proxy if zdd dies; `again`:
+    the options that open this project again."""
+    from zdd.deploy import execute
+    from zdd.errors import ZddError
+
+    guardian = _guardian(session, options, again)
+    try:
+        execute(
+            session,
+            plan,
+            options,
+            progress.event,
+            on_probe=progress.probed,
+            on_step=lambda step, old: guardian.tell(f"{step.kind} {step.service or '-'} {old}"),
+        )
+    except (ZddError, KeyboardInterrupt):  # zdd says what state it left: nothing to heal
+        guardian.done()
+        raise
+    guardian.done()  # not after any other exception: a crash is healed like a SIGKILL
+
+
+def _guardian(session: Session, options: DeployOptions, again: list[str]) -> Guardian | _NoGuardian:
+    """The deploy's guardian (runner.Guardian): it runs `zdd heal` if this process dies."""
+    from zdd.lock import lock_path
+    from zdd.proxy import ProxyMode
+    from zdd.runner import Guardian
+
+    if options.proxy is not ProxyMode.NGINX:
+        return _NoGuardian()
+    # -P: never the current directory first on sys.path (root would run a ./zdd/ it finds)
+    argv = [sys.executable, "-P", "-m", "zdd.guard", str(os.getpid()), *again]
+    argv += ["--proxy", "nginx", "--proxy-service", options.proxy_service]
+    argv += ["--drain-timeout", str(options.drain_timeout)]
+    argv += ["--stale-for", str((options.stop_timeout or 10) + 5)]  # compose's default stop: 10 s
+    lock = lock_path(session.project.name, session.engine, os.environ)
+    return Guardian(argv, lock.with_suffix(".heal.log"), env=session.environ)
+
+
+class _NoGuardian:
+    """Without a managed proxy there is nothing a guardian could heal."""
+
+    def tell(self, line: str) -> None:
+        """Nothing to tell."""
+
+    def done(self) -> None:
+        """Nothing to end."""
