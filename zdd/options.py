@@ -125,8 +125,9 @@ HealthPath = Annotated[
     ),
 ]
 Proxy = Annotated[
-    ProxyMode | None,
+    ProxyMode,
     typer.Option(
+        show_default=False,  # auto: said in the help
         help="How siblings enter and leave rotation: nginx (zdd renders the upstreams), "
         "external (your --pre-stop/--post-start hooks), discovery (a proxy that finds the "
         "containers itself: gated, not drained), none (gate and roll back only). Default "
@@ -136,9 +137,11 @@ Proxy = Annotated[
     ),
 ]
 ProxyService = Annotated[
-    str | None,
+    str,  # "": the default, said in the help
     typer.Option(
-        metavar="SERVICE", help="The nginx proxy's compose service (default: x-zdd, else proxy)."
+        metavar="SERVICE",
+        show_default=False,
+        help="The nginx proxy's compose service (default: x-zdd, else proxy).",
     ),
 ]
 DrainTimeout = Annotated[
@@ -229,4 +232,100 @@ Registry = Annotated[
 ]
 DryRun = Annotated[
     bool, typer.Option("--dry-run", help="Print every command of the plan; change nothing.")
+]
+
+# Options of `deploy` alone.
+Build = Annotated[bool, typer.Option("--build/--no-build", help="Build images before the rollout.")]
+NoCache = Annotated[
+    bool,
+    typer.Option("--no-cache/--cache", help="Build without the layer cache, as the seed does."),
+]
+Pull = Annotated[
+    bool,
+    typer.Option(
+        "--pull",
+        help="Pull newer base images when building, and `compose pull` the siblings that "
+        "run an image and build nothing.",
+    ),
+]
+
+# Options of `heal` (the guardian passes --wait-for, --stale and --stale-for).
+WaitFor = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="SERVICE",
+        help="Keep reconciling until this sibling is in rotation (repeatable; one still "
+        "without a running container after 3 s is started with compose up).",
+    ),
+]
+Wait = Annotated[
+    float,
+    typer.Option(
+        min=0,
+        max=3600,
+        callback=finite,
+        metavar="SECONDS",
+        help="At most this long for --wait-for.",
+    ),
+]
+Stale = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="CONTAINER",
+        help="A container not to admit while it runs: the old container of a sibling a "
+        "dead deploy was stopping (repeatable; the guardian passes it).",
+    ),
+]
+StaleFor = Annotated[
+    float,
+    typer.Option(
+        min=0,
+        max=3600,
+        callback=finite,
+        metavar="SECONDS",
+        help="How long a --stale container may still be stopping (its stop timeout + 5).",
+    ),
+]
+
+# Options of `probe`.
+Url = Annotated[str, typer.Argument(help="URL to request, e.g. http://127.0.0.1:8000/")]
+Duration = Annotated[
+    float,
+    typer.Option(min=0.1, max=86400, callback=finite, metavar="SECONDS", help="Seconds to probe."),
+]
+Concurrency = Annotated[int, typer.Option(min=1, max=256, metavar="N", help="Parallel clients.")]
+Method = Annotated[str, typer.Option(help="GET or POST.")]
+MaxRequests = Annotated[int, typer.Option(min=1, max=100_000_000, help="Stop after this many.")]
+Rate = Annotated[
+    float | None,
+    typer.Option(
+        min=0.1,
+        max=1_000_000,
+        callback=finite,
+        help="Requests per second over all clients (default: no limit).",
+    ),
+]
+
+# Options of `init`.
+Write = Annotated[
+    bool,
+    typer.Option(
+        "--write",
+        help="Write docker-compose.zdd.yml and zdd-nginx.conf beside the compose file "
+        "(never over a file that exists) instead of printing them.",
+    ),
+]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from zdd import __version__
+
+        typer.echo(f"zdd {__version__}")
+        raise typer.Exit()
+
+
+Version = Annotated[
+    bool,
+    typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version."),
 ]
