@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from zdd.compose import ComposeBinary, ComposeCli, detect_compose
 from zdd.paths import cache_dir
 from zdd.project import LoadOptions, Project, load_project
-from zdd.runner import ComposeBinary, ComposeCli, Runner, detect_compose
+from zdd.runner import Runner
 
 
 @dataclass(frozen=True)
