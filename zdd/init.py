@@ -9,10 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from zdd.errors import UsageError
-from zdd.project import Project, service_port
+from zdd.project import Project, dump_yaml, networks_of, service_port
 
 OVERRIDE = "docker-compose.zdd.yml"
 NGINX = "zdd-nginx.conf"
@@ -68,7 +66,7 @@ def setup(project: Project, proxy_service: str, nginx_image: str = "nginx:1.27")
         f"-f {OVERRIDE}{' ' + flags if flags else ''}\n"
     )
     return Setup(
-        override=header + yaml.safe_dump(override, sort_keys=False),
+        override=header + dump_yaml(override),
         nginx=_nginx(ports, pools),
         usage=f"zdd deploy {files} -f {OVERRIDE}{' ' + flags if flags else ''}",
     )
@@ -95,17 +93,10 @@ def _shared(
     default bridge (a v1-format file), which has no aliases: zdd routes by address there."""
     if config.get("network_mode") == proxy.get("network_mode") == "bridge":
         return None
-    shared = sorted(set(_networks(config)) & set(_networks(proxy)))
+    shared = sorted(networks_of(config) & networks_of(proxy))
     if not shared:
         raise UsageError(f"{proxy_name} and {name} share no network: nginx could not reach it")
     return shared[0]
-
-
-def _networks(config: Mapping[str, Any]) -> list[str]:
-    if config.get("network_mode"):
-        return []
-    given = config.get("networks")
-    return [str(n) for n in given] if given else ["default"]
 
 
 def _fallback(base: str, pools: set[str]) -> str:

@@ -15,8 +15,16 @@ from typing import Any
 
 from zdd.errors import ZddError
 from zdd.order import Order
-from zdd.plan import DeployOptions, replicas
-from zdd.project import Group, Project, host_ports, service_port, side_by_side_blockers
+from zdd.plan import DeployOptions
+from zdd.project import (
+    Group,
+    Project,
+    host_ports,
+    networks_of,
+    replicas,
+    service_port,
+    side_by_side_blockers,
+)
 from zdd.proxy.modes import MODES
 
 
@@ -65,8 +73,6 @@ def preflight(
 def _held_alone(project: Project, proxy: str, units: Sequence[str]) -> Iterator[Finding]:
     """Discovery: a new container warms up off the networks it shares with the proxy. Said
     where that leaves it without a service it may need then (one on those networks)."""
-    from zdd.proxy.choose import networks_of
-
     if proxy not in project.services:
         return
     shared_with_proxy = networks_of(project.services[proxy].config)

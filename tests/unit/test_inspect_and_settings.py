@@ -43,7 +43,14 @@ def test_inspect_gives_the_image_healthcheck_budget() -> None:
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ("x-zdd: {proxy: traefik}", "x-zdd: proxy must be nginx, external or none, got 'traefik'"),
+        (
+            "x-zdd: {proxy: traefik}",
+            "x-zdd: proxy must be auto, nginx, external, discovery or none, got 'traefik'",
+        ),
+        (
+            "x-zdd: {proxy: nginx, proxy-service: web}",
+            "x-zdd: unknown key 'proxy-service' (known: proxy, proxy_service, engine, registry)",
+        ),
         ("x-zdd: [nginx]", "top-level `x-zdd` must be a mapping"),
         ("x-zdd: {proxy_service: [a]}", "x-zdd: proxy_service must be a service name"),
     ],
@@ -56,3 +63,11 @@ def test_bad_x_zdd_settings_are_compose_file_errors(
         load(cwd="p")
     assert str(err.value) == message
     assert err.value.exit_code == 2
+
+
+@pytest.mark.parametrize("mode", ["auto", "nginx", "external", "discovery", "none"])
+def test_every_proxy_mode_is_a_valid_x_zdd_setting(write: Write, load: Load, mode: str) -> None:
+    write("p/compose.yaml", f"x-zdd: {{proxy: {mode}}}\nservices:\n  app: {{image: x}}\n")
+    settings = load(cwd="p").settings
+    # auto chooses from the project, as when nothing is set
+    assert settings.get("proxy") == (None if mode == "auto" else mode)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from zdd.compose_file import read_yaml
-from zdd.legacy import translate_service, write_translation
+from zdd.project.legacy import translate_service, write_translation
+from zdd.project.rawyaml import read_yaml
 
 from .conftest import Load, Write
 

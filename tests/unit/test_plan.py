@@ -18,10 +18,8 @@ from zdd.plan import (
     Plan,
     Verb,
     build_plan,
-    healthcheck_of,
-    parse_duration,
 )
-from zdd.project import Project
+from zdd.project import Project, healthcheck_of, parse_duration
 from zdd.proxy import ProxyMode
 from zdd.runner import ComposeBinary, ComposeCli
 

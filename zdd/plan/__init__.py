@@ -13,7 +13,6 @@ from zdd.plan.build import (
     start_first_units,
 )
 from zdd.plan.builds import Builds, plan_builds
-from zdd.plan.compose_values import healthcheck_of, parse_duration, replicas
 from zdd.plan.gates import Gate, GatePolicy, GateSource, gate_for
 from zdd.plan.options import DeployOptions
 from zdd.plan.steps import (
@@ -27,6 +26,7 @@ from zdd.plan.steps import (
     Verb,
     down_first,
 )
+from zdd.project import healthcheck_of, parse_duration, replicas
 
 __all__ = [
     "Builds",

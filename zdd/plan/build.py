@@ -13,11 +13,10 @@ from dataclasses import replace
 from zdd.errors import UsageError
 from zdd.order import Order
 from zdd.plan.builds import Builds, plan_builds
-from zdd.plan.compose_values import replicas
 from zdd.plan.gates import gate_for
 from zdd.plan.options import DeployOptions
 from zdd.plan.steps import Command, Plan, Retag, Retire, Rotate, RotateAction, Step, Verb
-from zdd.project import Group, Project, side_by_side_blockers
+from zdd.project import Group, Project, replicas, side_by_side_blockers
 from zdd.proxy.modes import MODES
 from zdd.runner import ComposeCli
 

@@ -8,9 +8,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import ClassVar
 
-from zdd.plan.compose_values import _disabled, healthcheck_of
 from zdd.plan.options import DeployOptions
-from zdd.project import service_port
+from zdd.project import healthcheck_disabled, healthcheck_of, service_port
 
 
 class GateSource(StrEnum):
@@ -88,7 +87,7 @@ def _gate_policy(
     check = healthcheck_of(config)
     if check is not None:
         return Gate(service, GatePolicy.HEALTHCHECK, options.health_timeout or check, options.delay)
-    if _disabled(config):  # compose turns the image's HEALTHCHECK off: no guess left
+    if healthcheck_disabled(config):  # compose turns the image's HEALTHCHECK off: no guess left
         image_check = 0.0
     if image_check:
         budget = options.health_timeout or image_check

@@ -5,11 +5,11 @@ anything changes, and the deploy's summary says whether zdd controlled the routi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from zdd.project import Project
+from zdd.project import Project, networks_of
 from zdd.proxy.modes import MODES, ProxyMode
 
 
@@ -59,16 +59,3 @@ def choose_mode(
                 "siblings and zdd does not manage it",
             )
     return Choice(ProxyMode.NONE, f"no service {proxy_service!r} shares a network with them")
-
-
-def networks_of(config: Mapping[str, Any]) -> set[str]:
-    """The networks a service is on (`network_mode: bridge`: docker's default bridge)."""
-    mode = str(config.get("network_mode") or "")
-    if mode:
-        return {mode} if mode == "bridge" else set()
-    networks = config.get("networks")
-    if isinstance(networks, Mapping):
-        return {str(name) for name in networks}
-    if isinstance(networks, Sequence) and not isinstance(networks, str):
-        return {str(name) for name in networks}
-    return {"default"}

@@ -9,8 +9,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from zdd.errors import (
     ComposeCommandError,
     ComposeUnavailableError,
@@ -20,7 +18,7 @@ from zdd.errors import (
     UsageError,
 )
 from zdd.events import Event, Reporter
-from zdd.project import Project
+from zdd.project import Project, dump_yaml
 from zdd.runner import ComposeCli, Runner
 from zdd.swarm.stack import MONITOR, Stack, budget, render, repository, units
 from zdd.swarm.watch import Task, failures, judge, parse_services, parse_tasks
@@ -143,7 +141,7 @@ class SwarmDeploy:
         """`docker stack deploy` the rendered file, then watch it to the end."""
         names = [f"{self.stack_name}_{s}" for s in stack.services()]
         before = self._states(names, missing_ok=True)
-        document = yaml.safe_dump(stack.document, sort_keys=False)
+        document = dump_yaml(stack.document)
         self._step("deploy", f"docker stack deploy {self.stack_name} ({len(names)} services)")
         self.runner.run(
             [

@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zdd.errors import UsageError
-from zdd.plan import healthcheck_of, parse_duration
-from zdd.project import Group, Project
+from zdd.project import Group, Project, healthcheck_of, parse_duration
 from zdd.swarm.keys import (
     AS_IS,
     CONVERT,

@@ -1,0 +1,224 @@
+"""compose's `config` runs at most once per command, and not at all for a second command on
+unchanged input: its output is cached by everything it depends on."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Unpack
+
+import pytest
+
+from zdd.errors import ComposeCommandError, ComposeFileError
+from zdd.project import LoadOptions, Project, load_project
+from zdd.project.config import CACHE_ENTRIES
+from zdd.runner import ComposeBinary, Runner, RunOptions
+
+from .conftest import Write
+
+V2 = ComposeBinary(("docker", "compose"), "2.40.3")
+V1 = ComposeBinary(("docker-compose",), "1.29.2")
+PROJECT = """\
+services:
+  app: {image: x, expose: ['3000']}
+  a: {extends: app}
+  b: {extends: app}
+"""
+SERVICE = {"image": "x", "expose": ["3000"]}
+OUTPUT = json.dumps({"name": "p", "services": dict.fromkeys(("app", "a", "b"), SERVICE)})
+
+
+class ConfigRunner(Runner):
+    """Plays compose's `config` (a fixed answer, or an error) and records every argv."""
+
+    def __init__(self, output: str = OUTPUT, error: bool = False) -> None:
+        super().__init__()
+        self.output, self.error = output, error
+        self.argvs: list[tuple[str, ...]] = []
+
+    def run(self, argv: Sequence[str], **options: Unpack[RunOptions]) -> str:
+        self.argvs.append(tuple(argv))
+        if self.error:
+            raise ComposeCommandError(argv, 15, "service a: bad\n")
+        return self.output
+
+    def config_runs(self) -> int:
+        """How many `config` ran since the last call."""
+        runs = sum(1 for argv in self.argvs if "config" in argv)
+        self.argvs.clear()
+        return runs
+
+
+@pytest.fixture
+def runner() -> ConfigRunner:
+    return ConfigRunner()
+
+
+def _load(
+    tmp_path: Path,
+    runner: Runner,
+    environ: Mapping[str, str] | None = None,
+    binary: ComposeBinary = V2,
+) -> Project:
+    environment = {"XDG_CACHE_HOME": str(tmp_path / "cache"), **(environ or {})}
+    options = LoadOptions(cwd=tmp_path / "p", environ=environment)
+    return load_project(options, binary, runner)
+
+
+def _folder(tmp_path: Path) -> Path:
+    return tmp_path / "cache/zdd/config"
+
+
+def test_config_runs_once_then_not_again_until_an_input_changes(
+    tmp_path: Path, write: Write, runner: ConfigRunner
+) -> None:
+    compose = write("p/compose.yaml", PROJECT)
+    first = _load(tmp_path, runner)
+    assert runner.config_runs() == 1
+    again = _load(tmp_path, runner)
+    assert runner.config_runs() == 0, "the same files and environment: the cached output"
+    assert again == first
+    compose.write_text(PROJECT + "# edited\n", encoding="utf-8")
+    _load(tmp_path, runner)
+    assert runner.config_runs() == 1, "a compose file changed"
+    write("p/.env", "TAG=1\n")
+    _load(tmp_path, runner)
+    assert runner.config_runs() == 1, "the .env file appeared"
+    _load(tmp_path, runner, {"TAG": "2"})
+    assert runner.config_runs() == 1, "the environment changed"
+    _load(tmp_path, runner, binary=ComposeBinary(("docker", "compose"), "2.41.0"))
+    assert runner.config_runs() == 1, "another compose version"
+    _load(tmp_path, runner, {"TAG": "2"})
+    assert runner.config_runs() == 0
+
+
+@pytest.mark.parametrize(
+    ("files", "edited"),
+    [
+        ({"p/app.env": "A=1\n"}, "p/app.env"),
+        ({"p/labels": "a=1\n"}, "p/labels"),
+        ({"p/base.yml": "services:\n  root: {image: y}\n"}, "p/base.yml"),
+        ({"p/more.yml": "services:\n  other: {image: y}\n"}, "p/more.yml"),
+    ],
+    ids=["env_file", "label_file", "extends.file", "include"],
+)
+def test_a_file_that_config_reads_is_part_of_the_key(
+    tmp_path: Path, write: Write, runner: ConfigRunner, files: dict[str, str], edited: str
+) -> None:
+    for path, text in files.items():
+        write(path, text)
+    write(
+        "p/compose.yaml",
+        "include: [more.yml]\n" * ("more.yml" in edited)
+        + PROJECT
+        + "  c: {image: x, env_file: [app.env], label_file: labels}\n" * ("base" not in edited)
+        + "  d: {extends: {file: base.yml, service: root}}\n" * ("base" in edited),
+    )
+    _load(tmp_path, runner)
+    _load(tmp_path, runner)
+    assert runner.config_runs() == 1
+    write(edited, files[edited] + "# edited\n")
+    _load(tmp_path, runner)
+    assert runner.config_runs() == 1
+
+
+@pytest.mark.parametrize(
+    "service",
+    [
+        "  c: {image: x, env_file: ['${WHERE}.env']}",
+        "  c: {extends: {file: '${WHERE}.yml', service: root}}",
+    ],
+)
+def test_what_zdd_cannot_resolve_is_never_cached(
+    tmp_path: Path, write: Write, runner: ConfigRunner, service: str
+) -> None:
+    write("p/compose.yaml", f"{PROJECT}{service}\n")
+    write("p/x.yml", "services:\n  root: {image: y}\n")
+    for _ in range(2):
+        _load(tmp_path, runner, {"WHERE": "x"})
+    assert runner.config_runs() == 2
+    assert not _folder(tmp_path).exists()
+
+
+def test_an_include_with_its_own_env_file_is_never_cached(
+    tmp_path: Path, write: Write, runner: ConfigRunner
+) -> None:
+    write("p/more.yml", "services:\n  other: {image: y}\n")
+    write("p/compose.yaml", "include: [{path: more.yml, env_file: more.env}]\n" + PROJECT)
+    for _ in range(2):
+        _load(tmp_path, runner)
+    assert runner.config_runs() == 2
+
+
+def test_a_refused_project_is_not_cached(tmp_path: Path, write: Write) -> None:
+    write("p/compose.yaml", PROJECT)
+    refusing = ConfigRunner(error=True)
+    for _ in range(2):
+        with pytest.raises(ComposeFileError, match="compose rejects the project: service a"):
+            _load(tmp_path, refusing)
+    assert refusing.config_runs() == 2
+
+
+def test_entries_are_private_bounded_and_a_bad_one_is_a_miss(
+    tmp_path: Path, write: Write, runner: ConfigRunner
+) -> None:
+    write("p/compose.yaml", PROJECT)
+    _load(tmp_path, runner)
+    folder = _folder(tmp_path)
+    (entry,) = folder.iterdir()
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(entry.stat().st_mode) == 0o600
+    assert runner.config_runs() == 1
+    for text in ("{not json", json.dumps({"key": "another", "model": {}, "contexts": []})):
+        entry.write_text(text, encoding="utf-8")
+        _load(tmp_path, runner)
+        assert runner.config_runs() == 1, f"{text!r} is a miss"
+    for index in range(CACHE_ENTRIES + 5):
+        _load(tmp_path, runner, {"N": str(index)})
+    assert len(list(folder.iterdir())) == CACHE_ENTRIES
+    assert runner.config_runs() == CACHE_ENTRIES + 5
+    folder.chmod(0o755)  # no longer private: not trusted
+    _load(tmp_path, runner)
+    _load(tmp_path, runner)
+    assert runner.config_runs() == 2
+
+
+def test_compose_v1_output_is_cached_while_its_build_context_is_there(
+    tmp_path: Path, write: Write
+) -> None:
+    write("p/docker-compose.yml", "app: {build: ./app, expose: ['3000']}\n")
+    context = tmp_path / "p/app"
+    context.mkdir()
+    output = f"services:\n  app:\n    build:\n      context: {context}\n    expose: ['3000']\n"
+    runner = ConfigRunner(output)
+    _load(tmp_path, runner, binary=V1)
+    _load(tmp_path, runner, binary=V1)
+    assert runner.config_runs() == 1
+    context.rmdir()  # compose v1's `config` refuses a missing context: ask it again
+    _load(tmp_path, runner, binary=V1)
+    assert runner.config_runs() == 1
+
+
+def test_one_config_run_per_binary_for_real(
+    tmp_path: Path, write: Write, compose_binaries: dict[int, ComposeBinary]
+) -> None:
+    write("p/compose.yaml", PROJECT)
+    for binary in compose_binaries.values():
+        recording = _Recording()
+        first = _load(tmp_path, recording, binary=binary)
+        assert _load(tmp_path, recording, binary=binary) == first
+        assert sum("config" in argv for argv in recording.argvs) == 1, binary
+
+
+class _Recording(Runner):
+    """The real runner, recording every argv."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.argvs: list[tuple[str, ...]] = []
+
+    def run(self, argv: Sequence[str], **options: Unpack[RunOptions]) -> str:
+        self.argvs.append(tuple(argv))
+        return super().run(argv, **options)

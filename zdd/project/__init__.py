@@ -1,0 +1,38 @@
+"""The one reading of a compose project: compose's own `config` (cached), the raw files read
+with PyYAML for what it flattens away (the `extends` graph, the legacy v1 format), and the
+values parsed from them. No other part of zdd reads compose files or `config` output."""
+
+from zdd.project.files import LoadOptions
+from zdd.project.load import load_project
+from zdd.project.model import Group, Project, Service, find_groups
+from zdd.project.rawyaml import dump_yaml
+from zdd.project.settings import check_settings
+from zdd.project.values import (
+    healthcheck_disabled,
+    healthcheck_of,
+    host_ports,
+    networks_of,
+    parse_duration,
+    replicas,
+    service_port,
+    side_by_side_blockers,
+)
+
+__all__ = [
+    "Group",
+    "LoadOptions",
+    "Project",
+    "Service",
+    "check_settings",
+    "dump_yaml",
+    "find_groups",
+    "healthcheck_disabled",
+    "healthcheck_of",
+    "host_ports",
+    "load_project",
+    "networks_of",
+    "parse_duration",
+    "replicas",
+    "service_port",
+    "side_by_side_blockers",
+]

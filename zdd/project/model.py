@@ -1,0 +1,121 @@
+"""The project model: frozen values for the services compose resolves, and zdd's groups (a
+base service and the siblings that extend it)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zdd.compose import ComposeCli
+from zdd.errors import ComposeFileError, UsageError
+
+SERVICE_NAME = re.compile(r"[a-zA-Z0-9_.][a-zA-Z0-9_.-]*")
+
+
+@dataclass(frozen=True)
+class Service:
+    """One service with its effective configuration, as compose's `config` gives it."""
+
+    name: str
+    config: Mapping[str, Any]
+    parent: str | None = None  # the project service it extends, if any
+    template: str | None = None  # `file#service` when it extends a service of another file
+
+    @property
+    def builds(self) -> bool:
+        """Whether compose builds this service's image."""
+        return "build" in self.config
+
+
+@dataclass(frozen=True)
+class Group:
+    """A base service and the siblings that extend it."""
+
+    base: str
+    siblings: tuple[str, ...]
+    base_in_project: bool = True
+
+
+@dataclass(frozen=True)
+class Project:
+    """A compose project as zdd needs it."""
+
+    name: str
+    directory: Path
+    files: tuple[Path, ...]  # the user's files
+    legacy: bool
+    services: Mapping[str, Service]
+    groups: tuple[Group, ...]
+    settings: Mapping[str, Any] = field(default_factory=dict)  # the top-level `x-zdd` mapping
+    top: Mapping[str, Any] = field(default_factory=dict)  # compose's top-level networks, volumes
+    cli: ComposeCli | None = None  # the argv builder that reads this project
+
+    def select(self, names: Sequence[str]) -> tuple[Group, ...]:
+        """Narrow the groups to the named siblings or bases (all groups when none named); a
+        named service outside every group is a single service (`singles`), not an error."""
+        if not names:
+            return self.groups
+        unknown = [name for name in names if name not in self.services and not self._base(name)]
+        if unknown:
+            known = ", ".join(self.services) or "none"
+            raise UsageError(f"unknown service {unknown[0]!r}; services in {self.name}: {known}")
+        selected: list[Group] = []
+        for group in self.groups:
+            if group.base in names:
+                selected.append(group)
+                continue
+            siblings = tuple(s for s in group.siblings if s in names)
+            if siblings:
+                selected.append(Group(group.base, siblings, group.base_in_project))
+        return tuple(selected)
+
+    def singles(self, names: Sequence[str], proxy_service: str) -> tuple[str, ...]:
+        """The services rolled out on their own, start-first: the named ones outside every
+        group; with no name and no group, every service compose builds but the proxy."""
+        grouped = {s for g in self.groups for s in (g.base, *g.siblings)}
+        if names:
+            return tuple(n for n in dict.fromkeys(names) if n not in grouped)
+        if self.groups:
+            return ()
+        return tuple(n for n, s in self.services.items() if s.builds and n != proxy_service)
+
+    def _base(self, name: str) -> bool:
+        return any(group.base == name for group in self.groups)
+
+    def describe_groups(self) -> str:
+        """One-line summary of the groups, e.g. `app: service_a, service_b`."""
+        return "; ".join(f"{g.base}: {', '.join(g.siblings)}" for g in self.groups) or "none"
+
+
+def check_name(name: str) -> None:
+    """Refuse a service name zdd cannot put in argv lists and proxy paths."""
+    if not SERVICE_NAME.fullmatch(name) or name in (".", ".."):
+        raise ComposeFileError(
+            f"service name {name!r}: zdd takes letters, digits, `_`, `.` and `-`, not first "
+            "`-`, and not `.` or `..` (names reach argv lists and proxy paths)"
+        )
+
+
+def find_groups(services: Mapping[str, Service]) -> tuple[Group, ...]:
+    """Groups: each root of an `extends` tree and the leaves under it, in file order.
+
+    A service that another one extends is a template: built, never started. A base compose
+    leaves out (an inactive profile) is a template from outside the project.
+    """
+    templates = {s.parent for s in services.values() if s.parent}
+    order: dict[str, list[str]] = {}
+    for service in services.values():
+        if service.name in templates or not (service.parent or service.template):
+            continue
+        root, seen = service, {service.name}
+        while root.parent is not None and root.parent in services and root.parent not in seen:
+            seen.add(root.parent)
+            root = services[root.parent]
+        key = root.name if root is not service else service.parent or service.template
+        order.setdefault(str(key), []).append(service.name)
+    first_seen = list(services)
+    keys = sorted(order, key=lambda k: first_seen.index(k) if k in services else len(first_seen))
+    return tuple(Group(key, tuple(order[key]), key in services) for key in keys)

@@ -1,0 +1,106 @@
+"""PyYAML, in one place: the raw compose files read safely (compose's own tags, an alias bomb
+refused before anything expands it), compose v1's `config` output, and zdd's own YAML out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from zdd.errors import ComposeFileError
+
+MAX_NODES = 200_000  # values a compose file may hold once its aliases are expanded
+
+
+def read_text(path: Path, what: str) -> str:
+    """A UTF-8 file's text; one line naming the file (and the byte offset) otherwise."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ComposeFileError(f"cannot read {what} {path}: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise ComposeFileError(f"{path}: not UTF-8 (byte {err.start})") from None
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, plus compose's own tags (`!reset`, `!override`): zdd reads the
+    value under them, compose decides what they do."""
+
+
+def _tagged(loader: _Loader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+for _tag in ("!reset", "!override"):
+    _Loader.add_constructor(_tag, _tagged)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read one compose file into a mapping; YAML errors name the file and line, and an alias
+    bomb is refused before anything (compose v1 included) expands it."""
+    text = read_text(path, "compose file")
+    try:
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise ComposeFileError(f"{path}{line}: invalid YAML: {err.problem or err}") from err
+    except yaml.YAMLError as err:
+        raise ComposeFileError(f"{path}: invalid YAML: {err}") from err
+    if data is None:
+        raise ComposeFileError(f"{path}: the file is empty")
+    if not isinstance(data, dict):
+        raise ComposeFileError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    try:
+        size = expanded_size(data)
+    except RecursionError as err:
+        raise ComposeFileError(f"{path}: {err}") from None
+    if size > MAX_NODES:
+        raise ComposeFileError(
+            f"{path}: its YAML aliases expand to more than {MAX_NODES:,} values (an alias bomb?)"
+        )
+    return data
+
+
+def expanded_size(data: Any) -> int:
+    """How many values `data` holds with every alias expanded, counted without expanding: a
+    580-byte alias bomb is hundreds of millions (aliases are shared objects, sized once)."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # entered, children not sized yet: met again, a cycle
+    pending: list[tuple[Any, bool]] = [(data, False)]
+    while pending:  # post-order, without recursion
+        node, children_done = pending.pop()
+        if not isinstance(node, dict | list) or (id(node) in sizes and not children_done):
+            continue
+        items = list(node.values()) if isinstance(node, dict) else node
+        if children_done:
+            open_nodes.discard(id(node))
+            sizes[id(node)] = 1 + sum(
+                sizes.get(id(item), 1) if isinstance(item, dict | list) else 1 for item in items
+            )
+            continue
+        if id(node) in open_nodes:
+            raise RecursionError("a YAML alias that contains itself")
+        open_nodes.add(id(node))
+        pending.append((node, True))
+        pending.extend((item, False) for item in items if isinstance(item, dict | list))
+    return sizes.get(id(data), 1)
+
+
+def parse_output(text: str) -> Any:
+    """YAML that compose printed (v1's `config`) as plain values; ValueError when invalid."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ValueError(str(err)) from None
+
+
+def dump_yaml(document: Mapping[str, Any]) -> str:
+    """A mapping as YAML in the key order given (a stack file, an override, a translation)."""
+    return yaml.safe_dump(dict(document), sort_keys=False)

@@ -1,0 +1,131 @@
+"""A service's values parsed from compose's effective configuration: the port it serves on,
+the host ports it publishes, its healthcheck and compose's durations, replicas, networks."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from zdd.errors import ComposeFileError, UsageError
+from zdd.health import healthcheck_budget
+
+_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def service_port(config: Mapping[str, Any]) -> int:
+    """The port a sibling listens on: `x-zdd.port`, else `expose`, else the target of `ports`
+    (a single string or number counts as a list of one: `expose: "3000"` is port 3000)."""
+    settings = config.get("x-zdd") or {}
+    if isinstance(settings, dict) and settings.get("port") is not None:
+        return _port(settings["port"], "x-zdd: port")
+    for key in ("expose", "ports"):
+        entries = config.get(key) or []
+        for entry in [entries] if isinstance(entries, str | int) else entries:
+            if isinstance(entry, dict):
+                if entry.get("target") is not None:
+                    return _port(entry["target"], f"{key}: target")
+                continue
+            target = str(entry).split("/", 1)[0].rsplit(":", 1)[-1].split("-", 1)[0]
+            if target.isdigit():
+                return _port(target, key)
+    raise UsageError(
+        "cannot tell which port the siblings listen on: add `expose: [PORT]` to the base "
+        "service (or `x-zdd: {port: PORT}`)"
+    )
+
+
+def _port(value: Any, where: str) -> int:
+    """A TCP port number, or one line saying where it is wrong."""
+    text = str(value).strip()
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ComposeFileError(f"{where}: a port is a number from 1 to 65535, got {value!r}")
+    return int(text)
+
+
+def host_ports(config: Mapping[str, Any]) -> list[str]:
+    """The host ports a service publishes (`HOST:CONTAINER`, `IP:HOST:CONTAINER`, the long
+    syntax's `published`); a container port alone publishes a random one, not listed."""
+    entries = config.get("ports") or []
+    found: list[str] = []
+    for entry in [entries] if isinstance(entries, str | int) else entries:
+        if isinstance(entry, dict):
+            if entry.get("published") not in (None, ""):
+                ip = entry.get("host_ip") or ""
+                found.append(f"{ip}:{entry['published']}".lstrip(":"))
+            continue
+        parts = str(entry).split("/", 1)[0].rsplit(":", 2)
+        if len(parts) == 3 and parts[1]:
+            found.append(f"{parts[0]}:{parts[1]}")
+        elif len(parts) == 2 and parts[0]:
+            found.append(parts[0])
+    return found
+
+
+def side_by_side_blockers(config: Mapping[str, Any]) -> list[str]:
+    """What keeps two containers of the service from running at once: a fixed
+    `container_name`, a fixed host port."""
+    name = config.get("container_name")
+    found = [f"container_name {name!r}"] if name is not None else []
+    return found + [f"host port {port}" for port in host_ports(config)]
+
+
+def healthcheck_disabled(config: Mapping[str, Any]) -> bool:
+    """Whether compose turns the image's HEALTHCHECK off (`disable`, or `test: NONE`)."""
+    check = config.get("healthcheck")
+    return isinstance(check, dict) and (
+        bool(check.get("disable")) or check.get("test") in (["NONE"], "NONE")
+    )
+
+
+def healthcheck_of(config: Mapping[str, Any]) -> float | None:
+    """The budget a compose healthcheck implies: start_period + interval x retries, + margin."""
+    check = config.get("healthcheck")
+    if not isinstance(check, dict) or check.get("disable"):
+        return None
+    test = check.get("test")
+    if test in (["NONE"], "NONE") or test is None:
+        return None
+    interval = parse_duration(check.get("interval", "30s"))
+    timeout = parse_duration(check.get("timeout", "30s"))
+    start = parse_duration(check.get("start_period", "0s"))
+    retries = str(check.get("retries", 3)).strip()
+    if not retries.isdigit():
+        raise UsageError(f"healthcheck: retries must be a whole number, got {retries!r}")
+    return healthcheck_budget(interval, timeout, start, int(retries))
+
+
+def parse_duration(value: Any) -> float:
+    """Compose durations (`1m30s`, `500ms`, `10`) in seconds."""
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip()
+    parts = re.findall(r"(\d+(?:\.\d+)?)(us|ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise UsageError(f"invalid duration {value!r} (examples: 5s, 1m30s, 500ms)")
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def replicas(config: Mapping[str, Any]) -> int | str | None:
+    """`deploy.replicas`, else `scale`, else None (a text that is no count is returned as is)."""
+    deploy = config.get("deploy")
+    value = deploy.get("replicas") if isinstance(deploy, dict) else None
+    if value is None:
+        value = config.get("scale")
+    if value is None:
+        return None
+    text = str(value).strip()
+    return int(text) if text.isdigit() else text
+
+
+def networks_of(config: Mapping[str, Any]) -> set[str]:
+    """The networks a service is on (`network_mode: bridge`: docker's default bridge)."""
+    mode = str(config.get("network_mode") or "")
+    if mode:
+        return {mode} if mode == "bridge" else set()
+    networks = config.get("networks")
+    if isinstance(networks, Mapping):
+        return {str(name) for name in networks}
+    if isinstance(networks, Sequence) and not isinstance(networks, str):
+        return {str(name) for name in networks}
+    return {"default"}
