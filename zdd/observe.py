@@ -9,12 +9,14 @@ from collections.abc import Iterable, Mapping
 
 from zdd.containers import ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL, check_budget
 from zdd.errors import ZddError
-from zdd.runner import Pending, Runner
+from zdd.ports import CommandRunner, Started
 
 NO_CHECK = 0.0  # image_checks value: the image exists and has no HEALTHCHECK
 
 
-def container_counts(runner: Runner, project: str, services: Iterable[str]) -> dict[str, int]:
+def container_counts(
+    runner: CommandRunner, project: str, services: Iterable[str]
+) -> dict[str, int]:
     """Service -> how many containers it has (running or not; not `compose run` ones): what a
     start-first scale-up adds to. Left out when the engine does not answer."""
     wanted = list(services)
@@ -34,11 +36,11 @@ def container_counts(runner: Runner, project: str, services: Iterable[str]) -> d
     return counts
 
 
-def image_checks(runner: Runner, images: Iterable[str]) -> Mapping[str, float]:
+def image_checks(runner: CommandRunner, images: Iterable[str]) -> Mapping[str, float]:
     """Image name -> the gate budget its HEALTHCHECK implies (NO_CHECK: it has none). An
     image that is not there yet (a first deploy), or an engine that does not answer, is left
     out: the plan then says it cannot know."""
-    pending: dict[str, Pending] = {}
+    pending: dict[str, Started] = {}
     for image in dict.fromkeys(images):
         argv = ["docker", "image", "inspect", "--format", "{{json .Config.Healthcheck}}", image]
         try:
