@@ -7,7 +7,7 @@ import json
 import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Unpack
+from typing import Any, Unpack
 
 import pytest
 
@@ -222,3 +222,37 @@ class _Recording(Runner):
     def run(self, argv: Sequence[str], **options: Unpack[RunOptions]) -> str:
         self.argvs.append(tuple(argv))
         return super().run(argv, **options)
+
+
+@pytest.mark.parametrize("compose", ["docker compose", "docker-compose"])
+def test_a_command_runs_config_at_most_once_and_the_next_one_not_at_all(
+    tmp_path: Path,
+    write: Write,
+    monkeypatch: pytest.MonkeyPatch,
+    compose_binaries: dict[int, ComposeBinary],
+    compose: str,
+) -> None:
+    from typer.testing import CliRunner
+
+    from zdd.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for name in ("COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "ZDD_COMPOSE_CMD"):
+        monkeypatch.delenv(name, raising=False)
+    argvs: list[tuple[str, ...]] = []
+    start = Runner.start
+
+    def recording(self: Runner, argv: Sequence[str], **options: Any) -> Any:
+        argvs.append(tuple(argv))
+        return start(self, argv, **options)
+
+    monkeypatch.setattr(Runner, "start", recording)
+    path = write("p/compose.yaml", PROJECT)
+    for command, runs in (("deploy", 1), ("deploy", 0), ("services", 0)):
+        flags = ["--dry-run"] if command == "deploy" else []
+        argv = [command, *flags, "-f", str(path), "--compose-cmd", compose]
+        result = CliRunner().invoke(app, argv)
+        assert result.exit_code == 0, result.output
+        assert sum("config" in a for a in argvs) == runs, (command, argvs)
+        argvs.clear()
