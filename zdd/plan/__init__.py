@@ -26,7 +26,6 @@ from zdd.plan.steps import (
     Verb,
     down_first,
 )
-from zdd.project import healthcheck_of, parse_duration, replicas
 
 __all__ = [
     "Builds",
@@ -46,12 +45,9 @@ __all__ = [
     "build_rollback_plan",
     "down_first",
     "gate_for",
-    "healthcheck_of",
     "image_names",
-    "parse_duration",
     "plan_builds",
     "replace_steps",
-    "replicas",
     "start_first_steps",
     "start_first_units",
 ]

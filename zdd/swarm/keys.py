@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from zdd.errors import UsageError
-from zdd.plan import parse_duration
+from zdd.project import parse_duration
 
 # Keys Swarm reads as compose writes them (after `config`).
 AS_IS = frozenset(
