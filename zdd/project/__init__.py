@@ -2,11 +2,9 @@
 with PyYAML for what it flattens away (the `extends` graph, the legacy v1 format), and the
 values parsed from them. No other part of zdd reads compose files or `config` output."""
 
-from zdd.project.files import LoadOptions
-from zdd.project.load import load_project
-from zdd.project.model import Group, Project, Service, find_groups
+from zdd.project.load import LoadOptions, load_project
+from zdd.project.model import Group, Project, Service, check_settings, find_groups
 from zdd.project.rawyaml import dump_yaml
-from zdd.project.settings import check_settings
 from zdd.project.values import (
     healthcheck_disabled,
     healthcheck_of,

@@ -1,18 +1,26 @@
-"""The project model: frozen values for the services compose resolves, and zdd's groups (a
-base service and the siblings that extend it)."""
+"""The project model: frozen values for the services compose resolves, zdd's groups (a base
+service and the siblings that extend it), and zdd's own top-level `x-zdd` settings."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from zdd.compose import ComposeCli
 from zdd.errors import ComposeFileError, UsageError
+from zdd.proxy import ProxyMode
 
 SERVICE_NAME = re.compile(r"[a-zA-Z0-9_.][a-zA-Z0-9_.-]*")
+SETTINGS_KEYS = (  # the top-level `x-zdd` keys zdd reads
+    "proxy",
+    "proxy_service",
+    "engine",
+    "registry",
+)
+ENGINES = ("compose", "swarm")
 
 
 @dataclass(frozen=True)
@@ -119,3 +127,42 @@ def find_groups(services: Mapping[str, Service]) -> tuple[Group, ...]:
     first_seen = list(services)
     keys = sorted(order, key=lambda k: first_seen.index(k) if k in services else len(first_seen))
     return tuple(Group(key, tuple(order[key]), key in services) for key in keys)
+
+
+def top_level_settings(documents: Iterable[Mapping[str, Any]]) -> Any:
+    """The top-level `x-zdd` value, the last file's winning (compose v1's `config` drops it)."""
+    found: Any = None
+    for document in documents:
+        if "x-zdd" in document:
+            found = document["x-zdd"]
+    return found
+
+
+def check_settings(settings: Any) -> Mapping[str, Any]:
+    """The top-level `x-zdd` mapping, checked: `proxy` (a --proxy mode; `auto` is as if it
+    were not set), `proxy_service`, `engine` (compose|swarm), `registry`; no other key."""
+    settings = settings or {}
+    if not isinstance(settings, dict):
+        raise ComposeFileError("top-level `x-zdd` must be a mapping")
+    unknown = [str(key) for key in settings if key not in SETTINGS_KEYS]
+    if unknown:
+        raise ComposeFileError(
+            f"x-zdd: unknown key {unknown[0]!r} (known: {', '.join(SETTINGS_KEYS)})"
+        )
+    modes = [str(mode) for mode in ProxyMode]
+    proxy = settings.get("proxy", ProxyMode.AUTO.value)
+    if proxy not in modes:
+        raise ComposeFileError(
+            f"x-zdd: proxy must be {', '.join(modes[:-1])} or {modes[-1]}, got {proxy!r}"
+        )
+    if not isinstance(settings.get("proxy_service", "proxy"), str):
+        raise ComposeFileError("x-zdd: proxy_service must be a service name")
+    if settings.get("engine", "compose") not in ENGINES:
+        raise ComposeFileError(
+            f"x-zdd: engine must be compose or swarm, got {settings['engine']!r}"
+        )
+    if not isinstance(settings.get("registry", ""), str):
+        raise ComposeFileError("x-zdd: registry must be HOST[:PORT]")
+    if proxy == ProxyMode.AUTO:  # chosen from the project, as with no setting at all
+        return {key: value for key, value in settings.items() if key != "proxy"}
+    return settings
