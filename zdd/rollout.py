@@ -91,7 +91,10 @@ class Rollout:
             )
         )
         if self.stop_requested:
-            raise InterruptedDeployError("interrupted after the last sibling: all replaced")
+            raise InterruptedDeployError(
+                f"interrupted: replaced {', '.join(plan.units)}, all of them; every sibling is "
+                "serving"
+            )
 
     @property
     def routing(self) -> str:
@@ -209,7 +212,7 @@ class Rollout:
             if self.stop_requested and step.service is not None and not warned:
                 warned = True
                 self.report(Event("warning", f"stopping once {step.service} is done"))
-        self._between_siblings(sibling, plan)
+        self._record(sibling)  # the last unit: run() says the summary, then the interrupt
 
     def _check_engine(self, sibling: str | None, err: ZddError) -> None:
         """A step failed: if the engine itself is gone, say so (exit 3) and change nothing more."""
@@ -225,9 +228,13 @@ class Rollout:
     def _restore_untouched_tags(self, plan: Plan) -> None:
         restore_untouched_tags(self.runner, self.baseline, plan.built, self.ready)
 
-    def _between_siblings(self, finished: str | None, plan: Plan) -> None:
+    def _record(self, finished: str | None) -> None:
+        """Keep the release tag of a unit that was replaced."""
         if finished is not None and finished in self.ready:
             self.ledger.record(finished, self.ready[finished].image_id, wait=False)
+
+    def _between_siblings(self, finished: str | None, plan: Plan) -> None:
+        self._record(finished)
         if self.stop_requested:
             self._restore_untouched_tags(plan)
             replaced = [s for s in plan.units if s in self.ready]

@@ -33,15 +33,16 @@ def heal_proxy(connection: Connection, options: HealOptions, progress: Progress)
     until each of `wait_for` is in rotation; never admit a `stale` container while it runs.
     Reports a summary event."""
     from zdd.errors import UsageError
+    from zdd.events import Event
     from zdd.heal import heal as heal_rotation
     from zdd.proxy import make_rotation
+    from zdd.proxy.modes import capabilities
     from zdd.proxy.nginx import NginxRotation
-    from zdd.rollout import Event
 
     with open_project(connection, "heal", on_wait=progress.say) as session:
         warn = lambda message: progress.event(Event("warning", message))  # noqa: E731
         choice, service = choose_proxy(session.project, options.proxy, options.proxy_service)
-        if choice.mode is not ProxyMode.NGINX:
+        if not capabilities(choice.mode).healed:
             raise UsageError("zdd heal works on the managed nginx only (--proxy nginx)")
         rotation = make_rotation(
             "nginx",

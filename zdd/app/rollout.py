@@ -12,12 +12,12 @@ from zdd.app.session import Connection, Progress, open_project
 from zdd.app.swarm import SwarmPreview, swarm_rollout, uses_swarm
 
 if TYPE_CHECKING:
+    from zdd.events import Reporter
+    from zdd.guardian import Guardian
     from zdd.plan import DeployOptions, Plan
     from zdd.project import Project
     from zdd.proxy import ProxyMode
     from zdd.proxy.choose import Choice
-    from zdd.rollout import Reporter
-    from zdd.runner import Guardian
     from zdd.session import Session
     from zdd.swarm import Engine
 
@@ -93,9 +93,9 @@ def _enforce_preflight(
 ) -> None:
     """Say the preflight's warnings; stop at its first refusal (exit 2), before any change."""
     from zdd.errors import UsageError
+    from zdd.events import Event
     from zdd.preflight import preflight
     from zdd.proxy.choose import Choice
-    from zdd.rollout import Event
 
     findings = preflight(project, options, plan.groups, plan.singles, plan.start_first)
     for finding in findings:
@@ -133,11 +133,11 @@ def _run(
 
 def _guardian(session: Session, options: DeployOptions, again: list[str]) -> Guardian | _NoGuardian:
     """The deploy's guardian (runner.Guardian): it runs `zdd heal` if this process dies."""
+    from zdd.guardian import Guardian
     from zdd.lock import lock_path
-    from zdd.proxy import ProxyMode
-    from zdd.runner import Guardian
+    from zdd.proxy.modes import capabilities
 
-    if options.proxy is not ProxyMode.NGINX:
+    if not capabilities(options.proxy).healed:
         return _NoGuardian()
     # -P: never the current directory first on sys.path (root would run a ./zdd/ it finds)
     argv = [sys.executable, "-P", "-m", "zdd.guard", str(os.getpid()), *again]

@@ -191,7 +191,7 @@ def status(
 ) -> None:
     """Each sibling: container, image (release tag), health, in rotation or not; the lock.
     With --engine swarm: each task of the project's stack, its node, image and state."""
-    connection = _given(Connection, {**locals(), "context": None})  # as before: --context unused
+    connection = _given(Connection, locals())
     with boundary(debug, as_json):
         show(output.status_lines(project_status(connection, proxy, proxy_service, engine), as_json))
 
