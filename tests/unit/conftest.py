@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from zdd.compose import ComposeBinary, detect_compose
 from zdd.errors import ZddError
 from zdd.project import LoadOptions, Project, load_project
-from zdd.runner import ComposeBinary, Runner, detect_compose
+from zdd.runner import Runner
 
 # The seed's docker-compose.yml (compose/legacy/docker-compose.yml), legacy v1 format.
 SEED = """\
@@ -64,8 +65,8 @@ def write(tmp_path: Path) -> Write:
 COMPOSE_COMMANDS = {2: "docker compose", 1: "docker-compose"}
 # Modules whose tests run the real docker CLI, or zdd on real files (compose `config` runs).
 CLI_MODULES = frozenset(
-    ("test_cli", "test_choose", "test_init", "test_issue11_gaps", "test_preflight",
-     "test_plugin", "test_properties", "test_swarm", "test_odd_input", "test_bad_input")
+    ("test_cli", "test_choose", "test_compose_refusals", "test_init", "test_plugin",
+     "test_preflight", "test_properties", "test_swarm")
 )  # fmt: skip
 
 
