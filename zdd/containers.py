@@ -9,7 +9,7 @@ from typing import Any
 
 from zdd.errors import ComposeCommandError
 from zdd.health import healthcheck_budget
-from zdd.runner import Runner
+from zdd.ports import CommandRunner
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -94,7 +94,7 @@ def check_budget(check: Mapping[str, Any] | None) -> float | None:
 CHECK_TIMEOUT = 10.0  # seconds for one run of a healthcheck command by zdd
 
 
-def readiness(runner: Runner, container: Container) -> Callable[[], bool]:
+def readiness(runner: CommandRunner, container: Container) -> Callable[[], bool]:
     """Start finding out whether the container is ready; calling the result says it (waiting
     for the healthcheck command, if one runs). Ready: running and healthy; or still `starting`
     (the engine has not run its first check yet) with its healthcheck command exiting 0 when
@@ -106,12 +106,12 @@ def readiness(runner: Runner, container: Container) -> Callable[[], bool]:
     return check_started(runner, container)
 
 
-def passes_check(runner: Runner, container: Container) -> bool:
+def passes_check(runner: CommandRunner, container: Container) -> bool:
     """Whether the container's healthcheck command, run now by zdd, exits 0."""
     return check_started(runner, container)()
 
 
-def check_started(runner: Runner, container: Container) -> Callable[[], bool]:
+def check_started(runner: CommandRunner, container: Container) -> Callable[[], bool]:
     """The container's healthcheck command, started now; calling the result waits for it."""
     if not container.check_command:
         return lambda: False
@@ -128,7 +128,7 @@ def check_started(runner: Runner, container: Container) -> Callable[[], bool]:
     return passed
 
 
-def inspect(runner: Runner, ids: Iterable[str]) -> list[Container]:
+def inspect(runner: CommandRunner, ids: Iterable[str]) -> list[Container]:
     """`docker inspect` of many containers in one call."""
     ids = list(ids)
     if not ids:
@@ -140,7 +140,9 @@ def inspect(runner: Runner, ids: Iterable[str]) -> list[Container]:
 LISTINGS = 3  # tries: a container listed may be removed before it is inspected
 
 
-def project_containers(runner: Runner, project: str, service: str | None = None) -> list[Container]:
+def project_containers(
+    runner: CommandRunner, project: str, service: str | None = None
+) -> list[Container]:
     """The project's service containers (not one-off `run` containers), optionally one service.
     A container removed between the listing and the inspect (compose recreating it, maybe
     one that outlived a killed zdd) means listing again."""

@@ -12,8 +12,8 @@ from zdd.containers import Container, inspect, passes_check, project_containers
 from zdd.errors import ComposeCommandError, UsageError, ZddError
 from zdd.health import GateError, wait_healthy, wait_http, wait_running, watch
 from zdd.plan import Gate, GatePolicy, GateSource
+from zdd.ports import CommandRunner
 from zdd.proxy import Rotation
-from zdd.runner import Runner
 
 # Runs inside the new container (`sh -s -- URL`): the readiness URL is requested from the
 # container itself, so it works where container IPs are not reachable from the host.
@@ -35,7 +35,7 @@ exit 127
 class Gating:
     """Waits for the new containers of one rollout, as its plan's gates say."""
 
-    runner: Runner
+    runner: CommandRunner
     project: str
     rotation: Rotation  # holds a discovery proxy's new containers off its networks
     clock: Callable[[], float]

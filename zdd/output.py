@@ -13,12 +13,12 @@ if TYPE_CHECKING:
 
     from zdd.app.inspect import Status, SwarmStatus
     from zdd.app.swarm import SwarmPreview
+    from zdd.events import Event
     from zdd.init import Setup
     from zdd.plan import Plan
     from zdd.preflight import Finding
     from zdd.probe import Report
     from zdd.project import Project
-    from zdd.rollout import Event
 
 
 class Line(NamedTuple):

@@ -7,14 +7,15 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from zdd.compose import ComposeCli
 from zdd.containers import Container, project_containers
 from zdd.errors import RollbackError, UsageError, ZddError
 from zdd.events import Event, Reporter
 from zdd.gating import Gating
 from zdd.plan import Command, Gate, Plan, Retag, Retire, Rotate, RotateAction, Step, Verb
+from zdd.ports import CommandRunner
 from zdd.proxy import Rotation
 from zdd.releases import Ledger
-from zdd.runner import ComposeCli, Runner
 
 REPLACING = (Verb.STOP, Verb.UP)  # once one of these ran, the sibling's old container is gone
 
@@ -52,7 +53,7 @@ def rollback_targets(plan: Plan, before: Mapping[str, Container], ledger: Ledger
 
 
 def restore_untouched_tags(
-    runner: Runner, baseline: Baseline, built: Sequence[str], ready: Collection[str]
+    runner: CommandRunner, baseline: Baseline, built: Sequence[str], ready: Collection[str]
 ) -> None:
     """The build re-tagged the image of each sibling it built itself: point the untouched
     ones back, so that a later plain `compose up` does not start the new build unannounced.
@@ -67,7 +68,7 @@ def restore_untouched_tags(
 class Recovery:
     """Puts a unit whose turn failed back on what it ran before, and says what was done."""
 
-    runner: Runner
+    runner: CommandRunner
     cli: ComposeCli
     project: str
     rotation: Rotation

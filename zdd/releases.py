@@ -11,7 +11,7 @@ import re
 import time
 
 from zdd.errors import ZddError
-from zdd.runner import Pending, Runner
+from zdd.ports import CommandRunner, Started
 
 KEEP = 3
 
@@ -25,12 +25,12 @@ def release_repo(project: str, service: str) -> str:
 class Ledger:
     """The project's release tags: listed on first use, then updated as zdd tags."""
 
-    def __init__(self, runner: Runner, project: str) -> None:
+    def __init__(self, runner: CommandRunner, project: str) -> None:
         self.runner = runner
         self.project = project
         self._by_repo: dict[str, list[tuple[str, str]]] | None = None
-        self._listing: Pending | None = None
-        self._pending: list[Pending] = []
+        self._listing: Started | None = None
+        self._pending: list[Started] = []
 
     def prefetch(self) -> None:
         """Start listing the tags in the background (e.g. while the build runs)."""

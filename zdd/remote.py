@@ -23,14 +23,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from zdd.errors import ComposeUnavailableError, UsageError, ZddError
-from zdd.runner import Held, Runner
+from zdd.guardian import Held
+from zdd.ports import CommandRunner
 
 REMOTE_SOCKET = "/var/run/docker.sock"  # the engine's socket on the remote host (rootful)
 CONNECT_TIMEOUT = 20.0  # seconds for the SSH connection and its forwarded socket
 _HOST = re.compile(r"[A-Za-z0-9_.:\[\]%-]+")  # a host name or address, never an option
 
 
-def engine_address(runner: Runner, environ: Mapping[str, str]) -> str:
+def engine_address(runner: CommandRunner, environ: Mapping[str, str]) -> str:
     """Where docker sends commands: DOCKER_HOST, else the host of the context in use
     (DOCKER_CONTEXT, else the docker CLI config's current context); "" for the default."""
     if environ.get("DOCKER_HOST"):
@@ -86,7 +87,7 @@ class Tunnel:
 
 
 @contextmanager
-def engine_tunnel(runner: Runner, environ: MutableMapping[str, str]) -> Iterator[Tunnel]:
+def engine_tunnel(runner: CommandRunner, environ: MutableMapping[str, str]) -> Iterator[Tunnel]:
     """While it is open, `environ` points docker at a socket forwarded over one SSH connection,
     where the engine in use is `ssh://` (ZDD_SSH_TUNNEL=0: docker's own ssh, one connection per
     command). An engine error after the connection ended says so."""

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from zdd.compose import ComposeCli
 from zdd.containers import Container, project_containers
 from zdd.errors import (
     ComposeCommandError,
@@ -20,21 +21,20 @@ from zdd.errors import (
 from zdd.events import Event, Reporter
 from zdd.gating import Gating
 from zdd.plan import Command, Gate, Plan, Retag, Retire, RotateAction, Step, Verb, down_first
+from zdd.ports import CommandRunner
 from zdd.proxy import NoRotation, Rotation
 from zdd.proxy.modes import capabilities
 from zdd.recovery import Baseline, Recovery, restore_untouched_tags, rollback_targets
 from zdd.releases import Ledger
-from zdd.runner import ComposeCli, Runner, check_engine
+from zdd.runner import check_engine
 from zdd.signals import on_stop_signals
-
-__all__ = ["Event", "Reporter", "Rollout"]
 
 
 @dataclass
 class Rollout:
     """Runs a plan against the engine; a failed sibling goes back to its previous image."""
 
-    runner: Runner
+    runner: CommandRunner
     cli: ComposeCli
     project: str
     report: Reporter

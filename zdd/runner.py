@@ -14,26 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict, Unpack
 
-from zdd.compose import INSTALL_HINT, ComposeBinary, ComposeCli, detect_compose
+from zdd.compose import INSTALL_HINT
 from zdd.errors import ComposeCommandError, ComposeUnavailableError
-from zdd.guardian import Guardian, Held
-
-__all__ = [  # the compose binary and the held processes are read through here too
-    "ENDED",
-    "TIMED_OUT",
-    "ComposeBinary",
-    "ComposeCli",
-    "Guardian",
-    "Held",
-    "Pending",
-    "RunOptions",
-    "Runner",
-    "Shell",
-    "check_engine",
-    "detect_compose",
-    "engine_identity",
-    "terminate_group",
-]
+from zdd.ports import CommandRunner, Started
 
 log = logging.getLogger(__name__)
 
@@ -255,12 +238,12 @@ class Shell:
             terminate_group(process)
 
 
-def engine_identity(runner: Runner, environ: Mapping[str, str]) -> Callable[[], str]:
+def engine_identity(runner: CommandRunner, environ: Mapping[str, str]) -> Callable[[], str]:
     """Start asking the engine for its ID; calling the result gives it. Two spellings of one
     engine (DOCKER_HOST unset or set to the same socket, a context) give one ID. An engine that
     does not answer is named by the environment's address (every command on it fails anyway)."""
     try:
-        pending: Pending | None = runner.start(
+        pending: Started | None = runner.start(
             ["docker", "info", "--format", "{{.ID}}"], timeout=30
         )
     except ComposeUnavailableError:
@@ -277,7 +260,7 @@ def engine_identity(runner: Runner, environ: Mapping[str, str]) -> Callable[[], 
     return identity
 
 
-def check_engine(runner: Runner) -> str:
+def check_engine(runner: CommandRunner) -> str:
     """The engine's version; a clear error when the engine cannot be reached."""
     try:
         return runner.run(["docker", "version", "--format", "{{.Server.Version}}"], timeout=30)

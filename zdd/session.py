@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from zdd.compose import ComposeBinary, ComposeCli, detect_compose
 from zdd.paths import cache_dir
+from zdd.ports import CommandRunner
 from zdd.project import LoadOptions, Project, load_project
-from zdd.runner import Runner
 
 
 @dataclass(frozen=True)
@@ -18,12 +18,12 @@ class Session:
     project: Project
     binary: ComposeBinary
     cli: ComposeCli
-    runner: Runner
+    runner: CommandRunner
     engine: str = ""  # the engine's identity (runner.engine_identity), where it was asked
     environ: Mapping[str, str] = field(default_factory=dict)  # as given, before any SSH tunnel
 
 
-def open_session(options: LoadOptions, compose_cmd: str | None, runner: Runner) -> Session:
+def open_session(options: LoadOptions, compose_cmd: str | None, runner: CommandRunner) -> Session:
     """Pick the compose binary, then load the project through its own `config`."""
     cache = cache_dir(options.environ) / "compose-versions.json"
     binary = detect_compose(runner, compose_cmd, cache)

@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zdd.compose import ComposeBinary, ComposeCli
+from zdd.events import Event
 from zdd.plan import DeployOptions, Plan, build_plan, build_rollback_plan
 from zdd.project import Project, Service, find_groups
 from zdd.proxy import NoRotation, ProxyMode, Rotation
-from zdd.rollout import Event, Rollout
-from zdd.runner import ComposeBinary, ComposeCli
+from zdd.rollout import Rollout
 
 from .fakes import NEW, OLD, FakeClock, FakeEngine
 

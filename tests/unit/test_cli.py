@@ -318,7 +318,8 @@ def test_shell_metacharacters_in_a_service_name_are_never_interpreted(
 
 def test_compose_version_is_cached_by_its_binary(tmp_path: Path) -> None:
     """docker-compose 1.x needs 0.4 s to print its version: it is asked once per binary."""
-    from zdd.runner import Runner, detect_compose
+    from zdd.compose import detect_compose
+    from zdd.runner import Runner
 
     compose = fake_compose(tmp_path, "1.29.2")
     cache = tmp_path / "cache" / "versions.json"
@@ -338,7 +339,8 @@ def test_compose_plugin_version_is_cached_by_the_plugin(
 ) -> None:
     """`docker compose version` is asked again only when the plugin file changes, or when the
     docker CLI is told of plugin places zdd does not look in."""
-    from zdd.runner import Runner, detect_compose
+    from zdd.compose import detect_compose
+    from zdd.runner import Runner
 
     docker = tmp_path / "bin" / "docker"
     docker.parent.mkdir()

@@ -11,10 +11,11 @@ from typing import Any, Unpack
 
 import pytest
 
+from zdd.compose import ComposeBinary
 from zdd.errors import ComposeCommandError, ComposeFileError
 from zdd.project import LoadOptions, Project, load_project
 from zdd.project.config import CACHE_ENTRIES
-from zdd.runner import ComposeBinary, Runner, RunOptions
+from zdd.runner import Runner, RunOptions
 
 from .conftest import Write
 

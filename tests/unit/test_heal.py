@@ -13,13 +13,14 @@ import pytest
 
 import zdd.cli
 from zdd import guard
+from zdd.compose import ComposeBinary, ComposeCli
 from zdd.containers import Container
 from zdd.errors import DeployError, ExitCode, UsageError
 from zdd.plan import DeployOptions, build_plan, down_first
 from zdd.project import Project
 from zdd.proxy import ProxyMode
 from zdd.proxy.nginx import MARK, NginxRotation, rendered_siblings, servers_text, upstream_file
-from zdd.runner import ComposeBinary, ComposeCli, Runner
+from zdd.runner import Runner
 
 from .conftest import Load
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from zdd.compose import ComposeBinary, ComposeCli
 from zdd.errors import ExitCode, UsageError
 from zdd.order import Order
 from zdd.plan import (
@@ -21,7 +22,6 @@ from zdd.plan import (
 )
 from zdd.project import Project, healthcheck_of, parse_duration
 from zdd.proxy import ProxyMode
-from zdd.runner import ComposeBinary, ComposeCli
 
 from .conftest import UNSEEN, Load, Write
 

@@ -25,9 +25,10 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from zdd.cli import app
+from zdd.compose import detect_compose
 from zdd.errors import ExitCode
 from zdd.project import LoadOptions, load_project
-from zdd.runner import Runner, detect_compose
+from zdd.runner import Runner
 
 from .test_cli import fake_compose
 

@@ -11,9 +11,9 @@ import pytest
 
 from zdd.containers import Container
 from zdd.errors import DeployError
+from zdd.events import Event
 from zdd.plan import DeployOptions
 from zdd.proxy import NoRotation
-from zdd.rollout import Event
 
 from .fakes import NEW, OLD
 from .stacks import prepare, seed_engine, seed_project

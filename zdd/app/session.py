@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from zdd.events import Reporter
     from zdd.probe import Report
-    from zdd.rollout import Reporter
     from zdd.session import Session
 
 

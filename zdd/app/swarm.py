@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from zdd.events import Reporter
     from zdd.plan import DeployOptions
     from zdd.preflight import Finding
     from zdd.project import Project
-    from zdd.rollout import Reporter
     from zdd.session import Session
     from zdd.swarm import Engine
     from zdd.swarm.watch import Task
@@ -50,8 +50,8 @@ def swarm_rollout(
     """Render, push and `docker stack deploy`, then watch Swarm's update (or ask Swarm to roll
     each service back); with `dry_run`, only what it would run."""
     from zdd.errors import UsageError
+    from zdd.events import Event
     from zdd.project import dump_yaml
-    from zdd.rollout import Event
     from zdd.swarm.rollout import SwarmDeploy, check_manager
     from zdd.swarm.stack import MONITOR, check_registry
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from zdd.compose import ComposeCli
 from zdd.errors import UsageError
 from zdd.order import Order
 from zdd.plan.builds import Builds, plan_builds
@@ -18,7 +19,6 @@ from zdd.plan.options import DeployOptions
 from zdd.plan.steps import Command, Plan, Retag, Retire, Rotate, RotateAction, Step, Verb
 from zdd.project import Group, Project, replicas, side_by_side_blockers
 from zdd.proxy.modes import MODES
-from zdd.runner import ComposeCli
 
 
 def build_plan(

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zdd.containers import Container, by_service
+from zdd.ports import CommandRunner
 from zdd.project import Project
-from zdd.runner import Runner
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def attachments_of(project: Project, service: str) -> list[Attachment]:
 class DiscoveryRotation:
     """Holds new containers off the proxy's networks until their gate passes."""
 
-    runner: Runner
+    runner: CommandRunner
     proxy_service: str
     project: Project | None = None  # the networks compose attaches each service to
     settle: float = 0.0  # seconds for the proxy to find a connected container (its DNS TTL)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from zdd.containers import Container
 from zdd.errors import ComposeCommandError, DeployError, UsageError
-from zdd.runner import Runner
+from zdd.ports import CommandRunner
 
 
 def check_hook(flag: str, command: str | None) -> None:
@@ -32,7 +32,7 @@ def check_hook(flag: str, command: str | None) -> None:
 class ExternalRotation:
     """Runs the user's host-side hooks around each replacement."""
 
-    runner: Runner
+    runner: CommandRunner
     project: str
     pre_stop: str | None
     post_start: str | None

@@ -23,11 +23,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 
+from zdd.compose import ComposeCli
 from zdd.containers import Container, by_service, project_containers, readiness
 from zdd.errors import ComposeCommandError, DeployError, UsageError
 from zdd.health import wait_until
+from zdd.ports import CommandRunner, ScriptShell
 from zdd.project import Project, service_port
-from zdd.runner import ENDED, ComposeCli, Runner, Shell
+from zdd.runner import ENDED
 
 UPSTREAM_DIR = "/etc/nginx/zdd"
 TICK = 0.05  # the apply script's poll interval, seconds
@@ -59,7 +61,7 @@ def upstream_file(base: str) -> str:
 class NginxRotation:
     """Keeps each group's upstream list in the proxy container in line with the rollout."""
 
-    runner: Runner
+    runner: CommandRunner
     cli: ComposeCli
     project: Project
     proxy_service: str
@@ -70,7 +72,7 @@ class NginxRotation:
     # base (or single service) -> sibling (or a single's container name) -> address
     members: dict[str, dict[str, str]] = field(default_factory=dict)
     proxy: Container | None = None
-    shell: Shell | None = None  # in the proxy container, opened by sync()
+    shell: ScriptShell | None = None  # in the proxy container, opened by sync()
     stale: set[str] = field(default_factory=set)  # ids never admitted while they run
     beside: dict[str, str] = field(default_factory=dict)  # sibling -> its start-first new one
 

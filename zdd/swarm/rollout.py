@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from zdd.compose import ComposeCli
 from zdd.errors import (
     ComposeCommandError,
     ComposeUnavailableError,
@@ -18,8 +19,8 @@ from zdd.errors import (
     UsageError,
 )
 from zdd.events import Event, Reporter
+from zdd.ports import CommandRunner
 from zdd.project import Project, dump_yaml
-from zdd.runner import ComposeCli, Runner
 from zdd.swarm.stack import MONITOR, Stack, budget, render, repository, units
 from zdd.swarm.watch import Task, failures, judge, parse_services, parse_tasks
 
@@ -29,7 +30,7 @@ PUSH_TIMEOUT = 900.0
 Clock = Callable[[], float]
 
 
-def check_manager(runner: Runner) -> None:
+def check_manager(runner: CommandRunner) -> None:
     """The engine is an active Swarm manager, or exit 3 with the command that makes it one."""
     out = runner.run(
         ["docker", "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}"],
@@ -50,7 +51,7 @@ def check_manager(runner: Runner) -> None:
 class SwarmDeploy:
     """One deploy or rollback of a project's stack."""
 
-    runner: Runner
+    runner: CommandRunner
     cli: ComposeCli
     project: Project
     registry: str
