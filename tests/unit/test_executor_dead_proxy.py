@@ -11,7 +11,8 @@ import pytest
 from zdd.errors import DeployError, ExitCode, RollbackError, ZddError
 from zdd.proxy.nginx import NginxRotation, servers_text, upstream_file
 
-from .fakes import NEW, OLD, FakeEngine, FakeNginx, FakeRotation
+from .fake_proxy import FakeNginx, FakeRotation
+from .fakes import NEW, OLD, FakeEngine
 from .stacks import (
     BUILD,
     NGINX,

@@ -18,7 +18,8 @@ from zdd.errors import (
     ZddError,
 )
 
-from .fakes import NEW, OLD, FakeEngine, FakeRotation
+from .fake_proxy import FakeRotation
+from .fakes import NEW, OLD, FakeEngine
 from .stacks import (
     BUILD,
     LOG,

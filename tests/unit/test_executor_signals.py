@@ -21,7 +21,8 @@ from zdd.plan import Plan
 from zdd.project import Project
 from zdd.rollout import Rollout
 
-from .fakes import NEW, OLD, FakeEngine, FakeRotation
+from .fake_proxy import FakeRotation
+from .fakes import NEW, OLD, FakeEngine
 from .stacks import (
     BUILD,
     NGINX,
