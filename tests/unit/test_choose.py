@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from zdd.cli import app
 
 from .conftest import Load, Write
+from .fakes import FakeEngine
 from .test_cli import fake_compose
 
 runner = CliRunner()
@@ -60,23 +61,14 @@ def test_discovery_reconnects_with_each_alias_as_a_value_never_a_flag() -> None:
     """Aliases come from the user's compose file: `--alias=-x` keeps `-x` a value."""
     from zdd.proxy.discovery import Attachment, DiscoveryRotation
 
-    calls: list[list[str]] = []
-
-    class Runner:
-        def run(self, argv: list[str], **_: object) -> str:
-            calls.append(argv)
-            return ""
-
-    rotation = DiscoveryRotation(Runner(), "proxy", sleep=lambda _s: None)  # type: ignore[arg-type]
-    rotation.held["c1"] = [Attachment("p_default", ("-d", "pool"), "10.0.0.9")]
-
-    class Container:
-        id = "c1"
-
-    rotation.route("app", admit=[Container()])  # type: ignore[list-item]
-    assert calls == [
-        ["docker", "network", "connect", "--alias=-d", "--alias=pool", "--ip=10.0.0.9",
-         "--", "p_default", "c1"]
+    engine = FakeEngine("p", answers={("docker", "network"): ""})
+    held = engine.container(engine.create("app", start=False))
+    rotation = DiscoveryRotation(engine, "proxy", sleep=lambda _s: None)
+    rotation.held[held.id] = [Attachment("p_default", ("-d", "pool"), "10.0.0.9")]
+    rotation.route("app", admit=[held])
+    assert engine.argv == [
+        ("docker", "network", "connect", "--alias=-d", "--alias=pool", "--ip=10.0.0.9",
+         "--", "p_default", held.id)
     ]  # fmt: skip
 
 
@@ -96,7 +88,7 @@ CREATED_ON = {
     # network compose created the container on: (held for admission, connected before start)
     # compose v1 creates it on its first network only (here backend)
     "p_backend": ([("p_default", ("a", "pool"))], []),
-    "p_default": ([("p_default", ("a", "pool"))], ["--alias=a", "--", "p_backend", "c1"]),
+    "p_default": ([("p_default", ("a", "pool"))], ["--alias=a", "--", "p_backend"]),
 }
 
 
@@ -110,26 +102,16 @@ def test_a_held_container_keeps_or_gets_every_network_but_the_proxy_s(
 
     held, connected_now = CREATED_ON[created_on]
     project = load(str(write("p/compose.yaml", TWO_NETWORKS)), compose=compose)
-    calls: list[list[str]] = []
-
-    class Runner:
-        def run(self, argv: list[str], **_: object) -> str:
-            calls.append(argv)
-            if argv[:2] == ["docker", "inspect"]:
-                return json.dumps({created_on: {"Aliases": ["a", "pool"]}})
-            return ""
-
-    rotation = DiscoveryRotation(Runner(), "proxy", project)  # type: ignore[arg-type]
+    networks = json.dumps({created_on: {"Aliases": ["a", "pool"]}})
+    engine = FakeEngine("p", answers={("docker", "inspect"): networks, ("docker", "network"): ""})
+    created = engine.container(engine.create("a", start=False))
+    rotation = DiscoveryRotation(engine, "proxy", project)
     rotation.networks = {"p_default"}
-
-    class Container:
-        id = "c1"
-
-    rotation.hold("a", [Container()])  # type: ignore[list-item]
-    assert [(a.network, a.aliases) for a in rotation.held["c1"]] == held
-    connects = [argv[3:] for argv in calls if argv[:3] == ["docker", "network", "connect"]]
-    assert connects == ([connected_now] if connected_now else [])
-    disconnects = [argv for argv in calls if argv[:3] == ["docker", "network", "disconnect"]]
+    rotation.hold("a", [created])
+    assert [(a.network, a.aliases) for a in rotation.held[created.id]] == held
+    connects = [list(a[3:]) for a in engine.argv if a[:3] == ("docker", "network", "connect")]
+    assert connects == ([[*connected_now, created.id]] if connected_now else [])
+    disconnects = [a for a in engine.argv if a[:3] == ("docker", "network", "disconnect")]
     assert bool(disconnects) is (created_on == "p_default"), "only the proxy's network is left"
 
 

@@ -1,5 +1,6 @@
 """Healing, pure parts: the reconciliation's decisions, the order of a rollout, the last
-sibling never drained, the guardian's protocol (no Docker: the proxy's shell is faked)."""
+sibling never drained, the guardian's protocol (no Docker: the fake engine plays the proxy's
+nginx)."""
 
 from __future__ import annotations
 
@@ -13,19 +14,18 @@ import pytest
 
 import zdd.cli
 from zdd import guard
-from zdd.compose import ComposeBinary, ComposeCli
 from zdd.containers import Container
 from zdd.errors import DeployError, ExitCode, UsageError
 from zdd.plan import DeployOptions, build_plan, down_first
-from zdd.project import Project
 from zdd.proxy import ProxyMode
-from zdd.proxy.nginx import MARK, NginxRotation, rendered_siblings, servers_text, upstream_file
-from zdd.runner import Runner
+from zdd.proxy.nginx import NginxRotation, rendered_siblings, servers_text, upstream_file
 
-from .conftest import Load
+from .fake_proxy import FakeNginx
+from .fakes import FakeEngine
+from .stacks import cli_for, seed_project
 
-V2 = ComposeBinary(("docker", "compose"), "2.40.3")
 NET = "legacy_default"
+APP = upstream_file("app")  # the seed's one group's upstream file in the proxy
 
 
 def container(service: str, ip: str, **state: Any) -> Container:
@@ -44,77 +44,76 @@ def container(service: str, ip: str, **state: Any) -> Container:
     return replace(base, **state)
 
 
-PROXY = container("proxy", "10.9.0.2", health=None)
+PROXY = container("proxy", "10.9.0.2", health=None, id="proxy-0")
 
 
-class FakeProxy(NginxRotation):
-    """The rotation with the proxy's files held in a dict instead of a container."""
-
-    files: dict[str, str]
-    applied: list[tuple[str, dict[str, str], bool]]
-
-    def _use(self, proxy: Container) -> None:
-        self.proxy = proxy
-
-    def _run(self, script: str, timeout: float = 30) -> str:
-        return "".join(
-            f"{MARK} {path}\n" + (self.files[path] + "\n" if path in self.files else "")
-            for path in (upstream_file("app"),)
-        )
-
-    def _apply(self, base: str, *, drain: bool = False, confirm: str = "") -> None:
-        self.applied.append((base, dict(self.members[base]), drain))
-        self.files[upstream_file(base)] = servers_text(self.members[base])
+def applied(members: dict[str, str], drained: bool = False) -> tuple[str, str, bool]:
+    """What the proxy's nginx got: the group's upstream rendered with `members`."""
+    return (APP, servers_text(members), drained)
 
 
 @pytest.fixture
-def seed(seed_file: Path, load: Load) -> Project:
-    return load(str(seed_file))
+def nginx() -> FakeNginx:
+    """The seed's proxy (PROXY) running on the fake engine, its nginx played by FakeNginx."""
+    engine = FakeEngine("legacy")
+    assert engine.create("proxy") == PROXY.id
+    nginx = FakeNginx(engine)
+    engine.script_answer = nginx
+    return nginx
 
 
 @pytest.fixture
-def rotation(seed: Project) -> FakeProxy:
-    cli = ComposeCli(V2, seed.files, seed.name)
-    warnings: list[str] = []
-    fake = FakeProxy(Runner(), cli, seed, "proxy", 1.0, warnings.append)
-    fake.files, fake.applied, fake.warnings = {}, [], warnings  # type: ignore[attr-defined]
-    return fake
+def warnings() -> list[str]:
+    """What the rotation said."""
+    return []
 
 
-def test_a_ready_sibling_out_of_rotation_is_admitted_first(rotation: FakeProxy) -> None:
-    rotation.files[upstream_file("app")] = servers_text({"service_a": "10.9.0.3:3000"})
+@pytest.fixture
+def rotation(nginx: FakeNginx, warnings: list[str]) -> NginxRotation:
+    seed = seed_project()
+    return NginxRotation(nginx.engine, cli_for(seed), seed, "proxy", 1.0, warnings.append)
+
+
+def test_a_ready_sibling_out_of_rotation_is_admitted_first(
+    rotation: NginxRotation, nginx: FakeNginx, warnings: list[str]
+) -> None:
+    nginx.files[APP] = servers_text({"service_a": "10.9.0.3:3000"})
     found = [PROXY, container("service_a", "10.9.0.3"), container("service_b", "10.9.0.4")]
     rotation.sync(found)
-    assert rotation.applied == [
-        ("app", {"service_a": "10.9.0.3:3000", "service_b": "10.9.0.4:3000"}, False)
-    ]
-    assert rotation.warnings == ["app: service_b was ready but out of rotation: admitted"]  # type: ignore[attr-defined]
+    assert nginx.applies == [applied({"service_a": "10.9.0.3:3000", "service_b": "10.9.0.4:3000"})]
+    assert warnings == ["app: service_b was ready but out of rotation: admitted"]
     assert rotation.serving("service_b")
 
 
-def test_a_sibling_that_is_not_ready_is_taken_out(rotation: FakeProxy) -> None:
+def test_a_sibling_that_is_not_ready_is_taken_out(
+    rotation: NginxRotation, nginx: FakeNginx, warnings: list[str]
+) -> None:
     both = {"service_a": "10.9.0.3:3000", "service_b": "10.9.0.4:3000"}
-    rotation.files[upstream_file("app")] = servers_text(both)
+    nginx.files[APP] = servers_text(both)
     found = [PROXY, container("service_a", "10.9.0.3"), container("service_b", "", status="exited")]
     rotation.sync(found)
-    assert rotation.applied == [("app", {"service_a": "10.9.0.3:3000"}, True)]
-    assert rotation.warnings == ["app: service_b is not ready: taken out of rotation"]  # type: ignore[attr-defined]
+    assert nginx.applies == [applied({"service_a": "10.9.0.3:3000"}, drained=True)]
+    assert warnings == ["app: service_b is not ready: taken out of rotation"]
 
 
-def test_nothing_is_applied_when_the_proxy_agrees(rotation: FakeProxy) -> None:
+def test_nothing_is_applied_when_the_proxy_agrees(
+    rotation: NginxRotation, nginx: FakeNginx, warnings: list[str]
+) -> None:
     both = {"service_a": "10.9.0.3:3000", "service_b": "10.9.0.4:3000"}
-    rotation.files[upstream_file("app")] = servers_text(both)
+    nginx.files[APP] = servers_text(both)
     rotation.sync([PROXY, container("service_a", "10.9.0.3"), container("service_b", "10.9.0.4")])
-    assert rotation.applied == [] and rotation.warnings == []  # type: ignore[attr-defined]
+    assert nginx.applies == [] and warnings == []
 
 
-def test_a_new_proxy_is_rendered_and_said_so(rotation: FakeProxy) -> None:
+def test_a_new_proxy_is_rendered_and_said_so(
+    rotation: NginxRotation, nginx: FakeNginx, warnings: list[str]
+) -> None:
     rotation.sync([PROXY, container("service_a", "10.9.0.3"), container("service_b", "10.9.0.4")])
-    assert [base for base, *_ in rotation.applied] == ["app"]
-    assert "the proxy had no upstream from zdd" in rotation.warnings[0]  # type: ignore[attr-defined]
+    assert [path for path, *_ in nginx.applies] == [APP]
+    assert "the proxy had no upstream from zdd" in warnings[0]
 
 
-def test_the_last_sibling_in_rotation_is_never_drained(rotation: FakeProxy) -> None:
+def test_the_last_sibling_in_rotation_is_never_drained(rotation: NginxRotation) -> None:
     rotation.sync(
         [PROXY, container("service_a", "10.9.0.3"), container("service_b", "", status="exited")]
     )
@@ -129,9 +128,9 @@ def test_the_last_sibling_in_rotation_is_never_drained(rotation: FakeProxy) -> N
         rotation.drain("service_a")
 
 
-def test_siblings_that_are_down_go_first(seed: Project) -> None:
-    options = DeployOptions(proxy=ProxyMode.NGINX)
-    plan = build_plan(seed, ComposeCli(V2, seed.files, seed.name), options)
+def test_siblings_that_are_down_go_first() -> None:
+    seed = seed_project()
+    plan = build_plan(seed, cli_for(seed), DeployOptions(proxy=ProxyMode.NGINX))
     ordered = down_first(plan, ["service_b"])
     turns = list(dict.fromkeys(s.service for s in ordered.steps))
     assert turns == [None, "service_b", "service_a"]
@@ -174,24 +173,26 @@ def test_the_guardian_heals_only_when_zdd_died(
         assert called == [[heals[0], "-p", "legacy", *heals[1:]]]
 
 
-def test_addresses_changed_outside_zdd_are_re_rendered(rotation: FakeProxy) -> None:
+def test_addresses_changed_outside_zdd_are_re_rendered(
+    rotation: NginxRotation, nginx: FakeNginx, warnings: list[str]
+) -> None:
     stale = {"service_a": "10.9.0.3:3000", "service_b": "10.9.0.9:3000"}
-    rotation.files[upstream_file("app")] = servers_text(stale)
+    nginx.files[APP] = servers_text(stale)
     rotation.sync([PROXY, container("service_a", "10.9.0.3"), container("service_b", "10.9.0.4")])
-    assert rotation.applied[0][1]["service_b"] == "10.9.0.4:3000"
-    assert rotation.warnings == [  # type: ignore[attr-defined]
-        "app: addresses changed (containers recreated outside zdd): re-rendered"
-    ]
+    assert nginx.applies == [applied({"service_a": "10.9.0.3:3000", "service_b": "10.9.0.4:3000"})]
+    assert warnings == ["app: addresses changed (containers recreated outside zdd): re-rendered"]
 
 
-def test_the_old_container_a_dead_deploy_was_stopping_is_not_admitted(rotation: FakeProxy) -> None:
+def test_the_old_container_a_dead_deploy_was_stopping_is_not_admitted(
+    rotation: NginxRotation, nginx: FakeNginx
+) -> None:
     """`compose stop` outlives zdd: its container still runs (even `healthy`) for up to its
     stop timeout. The guardian names it stale; it is not admitted while it runs."""
-    rotation.files[upstream_file("app")] = servers_text({"service_b": "10.9.0.4:3000"})
+    nginx.files[APP] = servers_text({"service_b": "10.9.0.4:3000"})
     rotation.stale.add("id-service_a")
     stopping = container("service_a", "10.9.0.3")
     rotation.sync([PROXY, stopping, container("service_b", "10.9.0.4")])
-    assert rotation.applied == [] and not rotation.serving("service_a")
+    assert nginx.applies == [] and not rotation.serving("service_a")
     stopped = replace(stopping, status="exited")
     rotation.reconcile([PROXY, stopped, container("service_b", "10.9.0.4")])
     assert rotation.stale == set(), "stopped: stale no more (an `up` may start it again)"
@@ -216,32 +217,36 @@ def test_a_stale_container_is_stopping_only_while_a_compose_of_the_project_runs(
     assert stopping("legacy", tmp_path)
 
 
-def _beside(rotation: FakeProxy) -> tuple[dict[str, str], Container, Container]:
+def _beside(
+    rotation: NginxRotation, nginx: FakeNginx
+) -> tuple[dict[str, str], Container, Container]:
     """Both siblings in rotation, and service_a's old and new (start-first) containers."""
     both = {"service_a": "10.9.0.3:3000", "service_b": "10.9.0.4:3000"}
-    rotation.files[upstream_file("app")] = servers_text(both)
+    nginx.files[APP] = servers_text(both)
     old = container("service_a", "10.9.0.3")
     rotation.sync([PROXY, old, container("service_b", "10.9.0.4")])
     new = container("service_a", "10.9.0.5", id="id-new", name="legacy-service_a-2")
     return both, old, new
 
 
-def test_a_sibling_start_first_serves_beside_then_under_its_name(rotation: FakeProxy) -> None:
-    both, old, new = _beside(rotation)
+def test_a_sibling_start_first_serves_beside_then_under_its_name(
+    rotation: NginxRotation, nginx: FakeNginx
+) -> None:
+    both, old, new = _beside(rotation, nginx)
     rotation.route("service_a", admit=[new])
     rotation.route("service_a", drain=[old])
-    assert rotation.applied == [
-        ("app", {**both, "legacy-service_a-2": "10.9.0.5:3000"}, False),  # beside the old one
-        ("app", {"service_a": "10.9.0.5:3000", "service_b": "10.9.0.4:3000"}, True),
+    assert nginx.applies == [
+        applied({**both, "legacy-service_a-2": "10.9.0.5:3000"}),  # beside the old one
+        applied({"service_a": "10.9.0.5:3000", "service_b": "10.9.0.4:3000"}, drained=True),
     ]
     assert rotation.serving("service_a")
 
 
 @pytest.mark.parametrize("drained", [False, True])
 def test_a_failed_start_first_puts_the_old_container_back(
-    rotation: FakeProxy, drained: bool
+    rotation: NginxRotation, nginx: FakeNginx, drained: bool
 ) -> None:
-    both, old, new = _beside(rotation)
+    both, old, new = _beside(rotation, nginx)
     rotation.route("service_a", admit=[new])
     if drained:
         rotation.route("service_a", drain=[old])

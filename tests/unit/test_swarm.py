@@ -5,15 +5,19 @@ own output."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from zdd.errors import UsageError
-from zdd.swarm.stack import budget, check_registry, render, repository
+from zdd.events import Event
+from zdd.swarm.rollout import SwarmDeploy
+from zdd.swarm.stack import Stack, budget, check_registry, render, repository
 from zdd.swarm.watch import ServiceState, judge, parse_services, parse_tasks
 
 from .conftest import Load, Write
+from .fakes import FakeEngine
 
 DEMO = """\
 x-zdd: {proxy: nginx}
@@ -36,17 +40,25 @@ volumes: {data: {}}
 """
 
 
+@dataclass(frozen=True)
+class Demo:
+    """The demo's stack file rendered, and the directory of its compose file."""
+
+    stack: Stack
+    directory: Path
+
+
 @pytest.fixture(params=[2, 1], ids=["v2", "v1"])
-def demo(request: pytest.FixtureRequest, write: Write, load: Load) -> dict[str, object]:
+def demo(request: pytest.FixtureRequest, write: Write, load: Load) -> Demo:
     path = write("p/docker-compose.yml", DEMO)
     (path.parent / "nginx.conf").write_text("events {}\n")
     project = load(str(path), environ={"BIND": "0.0.0.0"}, compose=request.param)
     stack = render(project, {"app": "reg:5000/p/app:1234", "proxy": "reg:5000/p/proxy:abcd"})
-    return {"stack": stack, "dir": path.parent}
+    return Demo(stack, path.parent)
 
 
-def test_a_group_becomes_one_service_with_its_siblings_as_replicas(demo: dict) -> None:
-    document = demo["stack"].document  # type: ignore[attr-defined]
+def test_a_group_becomes_one_service_with_its_siblings_as_replicas(demo: Demo) -> None:
+    document = demo.stack.document
     assert list(document["services"]) == ["app", "proxy"]
     app = document["services"]["app"]
     assert app["image"] == "reg:5000/p/app:1234"
@@ -62,33 +74,30 @@ def test_a_group_becomes_one_service_with_its_siblings_as_replicas(demo: dict) -
 
 
 def test_the_wait_budget_is_each_task_health_budget_and_monitor_or_health_timeout(
-    demo: dict,
+    demo: Demo,
 ) -> None:
     """60 s margin; app: 3 tasks x (30 s start + 1 s x 3 retries (+ margin) + 5 s monitor);
     proxy: 1 task x (30 s without a healthcheck + 5 s). --health-timeout 20 caps each task."""
-    stack = demo["stack"]
-    assert budget(stack) > 60 + 3 * (33 + 5) + (30 + 5)  # type: ignore[arg-type]
-    assert budget(stack, 20.0) == 60 + 3 * (20 + 5) + (20 + 5)  # type: ignore[arg-type]
+    assert budget(demo.stack) > 60 + 3 * (33 + 5) + (30 + 5)
+    assert budget(demo.stack, 20.0) == 60 + 3 * (20 + 5) + (20 + 5)
 
 
-def test_the_proxy_keeps_its_files_and_ports_in_a_form_swarm_takes(demo: dict) -> None:
-    stack = demo["stack"]
-    proxy = stack.document["services"]["proxy"]  # type: ignore[attr-defined]
+def test_the_proxy_keeps_its_files_and_ports_in_a_form_swarm_takes(demo: Demo) -> None:
+    stack = demo.stack
+    proxy = stack.document["services"]["proxy"]
     assert proxy["ports"] == [{"target": 80, "published": 8000, "protocol": "tcp", "mode": "host"}]
     (config,) = proxy["configs"]
     assert config["target"] == "/etc/nginx/nginx.conf"
-    top = stack.document["configs"][config["source"]]  # type: ignore[attr-defined]
-    assert top == {"file": str(demo["dir"] / "nginx.conf")}
+    top = stack.document["configs"][config["source"]]
+    assert top == {"file": str(demo.directory / "nginx.conf")}
     assert proxy["volumes"] == [
         {"type": "volume", "source": "data", "target": "/data", "read_only": False}
     ]
     assert proxy["deploy"]["update_config"]["order"] == "stop-first"  # a host port: one task
     assert proxy["deploy"]["restart_policy"] == {"condition": "any"}
     assert "depends_on" not in proxy
-    assert any("depends_on is ignored" in w for w in stack.warnings)  # type: ignore[attr-defined]
-    assert stack.document["networks"] == {  # type: ignore[attr-defined]
-        "default": {"driver": "overlay"}
-    }
+    assert any("depends_on is ignored" in w for w in stack.warnings)
+    assert stack.document["networks"] == {"default": {"driver": "overlay"}}
 
 
 REFUSED = {
@@ -141,9 +150,9 @@ def _service(
     )
 
 
-def before(started: str = "t1", **given: object) -> ServiceState:
+def before(started: str = "t1", env: str = "") -> ServiceState:
     """The service as it was before the deploy."""
-    (state,) = parse_services(_service("completed", started, **given)).values()  # type: ignore[arg-type]
+    (state,) = parse_services(_service("completed", started, env=env)).values()
     return state
 
 
@@ -201,42 +210,44 @@ def test_dry_run_prints_the_stack_and_the_push_and_deploy_commands(
     assert "  app:" in lines
 
 
-class FakeSwarm:
-    """Plays the docker CLI of a swarm manager: `service inspect` and `service ps` answer from
-    `services` (name -> (image, previous image, update state)), every argv is kept."""
+def swarm_manager(services: dict[str, tuple[str, str, str]]) -> FakeEngine:
+    """The fake engine as a swarm manager: `service inspect` and `service ps` answer from
+    `services` (name -> (image, previous image, update state)); other `service` commands
+    (rollback) print nothing."""
 
-    def __init__(self, services: dict[str, tuple[str, str, str]]) -> None:
-        self.services = services
-        self.argv: list[tuple[str, ...]] = []
+    def inspect(argv: tuple[str, ...]) -> str:
+        found = []
+        for name in (n for n in argv[4:] if n in services):
+            image, previous, state = services[name]
+            spec = {"Name": name, "Mode": {"Replicated": {"Replicas": 2}},
+                    "TaskTemplate": {"ContainerSpec": {"Image": image}}}  # fmt: skip
+            found.append({
+                "Spec": spec,
+                "PreviousSpec": {**spec, "TaskTemplate": {"ContainerSpec": {"Image": previous}}},
+                "UpdateStatus": {"State": state, "StartedAt": "later", "Message": state},
+            })  # fmt: skip
+        return json.dumps(found)
 
-    def run(self, argv: list[str], **_: object) -> str:
-        self.argv.append(tuple(argv))
-        if argv[:3] == ["docker", "service", "inspect"]:
-            return json.dumps([self._inspect(name) for name in argv[4:] if name in self.services])
-        if argv[:3] == ["docker", "service", "ps"]:
-            image = self.services[argv[-1]][0]
-            return _tasks(*[(image, "Running", "Running 5 seconds ago")] * 2)
-        return ""
+    def tasks(argv: tuple[str, ...]) -> str:
+        return _tasks(*[(services[argv[-1]][0], "Running", "Running 5 seconds ago")] * 2)
 
-    def _inspect(self, name: str) -> dict[str, object]:
-        image, previous, state = self.services[name]
-        spec = {"Name": name, "Mode": {"Replicated": {"Replicas": 2}},
-                "TaskTemplate": {"ContainerSpec": {"Image": image}}}  # fmt: skip
-        return {
-            "Spec": spec,
-            "PreviousSpec": {**spec, "TaskTemplate": {"ContainerSpec": {"Image": previous}}},
-            "UpdateStatus": {"State": state, "StartedAt": "later", "Message": state},
-        }
+    return FakeEngine(
+        "s",
+        answers={
+            ("docker", "service"): "",
+            ("docker", "service", "inspect"): inspect,
+            ("docker", "service", "ps"): tasks,
+        },
+    )
 
 
-def _swarm_deploy(write: Write, load: Load, engine: FakeSwarm) -> object:
-    from zdd.swarm.rollout import SwarmDeploy
-
+def _swarm_deploy(write: Write, load: Load, engine: FakeEngine) -> SwarmDeploy:
     path = write("s/docker-compose.yml", "services:\n  proxy: {image: n}\n" + REFUSED_FREE)
     project = load(str(path))
-    events: list[object] = []
+    assert project.cli is not None
+    events: list[Event] = []
     clock = iter(range(0, 100_000, 50))
-    return SwarmDeploy(engine, project.cli, project, "reg", events.append,  # type: ignore[arg-type]
+    return SwarmDeploy(engine, project.cli, project, "reg", events.append,
                        clock=lambda: float(next(clock)), sleep=lambda _s: None)  # fmt: skip
 
 
@@ -246,10 +257,10 @@ REFUSED_FREE = "  app: {image: i}\n  a: {extends: app}\n  b: {extends: app}\n"
 def test_rollback_returns_only_the_services_the_last_deploy_gave_a_new_image(
     write: Write, load: Load
 ) -> None:
-    engine = FakeSwarm({"s_app": ("new", "old", "rollback_completed"),
-                        "s_proxy": ("nginx", "nginx", "completed")})  # fmt: skip
+    engine = swarm_manager({"s_app": ("new", "old", "rollback_completed"),
+                            "s_proxy": ("nginx", "nginx", "completed")})  # fmt: skip
     swarm = _swarm_deploy(write, load, engine)
-    swarm.rollback()  # type: ignore[attr-defined]  # Swarm's rollback is the goal: no error
+    swarm.rollback()  # Swarm's rollback is the goal: no error
     rolled = [a[-1] for a in engine.argv if a[:3] == ("docker", "service", "rollback")]
     assert rolled == ["s_app"], "the proxy is not restarted for nothing"
 
@@ -257,10 +268,10 @@ def test_rollback_returns_only_the_services_the_last_deploy_gave_a_new_image(
 def test_an_update_that_never_converges_is_handed_back_to_swarm(write: Write, load: Load) -> None:
     from zdd.errors import DeployError
 
-    engine = FakeSwarm({"s_app": ("new", "old", "updating")})
+    engine = swarm_manager({"s_app": ("new", "old", "updating")})
     swarm = _swarm_deploy(write, load, engine)
     with pytest.raises(DeployError, match=r"did not converge in 30 s.*asked Swarm to roll back"):
-        swarm.watch(["s_app"], {"s_app": before("earlier")}, 30.0)  # type: ignore[attr-defined]
+        swarm.watch(["s_app"], {"s_app": before("earlier")}, 30.0)
     assert engine.argv[-1] == ("docker", "service", "rollback", "--detach", "--", "s_app")
 
 
