@@ -29,7 +29,7 @@ def single(stack: Stack, replicas: int) -> Stack:
     return stack
 
 
-def app_containers(stack: Stack) -> dict[str, dict[str, object]]:
+def app_containers(stack: Stack) -> dict[str, dict[str, Any]]:
     """id -> `docker inspect` of each container of `app`, running or not."""
     label = f"label=com.docker.compose.project={stack.project}"
     ids = docker("ps", "-aq", "--filter", label, "--filter", "label=com.docker.compose.service=app")
@@ -50,10 +50,10 @@ def upstream(stack: Stack) -> list[str]:
     )
 
 
-def addresses(containers: dict[str, dict[str, object]]) -> list[str]:
+def addresses(containers: dict[str, dict[str, Any]]) -> list[str]:
     found = []
     for c in containers.values():
-        networks = c["NetworkSettings"]["Networks"]  # type: ignore[index]
+        networks = c["NetworkSettings"]["Networks"]
         found += [f"{n['IPAddress']}:3000" for n in networks.values()]
     return sorted(found)
 
@@ -97,7 +97,7 @@ def test_start_first_zero_failed(stack: Stack, scenario: str, replicas: int) -> 
 
     new = app_containers(stack)
     assert len(new) == replicas and not set(new) & set(old), "exactly N, all of them new"
-    assert all(c["State"]["Running"] for c in new.values())  # type: ignore[index]
+    assert all(c["State"]["Running"] for c in new.values())
     assert upstream(stack) == addresses(new), "the proxy routes to the N new ones only"
     assert {a["host"] for a in answers(stack.url, 10 * replicas)} == {i[:12] for i in new}
 
@@ -116,7 +116,7 @@ def test_crash_at_start_keeps_the_old_containers(stack: Stack) -> None:
     assert report.failed == 0, report.summary()
     after = app_containers(stack)
     assert set(after) == set(old), "the same old containers, no new one left over"
-    assert all(c["State"]["Running"] for c in after.values())  # type: ignore[index]
+    assert all(c["State"]["Running"] for c in after.values())
     assert upstream(stack) == addresses(after)
     assert not any(v.startswith("2-") for v in served_versions(report, 1.0))
 

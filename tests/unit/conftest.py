@@ -127,15 +127,19 @@ def load(tmp_path: Path, compose_binaries: dict[int, ComposeBinary]) -> Load:
         cwd: str = "",
         environ: Mapping[str, str] | None = None,
         compose: int = 2,
-        **options: str,
+        project_name: str | None = None,
+        project_directory: str | None = None,
+        env_file: str | None = None,
     ) -> Project:
         environment = {"XDG_CACHE_HOME": str(tmp_path / "cache"), **(environ or {})}
         return load_project(
             LoadOptions(
                 files=files,
+                project_name=project_name,
+                project_directory=project_directory,
+                env_file=env_file,
                 cwd=tmp_path / cwd,
                 environ=environment,
-                **options,  # type: ignore[arg-type]  # project_name, project_directory, env_file
             ),
             compose_binaries[compose],
             Runner(),

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from zdd.errors import ComposeFileError, ExitCode, UsageError
+from zdd.errors import ComposeFileError, ExitCode, UsageError, ZddError
 from zdd.project import Group, service_port
 
 from .conftest import SEED, Load, Write
@@ -544,7 +544,7 @@ class Bad:
     args: tuple[str, ...] = ()
     options: Mapping[str, str] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict)
-    error: type[Exception] = ComposeFileError
+    error: type[ZddError] = ComposeFileError
     cwd: str = "p"
 
 
@@ -649,7 +649,7 @@ def test_load_errors(bad: Bad, write: Write, load: Load) -> None:
     message = str(caught.value)
     assert "\n" not in message
     assert re.search(bad.message, message), message
-    assert caught.value.exit_code == ExitCode.USAGE == 2  # type: ignore[attr-defined]
+    assert caught.value.exit_code is ExitCode.USAGE and ExitCode.USAGE.value == 2
 
 
 def test_real_environment_is_never_read(
