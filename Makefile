@@ -12,7 +12,9 @@ DEMO_URL ?= http://127.0.0.1:8000/
 export ZDD_PYTHON_IMAGE ?= zdd/python-base:bookworm
 export ZDD_NGINX_IMAGE ?= zdd/nginx-base:bookworm
 
-JOBS ?= 4
+# 3 workers: one engine test keeps about one of this machine's two cores busy (the probe's
+# 300 requests/s through docker-proxy, nginx and the app), so more only slows each test.
+JOBS ?= 3
 # xdist: tests that share a module fixture (the swarm, the SSH engine) stay on one worker.
 PARALLEL := -n $(JOBS) --dist loadgroup
 
