@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from zdd import paths
 from zdd.errors import LockHeldError, UsageError
 
 HOLDER_MAX = 200  # characters of the holder's text that are shown
@@ -58,37 +59,9 @@ def _refuse(path: Path, why: str) -> UsageError:
     return UsageError(f"unsafe lock {path}: {why}; remove it or set ZDD_LOCK_DIR")
 
 
-def _check_ancestors(directory: Path) -> None:
-    """Every directory above the lock's belongs to root or the user, and nobody else can
-    replace what is in it (not writable by others, or sticky like /tmp)."""
-    me = os.geteuid()
-    for parent in directory.parents:
-        info = parent.lstat()
-        sticky = bool(info.st_mode & stat.S_ISVTX)
-        foreign = info.st_uid not in (0, me)
-        if foreign or (info.st_mode & 0o022 and not sticky):
-            raise _refuse(directory, f"{parent} can be changed by another user")
-
-
 def private_dir(directory: Path) -> Path:
     """The lock directory, made 0700 if missing; refused unless only the user can change it."""
-    directory = Path(os.path.abspath(directory))
-    missing = [p for p in (directory, *directory.parents) if not os.path.lexists(p)]
-    for parent in directory.parents:  # the ones that exist, before anything is made in them
-        if parent not in missing:
-            _check_ancestors(parent / "x")
-            break
-    for component in reversed(missing):  # each 0700: a umask of 002 makes no shared parent
-        os.mkdir(component, 0o700)
-    _check_ancestors(directory)
-    info = directory.lstat()
-    if not stat.S_ISDIR(info.st_mode):
-        raise _refuse(directory, "not a directory (a symlink?)")
-    if info.st_uid != os.geteuid():
-        raise _refuse(directory, f"owned by uid {info.st_uid}, not by you")
-    if info.st_mode & 0o022:
-        raise _refuse(directory, "writable by other users")
-    return directory
+    return paths.private_dir(directory, _refuse)
 
 
 def _open(path: Path, flags: int) -> int | None:

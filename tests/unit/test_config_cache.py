@@ -4,6 +4,7 @@ unchanged input: its output is cached by everything it depends on."""
 from __future__ import annotations
 
 import json
+import os
 import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -257,3 +258,73 @@ def test_a_command_runs_config_at_most_once_and_the_next_one_not_at_all(
         assert result.exit_code == 0, result.output
         assert sum("config" in a for a in argvs) == runs, (command, argvs)
         argvs.clear()
+
+
+def test_the_env_file_beside_an_included_file_is_part_of_the_key(
+    tmp_path: Path, write: Write, runner: ConfigRunner
+) -> None:
+    """compose loads an included file as a project of its own, with the .env beside it."""
+    write("p/sub/compose.yaml", "services:\n  other: {image: 'y:${TAG}'}\n")
+    dotenv = write("p/sub/.env", "TAG=1\n")
+    write("p/compose.yaml", "include: [sub/compose.yaml]\n" + PROJECT)
+    _load(tmp_path, runner)
+    _load(tmp_path, runner)
+    assert runner.config_runs() == 1
+    dotenv.write_text("TAG=2\n", encoding="utf-8")
+    _load(tmp_path, runner)
+    assert runner.config_runs() == 1, "sub/.env changed: compose's answer may differ"
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_an_input_that_is_not_a_file_is_never_read_by_zdd(
+    tmp_path: Path, write: Write, runner: ConfigRunner, kind: str
+) -> None:
+    """`env_file: /dev/zero` or a FIFO: zdd neither hangs nor fills its memory hashing it; it
+    leaves the file to compose and caches nothing."""
+    (tmp_path / "p").mkdir()
+    if kind == "fifo":
+        os.mkfifo(tmp_path / "p/app.env")
+    name = "/dev/zero" if kind == "device" else "app.env"
+    write("p/compose.yaml", f"{PROJECT}  c: {{image: x, env_file: ['{name}']}}\n")
+    for _ in range(2):
+        _load(tmp_path, runner)
+    assert runner.config_runs() == 2
+    assert not _folder(tmp_path).exists() or not list(_folder(tmp_path).iterdir())
+
+
+def test_pruning_removes_cache_entries_only(
+    tmp_path: Path, write: Write, runner: ConfigRunner
+) -> None:
+    write("p/compose.yaml", PROJECT)
+    _load(tmp_path, runner)
+    mine = _folder(tmp_path) / "notes.txt"
+    mine.write_text("not zdd's\n", encoding="utf-8")
+    for index in range(CACHE_ENTRIES + 2):
+        _load(tmp_path, runner, {"N": str(index)})
+    assert mine.read_text(encoding="utf-8") == "not zdd's\n"
+    assert len(list(_folder(tmp_path).glob("*.json"))) == CACHE_ENTRIES
+
+
+def test_a_cache_under_a_folder_others_can_change_is_not_used(
+    tmp_path: Path, write: Write, runner: ConfigRunner
+) -> None:
+    """zdd runs as root: a cache folder another user could swap is neither read nor written."""
+    write("p/compose.yaml", PROJECT)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # writable by all, not sticky
+    for _ in range(2):
+        _load(tmp_path, runner, {"XDG_CACHE_HOME": str(shared / "cache")})
+    assert runner.config_runs() == 2
+    assert not (shared / "cache").exists()
+
+
+def test_an_include_zdd_cannot_follow_is_left_for_compose_to_refuse(
+    tmp_path: Path, write: Write
+) -> None:
+    """A symlink loop or a NUL byte in an include's path: compose's own refusal, exit 2."""
+    write("p/compose.yaml", "include: [loop.yml]\n" + PROJECT)
+    (tmp_path / "p/loop.yml").symlink_to(tmp_path / "p/loop.yml")
+    refusing = ConfigRunner(error=True)
+    with pytest.raises(ComposeFileError, match="compose rejects the project"):
+        _load(tmp_path, refusing)

@@ -9,15 +9,17 @@ import hashlib
 import json
 import logging
 import os
+import re
 import stat
 import tempfile
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from zdd.compose import ComposeCli, binary_identity
 from zdd.errors import ComposeCommandError, ComposeFileError
-from zdd.paths import cache_dir
+from zdd.paths import cache_dir, private_dir
 from zdd.ports import CommandRunner
 from zdd.project.extends import ExtendsGraph
 from zdd.project.rawyaml import parse_output
@@ -26,7 +28,10 @@ log = logging.getLogger(__name__)
 
 CONFIG_TIMEOUT = 60.0  # seconds for `compose config`
 CACHE_ENTRIES = 64  # the newest outputs kept
-CACHE_FORMAT = 1  # part of every key: a new layout never reads an old entry
+CACHE_FORMAT = 2  # part of every key: a new layout never reads an old entry
+CACHE_AGE = 24 * 3600.0  # seconds an entry is used: a secret rotated out of an env_file goes
+MAX_INPUT = 16 << 20  # bytes of one input file zdd hashes; a larger one (or not a file): no cache
+ENTRY = re.compile(r"[0-9a-f]{64}\.json|tmp\w+\.tmp")  # the only names the cache prunes
 # Service keys whose files compose reads into `config` output (`env_file` becomes
 # `environment`, `label_file` becomes `labels`).
 READ_FILES = ("env_file", "label_file")
@@ -68,7 +73,8 @@ def config_files(
     """Every file `config` output depends on: the compose files given, those they include or
     extend, the `.env` candidates, each service's env_file and label_file. None when one of
     them is not known for sure (a variable in its path, an include zdd does not follow)."""
-    found = [*given, *graph.reached(), *env_files]
+    reached = graph.reached()  # an included file's project reads the .env beside it
+    found = [*given, *reached, *env_files, *(path.parent / ".env" for path in reached)]
     if graph.opaque:
         return None
     definitions = [graph.own, *graph.others.values()]
@@ -110,13 +116,27 @@ def cache_key(
     digest = hashlib.sha256(json.dumps(head).encode())
     for path in sorted(set(files)):
         digest.update(f"\0{path}\0".encode())
-        try:
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-        except FileNotFoundError:
-            digest.update(b"absent")
-        except OSError:
+        content = _content(path)
+        if content is None:
             return None
+        digest.update(content)
     return digest.hexdigest()
+
+
+def _content(path: Path) -> bytes | None:
+    """A digest of a regular file's bytes, `absent` for no file; None (no cache) for what
+    zdd must not read itself: a FIFO, a device (`env_file: /dev/zero`), a huge file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return b"absent"
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as stream:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_INPUT:
+            return None
+        return hashlib.sha256(stream.read(MAX_INPUT + 1)).digest()
 
 
 class ConfigCache:
@@ -129,58 +149,83 @@ class ConfigCache:
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The model stored under `key`, if it is there and still valid."""
-        path = self.folder / f"{key}.json"
         try:
-            self._check_folder()
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            folder = self._folder()
+            fd = os.open(folder / f"{key}.json", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
             with os.fdopen(fd, "rb") as stream:
-                if not _private(os.fstat(stream.fileno())):
+                info = os.fstat(fd)
+                if not (_private(info) and stat.S_ISREG(info.st_mode)):
                     return None
                 entry = json.loads(stream.read())
-            os.utime(path)  # used: kept among the newest
-        except (OSError, ValueError):
+                os.utime(fd)  # used: kept among the newest
+        except (OSError, ValueError, ComposeFileError):
             return None
-        if not isinstance(entry, dict) or entry.get("key") != key:
-            return None
-        model, contexts = entry.get("model"), entry.get("contexts")
-        if not isinstance(model, dict) or not isinstance(contexts, list):
-            return None
-        # compose v1 refuses a build context that is not there (v2 leaves it to `build`)
-        if not all(isinstance(c, str) and Path(c).is_dir() for c in contexts):
-            return None
-        return model
+        return _valid(entry, key)
 
     def put(self, key: str, model: dict[str, Any]) -> None:
         """Keep `model` under `key` (not kept: what JSON would not give back as it is)."""
         try:
-            text = json.dumps({"key": key, "model": model, "contexts": _contexts(model)})
+            entry = {"key": key, "model": model, "contexts": _contexts(model)}
+            text = json.dumps({**entry, "written": time.time()})
             if json.loads(text)["model"] != model:
                 return
         except (TypeError, ValueError):
             return
+        partial = None
         try:
-            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._check_folder()
-            fd, partial = tempfile.mkstemp(dir=self.folder, suffix=".tmp")  # mode 0600
+            folder = self._folder()
+            fd, partial = tempfile.mkstemp(dir=folder, suffix=".tmp")  # mode 0600
             with os.fdopen(fd, "w", encoding="utf-8") as stream:
                 stream.write(text)
-            os.replace(partial, self.folder / f"{key}.json")
-            self._prune()
-        except OSError as err:
+            os.replace(partial, folder / f"{key}.json")
+            partial = None
+            self._prune(folder)
+        except (OSError, ComposeFileError) as err:
             log.debug("compose config not cached: %s", err)  # a cache: zdd works without it
+        finally:
+            if partial is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(partial)
 
-    def _check_folder(self) -> None:
-        if not _private(os.stat(self.folder, follow_symlinks=False)):
-            raise PermissionError(f"{self.folder} is not the user's own private folder")
+    def _folder(self) -> Path:
+        """The cache folder, made private (0700, every parent the user's or root's)."""
+        folder = private_dir(self.folder, _refuse)
+        if not _private(os.stat(folder, follow_symlinks=False)):
+            raise _refuse(folder, "readable by other users")
+        return folder
 
-    def _prune(self) -> None:
+    def _prune(self, folder: Path) -> None:
+        """Keep the newest CACHE_ENTRIES entries; remove nothing that is not an entry."""
         entries = []
-        for path in self.folder.iterdir():
-            with contextlib.suppress(OSError):
-                entries.append((path.stat().st_mtime_ns, path))
+        with os.scandir(folder) as found:
+            for item in found:
+                if ENTRY.fullmatch(item.name) and item.is_file(follow_symlinks=False):
+                    with contextlib.suppress(OSError):
+                        entries.append((item.stat(follow_symlinks=False).st_mtime_ns, item.path))
         for _, path in sorted(entries, reverse=True)[CACHE_ENTRIES:]:
             with contextlib.suppress(OSError):
-                path.unlink()
+                os.unlink(path)
+
+
+def _valid(entry: object, key: str) -> dict[str, Any] | None:
+    """The model of an entry zdd wrote under `key`, young enough, whose build contexts
+    still exist; None for anything else."""
+    if not isinstance(entry, dict) or entry.get("key") != key:
+        return None
+    model, contexts, written = entry.get("model"), entry.get("contexts"), entry.get("written")
+    fresh = isinstance(written, float) and 0 <= time.time() - written < CACHE_AGE
+    if not (fresh and isinstance(model, dict) and isinstance(model.get("services"), dict)):
+        return None
+    # compose v1 refuses a build context that is not there (v2 leaves it to `build`)
+    if not isinstance(contexts, list) or not all(
+        isinstance(c, str) and Path(c).is_dir() for c in contexts
+    ):
+        return None
+    return model
+
+
+def _refuse(path: Path, why: str) -> ComposeFileError:
+    return ComposeFileError(f"compose output not cached in {path}: {why}")
 
 
 def _private(status: os.stat_result) -> bool:

@@ -146,7 +146,7 @@ def load_project(options: LoadOptions, binary: ComposeBinary, runner: CommandRun
     try:  # what `config` reads, for its cache; a file compose rejects is for compose to say
         graph = ExtendsGraph.of(documents)
         inputs = config_files(graph, [*files, *given], directory, [*dotenvs, Path.cwd() / ".env"])
-    except ComposeFileError:
+    except (ComposeFileError, OSError, ValueError, RuntimeError):  # a loop, a NUL in a path
         graph = None
     try:
         model = run_config(runner, cli, options.environ, inputs)
