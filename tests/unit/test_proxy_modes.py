@@ -36,6 +36,8 @@ def test_the_plan_drains_admits_and_holds_as_the_table_says(mode: ProxyMode, ord
         assert gate.held is row.holds
         admits = [s for s in steps if isinstance(s, Rotate) and s.action is RotateAction.ADMIT]
         assert all(s.held is row.holds for s in admits)
+        said = " ".join(s.describe() for s in admits)
+        assert ("confirm" in said and "not confirmed" not in said) is row.confirms, said
 
 
 @pytest.mark.parametrize("mode", list(MODES))

@@ -182,7 +182,9 @@ def start_first_steps(
     steps.append(replace(gate_for(config, service, options, seen), containers=count, held=held))
     if mode.admits:
         settle = options.settle if held else 0.0
-        steps.append(Rotate(service, RotateAction.ADMIT, True, held=held, settle=settle))
+        steps.append(
+            Rotate(service, RotateAction.ADMIT, True, held, settle, confirmed=mode.confirms)
+        )
     if before:
         if mode.drains:
             steps.append(Rotate(service, RotateAction.DRAIN, start_first=True))
@@ -215,5 +217,7 @@ def replace_steps(
     steps.append(replace(gate_for(config, sibling, options, seen), held=held))
     if mode.admits:
         settle = options.settle if held else 0.0
-        steps.append(Rotate(sibling, RotateAction.ADMIT, held=held, settle=settle))
+        steps.append(
+            Rotate(sibling, RotateAction.ADMIT, held=held, settle=settle, confirmed=mode.confirms)
+        )
     return steps

@@ -57,6 +57,7 @@ class Rotate:
     start_first: bool = False  # the unit's new (admit) or old (drain) containers, start-first
     held: bool = False  # admit = connect to the proxy's network(s) with compose's aliases
     settle: float = 0.0  # held: seconds for the proxy to find what was connected
+    confirmed: bool = True  # admit: zdd checks through the proxy that it serves the new one
 
     @property
     def kind(self) -> str:
@@ -76,11 +77,14 @@ class Rotate:
                 f"# drain the old {self.service} containers: out of rotation, wait for their "
                 "in-flight requests"
             )
-        if self.start_first:
-            return f"# admit the new {self.service} containers: into rotation, confirm each"
         if self.action is RotateAction.DRAIN:
             return f"# drain {self.service}: out of rotation, wait for its in-flight requests"
-        return f"# admit {self.service}: into rotation, confirm the proxy reaches it"
+        who = f"the new {self.service} containers" if self.start_first else self.service
+        if not self.confirmed:  # --proxy external: the hook admits; zdd cannot see the proxy
+            return f"# admit {who}: --post-start, where given (not confirmed through the proxy)"
+        if self.start_first:
+            return f"# admit {who}: into rotation, confirm each"
+        return f"# admit {who}: into rotation, confirm the proxy reaches it"
 
 
 @dataclass(frozen=True)
