@@ -7,6 +7,7 @@ files, and a teardown that removes everything labelled with its project.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -156,6 +157,22 @@ class Stack:
         ]
         if images:
             docker("rmi", "-f", *set(images), check=False)
+
+
+STARTED: list[subprocess.Popen[str]] = []  # background zdd runs, ended after each test
+
+
+@pytest.fixture(autouse=True)
+def _end_background_runs() -> Iterator[None]:
+    """A background `zdd deploy` that a failed test left running is ended and waited for, so
+    it neither outlives its test nor turns into a ResourceWarning in a later one."""
+    yield
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(30)
 
 
 def docker(*args: str, check: bool = True) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import Stack, note, probe, record, served_versions
+from tests.engine.conftest import STARTED, Stack, note, probe, record, served_versions
 from tests.engine.test_deploy import SIBLINGS, fetch
 
 pytestmark = pytest.mark.docker
@@ -120,6 +120,7 @@ class Background:
         self.process = subprocess.Popen(
             argv, cwd=stack.directory, env=stack.environ(), stderr=subprocess.PIPE, text=True
         )
+        STARTED.append(self.process)
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()

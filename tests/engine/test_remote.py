@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import Stack, probe, record
+from tests.engine.conftest import STARTED, Stack, probe, record
 from tests.engine.sshd import CONTEXT, SshEngine, start_sshd
 
-# One remote fixture serves the module: its tests share one xdist worker.
-pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("remote")]
+pytestmark = pytest.mark.docker
 
 SIBLINGS = ("service_a", "service_b")
 
@@ -93,6 +92,7 @@ def test_a_dropped_ssh_connection_is_exit_3_then_a_clean_deploy(
         stderr=subprocess.PIPE,
         text=True,
     )
+    STARTED.append(deploying)
     assert deploying.stderr is not None
     lines = []
     for line in deploying.stderr:  # bounded: the deploy ends, or its gate line comes

@@ -24,8 +24,7 @@ from tests.engine.conftest import REPO, Stack, _unavailable, docker, note, probe
 from tests.engine.test_deploy import SCENARIOS
 from zdd.probe import Report
 
-# One swarm fixture serves the module: its tests share one xdist worker.
-pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("swarm")]
+pytestmark = pytest.mark.docker
 
 ENV_FILE = Path(os.environ.get("ZDD_SWARM_ENV", "/run/zdd-swarm.env"))
 
