@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -208,6 +209,18 @@ def probe(url: str, method: str = "GET", clients: int = 8) -> Probe:
     return Probe(
         url, concurrency=clients, method=method, max_requests=200_000, max_seconds=300, rate=300
     )
+
+
+def settle(load: Probe, floor: int, seconds: float = 3.0, at_most: float = 60.0) -> Report:
+    """Stop the probe after `seconds` more and once it has sent `floor` requests in all (at most
+    `at_most` s): a busy machine answers fewer requests a second, so the tests' floor is one of
+    requests, not of seconds (261 of 300 in 3 s, measured in a CI run with three engine tests
+    at once)."""
+    started = time.monotonic()
+    load.wait(seconds)
+    while len(load.report.samples) < floor and time.monotonic() - started < at_most:
+        load.wait(0.2)
+    return load.stop()
 
 
 def served_versions(report: Report, last_seconds: float) -> set[str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.engine.conftest import Stack, docker, probe, record, served_versions
+from tests.engine.conftest import Stack, docker, probe, record, served_versions, settle
 
 pytestmark = pytest.mark.docker
 
@@ -132,8 +132,7 @@ def test_zero_failed_requests(stack: Stack, scenario: str) -> None:
     started = time.monotonic()
     stack.deploy()
     seconds = time.monotonic() - started
-    time.sleep(3)
-    report = load.stop()
+    report = settle(load, 1000)
     summary = report.summary()
     record(f"zdd {scenario}", stack, f"deploy {seconds:.1f}s", report)
     assert report.failed == 0, summary

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import Stack, docker, note, probe, record
+from tests.engine.conftest import Stack, docker, note, probe, record, settle
 from tests.engine.test_deploy import SIBLINGS, fetch, wait_serving
 from tests.engine.test_faults import Background, release
 from zdd.lock import lock_path
@@ -139,8 +139,7 @@ def test_the_proxy_recreated_or_the_stack_restarted_serves_without_zdd(stack: St
             compose_run(*command)
         wait_serving(stack.url)
         load = probe(stack.url).start()
-        time.sleep(3)
-        report = load.stop()
+        report = settle(load, 300)
         record(f"after {what}, no zdd run", stack, "", report)
         assert report.failed == 0, report.summary()
         assert report.requests >= 300

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import STARTED, Stack, probe, record
+from tests.engine.conftest import STARTED, Stack, probe, record, settle
 from tests.engine.sshd import CONTEXT, SshEngine, start_sshd
 
 pytestmark = pytest.mark.docker
@@ -54,8 +54,7 @@ def test_a_remote_deploy_rollback_and_status(stack: Stack, ssh_engine: SshEngine
     (stack.directory / "service" / "VERSION").write_text("2\n")
     load = probe(stack.url).start()
     result = stack.zdd("deploy", *args, env=env)
-    time.sleep(1)
-    report = load.stop()
+    report = settle(load, 1000, 1.0)
     record(f"remote deploy ({way})", stack, f"exit {result.returncode}", report)
     assert result.returncode == 0, result.stderr
     assert report.failed == 0 and report.requests >= 1000, report.summary()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.engine.conftest import Stack, docker, probe, record, served_versions
+from tests.engine.conftest import Stack, docker, probe, record, served_versions, settle
 from tests.engine.test_deploy import SCENARIOS, answers
 from tests.engine.test_faults import Background, release
 from zdd.probe import Report
@@ -67,8 +67,7 @@ def deploy_under_probe(
     started = time.monotonic()
     result = stack.zdd("deploy", "--json", *flags)
     seconds = time.monotonic() - started
-    time.sleep(3)
-    report = load.stop()
+    report = settle(load, 1000)
     record(what, stack, f"deploy {seconds:.1f}s", report)
     assert result.returncode == 0, result.stderr
     assert report.failed == 0, report.summary()

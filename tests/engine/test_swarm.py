@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import REPO, Stack, _unavailable, docker, note, probe, record
+from tests.engine.conftest import REPO, Stack, _unavailable, docker, note, probe, record, settle
 from tests.engine.test_deploy import SCENARIOS
 from zdd.probe import Report
 
@@ -134,8 +134,7 @@ def rollout(
     started = time.monotonic()
     result = stack.zdd("deploy", "--engine", "swarm", "--cache", "--json", env=env)
     seconds = time.monotonic() - started
-    time.sleep(3)
-    report = load.stop()
+    report = settle(load, 500)
     record(f"swarm 3 nodes {what}", stack, f"exit {result.returncode} {seconds:.1f}s", report)
     return result, report
 
