@@ -1,14 +1,38 @@
-"""The whole run: the measurements file every xdist worker appends to, and its summary."""
+"""The whole run: how xdist shares the tests out, the measurements file every worker appends
+to, and its summary."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 MEASURED = "ZDD_MEASUREMENTS_FILE"  # the engine tier's measured lines (tests/engine: note)
+
+# Modules whose tests share one module- or session-scoped fixture that must exist once: one
+# swarm, one SSH engine. Under `--dist loadscope` each runs whole on one worker; every other
+# test is a unit of its own (test_xdist_sharing checks this list against the fixtures).
+ONE_WORKER_MODULES = ("tests/engine/test_swarm.py", "tests/engine/test_remote.py")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadscope`, refined: xdist's own scopes put a whole module on one worker, so the
+    46 tests of test_single.py ran one after another on one worker for the whole of a 42-minute
+    CI run while the others idled; and its `xdist_group` marks do not group under pytest 9 +
+    xdist 3.8. Here a test is a unit of its own unless its module is in ONE_WORKER_MODULES."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER_MODULES else nodeid
+
+    return Scheduling(config, log)
 
 
 def pytest_configure(config: pytest.Config) -> None:
