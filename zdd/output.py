@@ -154,25 +154,29 @@ def _swarm_status_lines(status: SwarmStatus, as_json: bool) -> list[Line]:
 
 
 def services_lines(project: Project, as_json: bool) -> list[Line]:
-    """`zdd services`: each group (a base and the siblings that `extends` it), the others."""
+    """`zdd services`: each group (a base and the siblings that `extends` it), the services
+    a deploy rolls out on their own, and the others; each with its role and the evidence."""
+    from zdd.proxy.choose import proxy_service_of
+
     grouped = {name for g in project.groups for name in (g.base, *g.siblings)}
-    others = [name for name in project.services if name not in grouped]
+    singles = project.singles((), proxy_service_of(project, None))
+    others = [n for n in project.services if n not in grouped and n not in singles]
     if as_json:
         groups = [{"base": g.base, "siblings": list(g.siblings)} for g in project.groups]
-        files = [str(p) for p in project.files]
-        return [
-            Line(
-                json.dumps(
-                    {
-                        "project": project.name,
-                        "files": files,
-                        "legacy": project.legacy,
-                        "groups": groups,
-                        "others": others,
-                    }
-                )
-            )
-        ]
+        roles = {
+            name: {"role": str(s.role), "reason": s.evidence.reason}
+            for name, s in project.services.items()
+        }
+        document = {
+            "project": project.name,
+            "files": [str(p) for p in project.files],
+            "legacy": project.legacy,
+            "groups": groups,
+            "singles": list(singles),
+            "others": others,
+            "roles": roles,
+        }
+        return [Line(json.dumps(document))]
     kind = "legacy v1 format" if project.legacy else "compose spec"
     names = ", ".join(_relative(p) for p in project.files)
     lines = [Line(f"project {project.name} ({names}, {kind})")]
@@ -181,9 +185,17 @@ def services_lines(project: Project, as_json: bool) -> list[Line]:
         lines.append(Line(f"  {base} -> {', '.join(group.siblings)}"))
     if not project.groups:
         lines.append(Line("  no groups: no service `extends` another one"))
+    if singles:
+        said = ", ".join(_with_role(project, name) for name in singles)
+        lines.append(Line(f"  rolled out on its own: {said}"))
     if others:
-        lines.append(Line(f"  not rolled out: {', '.join(others)}"))
+        lines.append(Line(f"  not rolled out: {', '.join(_with_role(project, n) for n in others)}"))
     return lines
+
+
+def _with_role(project: Project, name: str) -> str:
+    evidence = project.services[name].evidence
+    return f"{name} ({evidence.role}: {evidence.reason})" if evidence.reason else name
 
 
 def _relative(path: Path) -> str:

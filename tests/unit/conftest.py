@@ -66,7 +66,7 @@ COMPOSE_COMMANDS = {2: "docker compose", 1: "docker-compose"}
 # Modules whose tests run the real docker CLI, or zdd on real files (compose `config` runs).
 CLI_MODULES = frozenset(
     ("test_cli", "test_choose", "test_compose_refusals", "test_init", "test_plugin",
-     "test_preflight", "test_properties", "test_swarm")
+     "test_preflight", "test_properties", "test_real_stacks", "test_swarm")
 )  # fmt: skip
 
 

@@ -85,7 +85,7 @@ def test_services_of_the_seed(seed_file: Path) -> None:
     assert result.stdout.splitlines() == [
         "project legacy (legacy/docker-compose.yml, legacy v1 format)",
         "  app -> service_a, service_b",
-        "  not rolled out: proxy",
+        "  not rolled out: proxy (proxy: image jwilder/nginx-proxy:0.2.0)",
     ]
 
 
@@ -97,7 +97,15 @@ def test_services_json(seed_file: Path) -> None:
         "files": [str(seed_file)],
         "legacy": True,
         "groups": [{"base": "app", "siblings": ["service_a", "service_b"]}],
+        "singles": [],
         "others": ["proxy"],
+        "roles": {
+            "proxy": {"role": "proxy", "reason": "image jwilder/nginx-proxy:0.2.0"},
+            **{
+                name: {"role": "app", "reason": "builds its image"}
+                for name in ("app", "service_a", "service_b")
+            },
+        },
     }
 
 
@@ -228,7 +236,8 @@ def test_deploy_dry_run_json(tmp_path: Path, seed_file: Path) -> None:
     # the seed's nginx-proxy finds the siblings itself: discovery, and what that cannot promise
     assert (events[0]["proxy"], events[0]["reason"]) == (
         "discovery",
-        "service 'proxy' shares network bridge with the siblings and zdd does not manage it",
+        "service 'proxy' shares network bridge with the siblings and nginx-proxy watches the "
+        "docker engine",
     )
     assert "cannot drain an old one before it stops" in events[0]["message"]
     assert "service_a has no healthcheck" in events[1]["message"], "the seed's file has none"

@@ -364,13 +364,16 @@ def test_single_service_is_rolled_out_start_first(
 def test_named_services_mix_siblings_and_singles(write: Write, load: Load) -> None:
     write(
         "p/compose.yaml",
-        SINGLE + "  base: {build: b}\n  s1: {extends: base}\n  s2: {extends: base}\n",
+        SINGLE + "  base: {build: b}\n  s1: {extends: base}\n  s2: {extends: base}\n"
+        "  worker: {image: w}\n",
     )
     project = load(cwd="p")
-    options = DeployOptions(services=("s2", "db", "app"))
-    plan = build_plan(project, _cli(project), options, existing={"db": 1, "app": 1})
-    assert plan.siblings == ("s2",) and plan.singles == ("db", "app")
-    assert plan.built == ("base", "app"), "db has an image only: pulled with --pull, not built"
+    options = DeployOptions(services=("s2", "worker", "app"))
+    plan = build_plan(project, _cli(project), options, existing={"worker": 1, "app": 1})
+    assert plan.siblings == ("s2",) and plan.singles == ("worker", "app")
+    assert plan.built == ("base", "app"), "worker has an image only: pulled, not built"
+    with pytest.raises(UsageError, match=r"service 'db' is stateful \(image postgres holds"):
+        build_plan(project, _cli(project), DeployOptions(services=("db",)))
     assert build_plan(project, _cli(project), DeployOptions()).singles == (), "groups only"
 
 

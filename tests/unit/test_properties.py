@@ -166,7 +166,7 @@ def test_where_compose_and_zdd_accept_a_project_they_see_the_same_services(
     if seen.exit_code == 0 and theirs is not None:
         ours = json.loads(seen.stdout)
         found = {s for g in ours["groups"] for s in (g["base"], *g["siblings"])}
-        assert found | set(ours["others"]) == set(theirs), data
+        assert found | set(ours["singles"]) | set(ours["others"]) == set(theirs), data
         project = load_project(
             LoadOptions(("compose.yaml",), "prop", cwd=workdir, environ={}),
             detect_compose(Runner(), "docker compose"),

@@ -70,9 +70,10 @@ def init_files(
     `write`, written beside the first compose file (never over a file that exists)."""
     from zdd.errors import UsageError
     from zdd.init import NGINX, OVERRIDE, setup
+    from zdd.proxy.choose import proxy_service_of
 
     with open_project(connection, engine_needed=False) as session:
-        service = proxy_service or session.project.settings.get("proxy_service", "proxy")
+        service = proxy_service_of(session.project, proxy_service)
         made = setup(session.project, service, os.environ.get("ZDD_NGINX_IMAGE") or "nginx:1.27")
         if not write:
             return made

@@ -73,9 +73,9 @@ def choose_proxy(
 ) -> tuple[Choice, str]:
     """The proxy mode and why, and the proxy's service: --proxy and --proxy-service, else the
     compose file's `x-zdd`, else what `auto` finds in the project (proxy/choose.py)."""
-    from zdd.proxy.choose import choose_mode
+    from zdd.proxy.choose import choose_mode, proxy_service_of
 
-    service = proxy_service or project.settings.get("proxy_service", "proxy")
+    service = proxy_service_of(project, proxy_service)
     return choose_mode(project, project.settings, proxy, service, hooks), service
 
 

@@ -17,7 +17,7 @@ from zdd.plan.builds import Builds, plan_builds
 from zdd.plan.gates import gate_for
 from zdd.plan.options import DeployOptions
 from zdd.plan.steps import Command, Plan, Retag, Retire, Rotate, RotateAction, Step, Verb
-from zdd.project import Group, Project, replicas, side_by_side_blockers
+from zdd.project import Group, Project, Role, Service, replicas, side_by_side_blockers
 from zdd.proxy.modes import MODES
 
 
@@ -92,12 +92,31 @@ def _units(project: Project, options: DeployOptions) -> tuple[tuple[Group, ...],
     """The groups and the single services to roll out."""
     groups = project.select(options.services)
     singles = project.singles(options.services, options.proxy_service)
+    for name in (*(s for g in groups for s in g.siblings), *singles):
+        _refuse_role(project.services[name])
     if not groups and not singles:
         raise UsageError(
             f"nothing to roll out in project {project.name}: no service `extends` a base "
             "service and none builds an image; name the service(s) to deploy"
         )
     return groups, singles
+
+
+def _refuse_role(service: Service) -> None:
+    """A stateful service or a job is never rolled out: refused before any change."""
+    evidence = service.evidence
+    if evidence.role is Role.STATEFUL:
+        raise UsageError(
+            f"service {service.name!r} is stateful ({evidence.reason}): zdd never rolls it out, "
+            "as a second copy would start beside it on the same data; recreate it yourself in "
+            f"a maintenance window (`up -d {service.name}`), or set `x-zdd: {{role: app}}` on "
+            "it if it holds no data"
+        )
+    if evidence.role is Role.JOB:
+        raise UsageError(
+            f"service {service.name!r} is a one-shot job ({evidence.reason}): nothing to roll "
+            f"out; run it with `run --rm {service.name}`"
+        )
 
 
 def _start_first(

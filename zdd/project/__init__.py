@@ -4,7 +4,9 @@ values parsed from them. No other part of zdd reads compose files or `config` ou
 
 from zdd.project.load import LoadOptions, load_project
 from zdd.project.model import Group, Project, Service, check_settings, find_groups
+from zdd.project.nginxconf import ProxyRouting, Routing
 from zdd.project.rawyaml import dump_yaml
+from zdd.project.roles import Evidence, Role
 from zdd.project.values import (
     healthcheck_disabled,
     healthcheck_of,
@@ -17,9 +19,13 @@ from zdd.project.values import (
 )
 
 __all__ = [
+    "Evidence",
     "Group",
     "LoadOptions",
     "Project",
+    "ProxyRouting",
+    "Role",
+    "Routing",
     "Service",
     "check_settings",
     "dump_yaml",

@@ -22,6 +22,7 @@ from zdd.errors import ComposeCommandError, ComposeFileError
 from zdd.paths import cache_dir, private_dir
 from zdd.ports import CommandRunner
 from zdd.project.extends import ExtendsGraph
+from zdd.project.files import regular_bytes
 from zdd.project.rawyaml import parse_output
 
 log = logging.getLogger(__name__)
@@ -127,16 +128,10 @@ def _content(path: Path) -> bytes | None:
     """A digest of a regular file's bytes, `absent` for no file; None (no cache) for what
     zdd must not read itself: a FIFO, a device (`env_file: /dev/zero`), a huge file."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        data = regular_bytes(path, MAX_INPUT)
     except FileNotFoundError:
         return b"absent"
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as stream:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_INPUT:
-            return None
-        return hashlib.sha256(stream.read(MAX_INPUT + 1)).digest()
+    return None if data is None else hashlib.sha256(data).digest()
 
 
 class ConfigCache:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from zdd.compose import ComposeBinary, ComposeCli
 from zdd.errors import ComposeFileError, UsageError
@@ -24,7 +25,9 @@ from zdd.project.model import (
     find_groups,
     top_level_settings,
 )
+from zdd.project.nginxconf import ProxyRouting, Routing, classify, config_texts
 from zdd.project.rawyaml import read_yaml
+from zdd.project.roles import DISCOVERING_IMAGES, Evidence, role_of
 
 DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
 OVERRIDE_FILES = (
@@ -160,6 +163,14 @@ def load_project(options: LoadOptions, binary: ComposeBinary, runner: CommandRun
         extension = graph.extension(name)
         effective = {**config, "x-zdd": extension} if extension else dict(config)
         services[name] = Service(name, effective, *graph.parent_of(name))
+    top_volumes = model.get("volumes") or {}
+    names = _names(services)
+    for name, service in services.items():
+        evidence = role_of(service.config, top_volumes)
+        routing = (
+            proxy_routing(service.config, evidence, names) if evidence.role == "proxy" else None
+        )
+        services[name] = replace(service, evidence=evidence, routing=routing)
     if not services:
         raise ComposeFileError(
             f"no services in {', '.join(str(p) for p in files)}; "
@@ -180,3 +191,23 @@ def load_project(options: LoadOptions, binary: ComposeBinary, runner: CommandRun
         top={key: model.get(key) or {} for key in ("networks", "volumes")},
         cli=ComposeCli(binary, given, name, cli.project_directory, env_file),
     )
+
+
+def _names(services: Mapping[str, Service]) -> set[str]:
+    """The names a proxy can reach the services by: theirs, their aliases and hostnames."""
+    names = set(services)
+    for service in services.values():
+        config = service.config
+        names |= {str(config[key]) for key in ("container_name", "hostname") if config.get(key)}
+        networks = config.get("networks")
+        for network in networks.values() if isinstance(networks, dict) else ():
+            if isinstance(network, dict):
+                names |= {str(alias) for alias in network.get("aliases") or ()}
+    return names
+
+
+def proxy_routing(config: Mapping[str, Any], evidence: Evidence, names: set[str]) -> ProxyRouting:
+    """How a proxy finds the app: a docker-aware image discovers; an nginx is read."""
+    if evidence.family in DISCOVERING_IMAGES:
+        return ProxyRouting(Routing.DISCOVERS, f"{evidence.family} watches the docker engine")
+    return classify(config_texts(config), names)

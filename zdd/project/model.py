@@ -11,6 +11,8 @@ from typing import Any
 
 from zdd.compose import ComposeCli
 from zdd.errors import ComposeFileError, UsageError
+from zdd.project.nginxconf import ProxyRouting
+from zdd.project.roles import AN_APP, Evidence, Role
 from zdd.proxy import ProxyMode
 
 SERVICE_NAME = re.compile(r"[a-zA-Z0-9_.][a-zA-Z0-9_.-]*")
@@ -31,6 +33,13 @@ class Service:
     config: Mapping[str, Any]
     parent: str | None = None  # the project service it extends, if any
     template: str | None = None  # `file#service` when it extends a service of another file
+    evidence: Evidence = AN_APP  # its role and why (roles.py)
+    routing: ProxyRouting | None = None  # a proxy's: how it finds the app (nginxconf.py)
+
+    @property
+    def role(self) -> Role:
+        """app, proxy, stateful or job (roles.py)."""
+        return self.evidence.role
 
     @property
     def builds(self) -> bool:
@@ -82,13 +91,18 @@ class Project:
 
     def singles(self, names: Sequence[str], proxy_service: str) -> tuple[str, ...]:
         """The services rolled out on their own, start-first: the named ones outside every
-        group; with no name and no group, every service compose builds but the proxy."""
+        group; with no name and no group, every app compose builds (not the proxy, nor a
+        service whose role is proxy, stateful or job)."""
         grouped = {s for g in self.groups for s in (g.base, *g.siblings)}
         if names:
             return tuple(n for n in dict.fromkeys(names) if n not in grouped)
         if self.groups:
             return ()
-        return tuple(n for n, s in self.services.items() if s.builds and n != proxy_service)
+        return tuple(
+            n
+            for n, s in self.services.items()
+            if s.builds and n != proxy_service and s.role is Role.APP
+        )
 
     def _base(self, name: str) -> bool:
         return any(group.base == name for group in self.groups)

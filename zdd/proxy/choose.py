@@ -9,8 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from zdd.project import Project, networks_of
+from zdd.errors import UsageError
+from zdd.project import Project, Role, Routing, Service, networks_of
 from zdd.proxy.modes import MODES, ProxyMode
+
+DEFAULT_PROXY_SERVICE = "proxy"
 
 
 @dataclass(frozen=True)
@@ -53,9 +56,35 @@ def choose_mode(
             *(networks_of(project.services[s].config) for s in siblings)
         )
         if shared:
-            return Choice(
-                ProxyMode.DISCOVERY,
-                f"service {proxy_service!r} shares network {sorted(shared)[0]} with the "
-                "siblings and zdd does not manage it",
-            )
+            return Choice(ProxyMode.DISCOVERY, _discovers(service, sorted(shared)[0]))
     return Choice(ProxyMode.NONE, f"no service {proxy_service!r} shares a network with them")
+
+
+def _discovers(service: Service, network: str) -> str:
+    """Why `auto` takes this proxy for one that discovers the siblings; refused (exit 2, before
+    any change) where its config shows it resolves their names once: after the old container
+    is gone it would answer 502 until restarted, while a deploy said it succeeded."""
+    routing = service.routing
+    said = f"service {service.name!r} shares network {network} with the siblings"
+    if routing is None or routing.routing is Routing.UNKNOWN:
+        why = routing.reason if routing else "not a known proxy image"
+        return f"{said}; zdd assumes it re-resolves their names ({why})"
+    if routing.routing is Routing.STATIC:
+        raise UsageError(
+            f"proxy {service.name!r} would keep sending to the old containers: {routing.reason}; "
+            "make it re-resolve (`resolver 127.0.0.11 valid=1s;` and the upstream in a "
+            "variable: `set $app http://NAME:PORT; proxy_pass $app;`), or put it under zdd's "
+            "management (`zdd init`, then --proxy nginx)"
+        )
+    return f"{said} and {routing.reason}"
+
+
+def proxy_service_of(project: Project, given: str | None) -> str:
+    """The proxy's service: --proxy-service, else `x-zdd: {proxy_service}`, else `proxy`,
+    else the one service whose role is proxy (an nginx named `web`)."""
+    if given or project.settings.get("proxy_service"):
+        return str(given or project.settings["proxy_service"])
+    if DEFAULT_PROXY_SERVICE in project.services:
+        return DEFAULT_PROXY_SERVICE
+    proxies = [name for name, s in project.services.items() if s.role is Role.PROXY]
+    return proxies[0] if len(proxies) == 1 else DEFAULT_PROXY_SERVICE

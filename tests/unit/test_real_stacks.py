@@ -1,0 +1,192 @@
+"""Stacks shaped like the public examples people copy (an app publishing its own port beside
+Postgres; an nginx named `web`, built from a Dockerfile, with a fixed `proxy_pass`, beside
+MongoDB; a Node app beside Redis; Traefik; an nginx with a `resolver`), read by the real
+compose v2 and v1: each service's role, and what a deploy would do, before any change."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from zdd.cli import app
+
+from .test_cli import error_line, fake_compose
+
+runner = CliRunner()
+
+STACKS = {
+    "flask+postgres": {
+        "compose.yaml": """\
+services:
+  web:
+    build: ./web
+    ports: ["5000:5000"]
+    depends_on: [db]
+  db:
+    image: postgres:16
+    environment: {POSTGRES_PASSWORD: example}
+    volumes: [db_data:/var/lib/postgresql/data]
+volumes: {db_data: {}}
+""",
+        "web/Dockerfile": 'FROM python:3.12-slim\nCOPY . /app\nCMD ["flask", "run"]\n',
+    },
+    "static-nginx+mongo": {
+        "compose.yaml": """\
+services:
+  web:
+    build: ./nginx
+    ports: ["8080:80"]
+    depends_on: [backend]
+  backend:
+    build: ./backend
+    expose: ["8000"]
+  mongo:
+    image: mongo:7
+    volumes: [mongo_data:/data/db]
+volumes: {mongo_data: {}}
+""",
+        "nginx/Dockerfile": "FROM nginx:1.27-alpine\nCOPY default.conf /etc/nginx/conf.d/\n",
+        "nginx/default.conf": "server {\n  listen 80;\n  location / {\n"
+        "    proxy_pass http://backend:8000;\n  }\n}\n",
+        "backend/Dockerfile": "FROM python:3.12-slim\n",
+    },
+    "node+redis": {
+        "compose.yaml": """\
+services:
+  app:
+    build: .
+    ports: ["3000:3000"]
+  redis:
+    image: redis:7-alpine
+""",
+        "Dockerfile": 'FROM node:20-alpine\nCMD ["node", "server.js"]\n',
+    },
+    "traefik": {
+        "compose.yaml": """\
+services:
+  traefik:
+    image: traefik:v3.1
+    command: [--providers.docker=true]
+    ports: ["80:80"]
+    volumes: [/var/run/docker.sock:/var/run/docker.sock:ro]
+  whoami:
+    build: ./app
+    labels: [traefik.http.routers.whoami.rule=PathPrefix(`/`)]
+""",
+        "app/Dockerfile": "FROM golang:1.22\n",
+    },
+    "nginx-resolver": {
+        "compose.yaml": """\
+services:
+  proxy:
+    image: nginx:1.27
+    ports: ["8080:80"]
+    volumes: [./nginx:/etc/nginx/conf.d:ro]
+  api:
+    build: ./api
+    expose: ["8000"]
+""",
+        "nginx/default.conf": "resolver 127.0.0.11 valid=1s;\nserver {\n  location / {\n"
+        "    set $api http://api:8000;\n    proxy_pass $api;\n  }\n}\n",
+        "api/Dockerfile": "FROM node:20\n",
+    },
+}
+ROLES = {
+    "flask+postgres": {"web": "app", "db": "stateful"},
+    "static-nginx+mongo": {"web": "proxy", "backend": "app", "mongo": "stateful"},
+    "node+redis": {"app": "app", "redis": "stateful"},
+    "traefik": {"traefik": "proxy", "whoami": "app"},
+    "nginx-resolver": {"proxy": "proxy", "api": "app"},
+}
+ROLLED_OUT = {  # what `zdd services` says a deploy rolls out
+    "flask+postgres": ["web"],
+    "static-nginx+mongo": ["backend"],
+    "node+redis": ["app"],
+    "traefik": ["whoami"],
+    "nginx-resolver": ["api"],
+}
+
+
+def write_stack(tmp_path: Path, name: str) -> Path:
+    folder = tmp_path / name.replace("+", "-")
+    for relative, text in STACKS[name].items():
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_text(text, encoding="utf-8")
+    return folder / "compose.yaml"
+
+
+def zdd(tmp_path: Path, compose: str, *args: str) -> tuple[int, str, str]:
+    version = "1.29.2" if compose == "v1" else "2.40.3"
+    argv = [*args, "--compose-cmd", str(fake_compose(tmp_path, version))]
+    result = runner.invoke(app, argv)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "ZDD_COMPOSE_CMD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+@pytest.mark.parametrize("compose", ["v2", "v1"])
+@pytest.mark.parametrize("stack", list(STACKS))
+def test_services_says_each_role_and_what_a_deploy_rolls_out(
+    tmp_path: Path, stack: str, compose: str
+) -> None:
+    path = write_stack(tmp_path, stack)
+    code, out, err = zdd(tmp_path, compose, "services", "-f", str(path), "--json")
+    assert code == 0, err
+    said = json.loads(out)
+    assert {name: r["role"] for name, r in said["roles"].items()} == ROLES[stack]
+    assert said["singles"] == ROLLED_OUT[stack]
+    code, out, err = zdd(tmp_path, compose, "services", "-f", str(path))
+    assert f"rolled out on its own: {ROLLED_OUT[stack][0]} (app: " in out
+
+
+@pytest.mark.parametrize("compose", ["v2", "v1"])
+@pytest.mark.parametrize(("stack", "service"), [("flask+postgres", "db"), ("node+redis", "redis")])
+def test_a_stateful_service_is_never_rolled_out(
+    tmp_path: Path, stack: str, service: str, compose: str
+) -> None:
+    path = write_stack(tmp_path, stack)
+    code, _out, err = zdd(tmp_path, compose, "deploy", service, "--dry-run", "-f", str(path))
+    assert code == 2
+    line = error_line(err)
+    assert f"service {service!r} is stateful" in line and "never rolls it out" in line
+
+
+@pytest.mark.parametrize("compose", ["v2", "v1"])
+def test_a_static_nginx_is_refused_before_any_change_with_the_fix(
+    tmp_path: Path, compose: str
+) -> None:
+    """It resolves `backend` once: after the old container is gone it would answer 502."""
+    path = write_stack(tmp_path, "static-nginx+mongo")
+    code, _out, err = zdd(tmp_path, compose, "deploy", "--dry-run", "-f", str(path))
+    assert code == 2
+    line = error_line(err)
+    assert "proxy 'web' would keep sending to the old containers" in line
+    assert "proxy_pass http://backend:8000 is resolved once" in line
+    assert "resolver 127.0.0.11" in line and "zdd init" in line
+
+
+@pytest.mark.parametrize("compose", ["v2", "v1"])
+@pytest.mark.parametrize(
+    ("stack", "reason"),
+    [
+        ("traefik", "traefik watches the docker engine"),
+        ("nginx-resolver", "proxy_pass $api re-resolved through a resolver"),
+    ],
+)
+def test_a_proxy_that_discovers_the_app_is_said_why(
+    tmp_path: Path, stack: str, reason: str, compose: str
+) -> None:
+    path = write_stack(tmp_path, stack)
+    code, _out, err = zdd(tmp_path, compose, "deploy", "--dry-run", "-f", str(path))
+    assert code == 0, err
+    mode = err.splitlines()[0]
+    assert mode.startswith("zdd: proxy: discovery (") and reason in mode, mode

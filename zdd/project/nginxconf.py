@@ -1,0 +1,135 @@
+"""How a proxy in front of the app finds it, read from its real configuration: the nginx files
+compose mounts into it or its build context holds. A static nginx (`proxy_pass
+http://backend:8000`, an `upstream` of names, no `resolver`) resolves those names once, when it
+starts: once the old container is gone it answers 502 until restarted, so it must never be
+taken for a proxy that discovers the new one."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from zdd.project.files import regular_text
+
+MANAGED_INCLUDE = "/etc/nginx/zdd/"  # where zdd renders the upstream of its managed nginx
+MAX_FILES = 64  # config files read per proxy (a build context can be a whole repository)
+_COMMENT = re.compile(r"#[^\n]*")
+_PROXY_PASS = re.compile(r"\b(?:proxy|grpc|fastcgi|uwsgi)_pass\s+([^;]+);")
+_UPSTREAM = re.compile(r"\bupstream\s+([^\s{]+)\s*\{([^}]*)\}")
+_SERVER = re.compile(r"\bserver\s+([^\s;]+)([^;]*);")
+_RESOLVER = re.compile(r"\bresolver\s+[^;]+;")
+_HOST = re.compile(r"^(?:[a-z]+://)?(\[[^\]]*\]|[^/:]+)")
+
+
+class Routing(StrEnum):
+    """How a proxy reaches the app's containers."""
+
+    MANAGED = "managed"  # includes the upstream zdd renders (--proxy nginx)
+    DISCOVERS = "discovers"  # re-resolves names (a resolver and a variable) or watches docker
+    STATIC = "static"  # resolves the app's names once, at start or reload
+    UNKNOWN = "unknown"  # no config zdd can read
+
+
+@dataclass(frozen=True)
+class ProxyRouting:
+    """What zdd found, and where."""
+
+    routing: Routing
+    reason: str
+
+
+def classify(texts: Mapping[str, str], names: Iterable[str]) -> ProxyRouting:
+    """The routing of an nginx whose config files are `texts` (name -> text), toward the
+    project's service names and aliases `names`."""
+    names = set(names)
+    static: list[str] = []
+    dynamic: list[str] = []
+    for where, raw in texts.items():
+        text = _COMMENT.sub("", raw)
+        if MANAGED_INCLUDE in text:
+            return ProxyRouting(Routing.MANAGED, f"{where} includes {MANAGED_INCLUDE}")
+        upstreams = {m.group(1): m.group(2) for m in _UPSTREAM.finditer(text)}
+        resolver = bool(_RESOLVER.search(text))
+        for target in (m.group(1).strip() for m in _PROXY_PASS.finditer(text)):
+            host = _host(target)
+            if "$" in target:  # without a resolver nginx cannot resolve it at all: not ours
+                if resolver:
+                    dynamic.append(f"{where}: proxy_pass {target}")
+            elif host in upstreams:
+                static += [
+                    f"{where}: upstream {host} {{server {server}}}"
+                    for server, params in _SERVER.findall(upstreams[host])
+                    if _host(server) in names and "resolve" not in params.split()
+                ]
+            elif host in names:
+                static.append(f"{where}: proxy_pass {target}")
+    if static:
+        return ProxyRouting(
+            Routing.STATIC, f"{static[0]} is resolved once, when nginx starts or reloads"
+        )
+    if dynamic:
+        return ProxyRouting(Routing.DISCOVERS, f"{dynamic[0]} re-resolved through a resolver")
+    return ProxyRouting(Routing.UNKNOWN, "no proxy_pass to a service of the project found")
+
+
+def _host(target: str) -> str:
+    found = _HOST.match(target.strip())
+    return found.group(1) if found else ""
+
+
+def config_texts(config: Mapping[str, Any]) -> dict[str, str]:
+    """The nginx config files of a service: bind-mounted files and folders, and the files of
+    its build context, by path; at most MAX_FILES, each a small regular file."""
+    texts: dict[str, str] = {}
+    for path in _candidates(config):
+        if len(texts) >= MAX_FILES:
+            break
+        text = regular_text(path)
+        if text is not None and ("proxy_pass" in text or MANAGED_INCLUDE in text):
+            texts[str(path)] = text
+    return texts
+
+
+def _candidates(config: Mapping[str, Any]) -> Iterator[Path]:
+    for source in _bind_sources(config.get("volumes") or []):
+        path = Path(source)
+        if path.is_dir():
+            yield from _conf_files(path, depth=1)
+        elif _is_conf(path.name) or path.name.endswith(".template"):
+            yield path
+    build = config.get("build")
+    context = build.get("context") if isinstance(build, dict) else build
+    if isinstance(context, str) and Path(context).is_absolute() and Path(context).is_dir():
+        yield from _conf_files(Path(context), depth=3)
+
+
+def _bind_sources(volumes: list[Any]) -> Iterator[str]:
+    """Host paths of bind mounts: compose v2's long syntax, v1's `SOURCE:TARGET[:MODE]`."""
+    for volume in volumes:
+        if isinstance(volume, dict):
+            if volume.get("type") == "bind" and isinstance(volume.get("source"), str):
+                yield volume["source"]
+        elif isinstance(volume, str) and volume.startswith("/") and ":" in volume:
+            yield volume.split(":", 1)[0]
+
+
+def _conf_files(folder: Path, depth: int) -> Iterator[Path]:
+    try:
+        entries = sorted(folder.iterdir())[:MAX_FILES]
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_symlink():
+            continue
+        if entry.is_dir() and depth > 1 and not entry.name.startswith("."):
+            yield from _conf_files(entry, depth - 1)
+        elif _is_conf(entry.name):
+            yield entry
+
+
+def _is_conf(name: str) -> bool:
+    return name.endswith((".conf", ".conf.template")) or name == "nginx.conf"
