@@ -24,6 +24,7 @@ class Setup:
     override: str  # a compose file merged after the user's
     nginx: str  # the proxy's nginx.conf
     usage: str  # one line: how to deploy with them
+    recreate: str = ""  # one line: how a proxy that runs now takes zdd's config
 
 
 def setup(project: Project, proxy_service: str, nginx_image: str = "nginx:1.27") -> Setup:
@@ -60,6 +61,7 @@ def setup(project: Project, proxy_service: str, nginx_image: str = "nginx:1.27")
     else:
         override = {"x-zdd": {"proxy": "nginx", "proxy_service": proxy_service}, **override}
     files = " ".join(f"-f {path.name}" for path in project.files)
+    compose = "docker-compose" if project.legacy else "docker compose"
     header = (
         f"# Written by `zdd init` for project {project.name}: zdd's managed nginx in front of "
         f"{', '.join(ports)}.\n# Merged after your own file(s): zdd deploy {files} "
@@ -69,6 +71,7 @@ def setup(project: Project, proxy_service: str, nginx_image: str = "nginx:1.27")
         override=header + dump_yaml(override),
         nginx=_nginx(ports, pools),
         usage=f"zdd deploy {files} -f {OVERRIDE}{' ' + flags if flags else ''}",
+        recreate=f"{compose} {files} -f {OVERRIDE} up -d --no-deps {proxy_service}",
     )
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from zdd.containers import Container
 from zdd.errors import ComposeCommandError, DeployError
-from zdd.proxy.nginx import APPLY_SCRIPT, MARK, READ_SCRIPT
+from zdd.proxy.nginx import APPLY_SCRIPT, MARK, READ_SCRIPT, SHOW_CONFIG
 from zdd.runner import ENDED
 
 from .fakes import FakeEngine
@@ -96,6 +96,7 @@ class FakeNginx:
     applies: list[tuple[str, str, bool]] = field(default_factory=list)  # file, text, drained
     dies_at: int = 0
     tried: int = 0  # apply scripts sent to a live container
+    config: str = ""  # what `nginx -T` shows ("": nothing it can read, so nothing checked)
 
     def __call__(self, argv: tuple[str, ...], script: str) -> str:
         """The script's output."""
@@ -107,6 +108,8 @@ class FakeNginx:
                 container = None
         if container is None or container["State"]["Status"] != "running":
             raise ComposeCommandError(argv, ENDED, "the shell ended (exit 137)")
+        if script == SHOW_CONFIG:
+            return self.config
         if script.endswith(READ_SCRIPT):
             paths = shlex.split(script[: -len(READ_SCRIPT)])[2:]
             return "".join(

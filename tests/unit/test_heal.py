@@ -113,6 +113,25 @@ def test_a_new_proxy_is_rendered_and_said_so(
     assert "the proxy had no upstream from zdd" in warnings[0]
 
 
+@pytest.mark.parametrize("includes", [True, False])
+def test_a_proxy_whose_config_never_reads_zdd_s_upstream_is_refused_before_any_change(
+    rotation: NginxRotation, nginx: FakeNginx, includes: bool
+) -> None:
+    """A proxy started before `zdd init` added the include: every drain and admit would write
+    a file it never reads, while zdd said it controlled the routing."""
+    upstream = "upstream app {\n    server 127.0.0.1:9 down;\n"
+    upstream += "    include /etc/nginx/zdd/app/*.conf;\n" if includes else ""
+    nginx.config = f"# configuration file /etc/nginx/nginx.conf:\nhttp {{\n{upstream}}}\n}}\n"
+    found = [PROXY, container("service_a", "10.9.0.3"), container("service_b", "10.9.0.4")]
+    if includes:
+        rotation.sync(found)
+        assert nginx.applies, "rendered"
+        return
+    with pytest.raises(UsageError, match=r"runs an nginx config without zdd's upstream for app"):
+        rotation.sync(found)
+    assert nginx.applies == [], "nothing rendered, nothing reloaded"
+
+
 def test_the_last_sibling_in_rotation_is_never_drained(rotation: NginxRotation) -> None:
     rotation.sync(
         [PROXY, container("service_a", "10.9.0.3"), container("service_b", "", status="exited")]

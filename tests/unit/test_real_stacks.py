@@ -53,6 +53,21 @@ volumes: {mongo_data: {}}
         "    proxy_pass http://backend:8000;\n  }\n}\n",
         "backend/Dockerfile": "FROM python:3.12-slim\n",
     },
+    "static-nginx-image": {
+        "compose.yaml": """\
+services:
+  frontend:
+    image: nginx:1.27
+    ports: ["8080:80"]
+    volumes: [./default.conf:/etc/nginx/conf.d/default.conf:ro]
+  app:
+    build: .
+    expose: ["8000"]
+""",
+        "default.conf": "upstream backend {\n  server app:8000;\n}\nserver {\n  location / {\n"
+        "    proxy_pass http://backend;\n  }\n}\n",
+        "Dockerfile": "FROM python:3.12-slim\n",
+    },
     "node+redis": {
         "compose.yaml": """\
 services:
@@ -97,6 +112,7 @@ services:
 ROLES = {
     "flask+postgres": {"web": "app", "db": "stateful"},
     "static-nginx+mongo": {"web": "proxy", "backend": "app", "mongo": "stateful"},
+    "static-nginx-image": {"frontend": "proxy", "app": "app"},
     "node+redis": {"app": "app", "redis": "stateful"},
     "traefik": {"traefik": "proxy", "whoami": "app"},
     "nginx-resolver": {"proxy": "proxy", "api": "app"},
@@ -104,6 +120,7 @@ ROLES = {
 ROLLED_OUT = {  # what `zdd services` says a deploy rolls out
     "flask+postgres": ["web"],
     "static-nginx+mongo": ["backend"],
+    "static-nginx-image": ["app"],
     "node+redis": ["app"],
     "traefik": ["whoami"],
     "nginx-resolver": ["api"],
@@ -171,7 +188,16 @@ def test_a_static_nginx_is_refused_before_any_change_with_the_fix(
     line = error_line(err)
     assert "proxy 'web' would keep sending to the old containers" in line
     assert "proxy_pass http://backend:8000 is resolved once" in line
-    assert "resolver 127.0.0.11" in line and "zdd init" in line
+    assert "resolver 127.0.0.11" in line and "add zdd's upstream include" in line, "it builds"
+    path = write_stack(tmp_path, "static-nginx-image")
+    code, _out, err = zdd(tmp_path, compose, "deploy", "--dry-run", "-f", str(path))
+    assert code == 2
+    line = error_line(err)
+    assert (
+        "proxy 'frontend' would keep sending" in line
+        and "upstream backend {server app:8000}" in line
+    )
+    assert "`zdd init --write`" in line, "an nginx image: zdd init replaces its config"
 
 
 @pytest.mark.parametrize("compose", ["v2", "v1"])

@@ -40,6 +40,11 @@ def roll_out(
     dry_run = run.dry_run
     lock = None if dry_run else command
     with open_project(connection, lock, on_wait=progress.say) as session:
+        from zdd.plan import refuse_role
+
+        for name in asked.services:  # a named database is refused first, whatever the proxy
+            if name in session.project.services:
+                refuse_role(session.project.services[name])
         if uses_swarm(session.project, run.engine):
             return swarm_rollout(
                 command,

@@ -93,7 +93,7 @@ def _units(project: Project, options: DeployOptions) -> tuple[tuple[Group, ...],
     groups = project.select(options.services)
     singles = project.singles(options.services, options.proxy_service)
     for name in (*(s for g in groups for s in g.siblings), *singles):
-        _refuse_role(project.services[name])
+        refuse_role(project.services[name])
     if not groups and not singles:
         raise UsageError(
             f"nothing to roll out in project {project.name}: no service `extends` a base "
@@ -102,7 +102,7 @@ def _units(project: Project, options: DeployOptions) -> tuple[tuple[Group, ...],
     return groups, singles
 
 
-def _refuse_role(service: Service) -> None:
+def refuse_role(service: Service) -> None:
     """A stateful service or a job is never rolled out: refused before any change."""
     evidence = service.evidence
     if evidence.role is Role.STATEFUL:

@@ -36,6 +36,7 @@ PROXY_IMAGES = frozenset(
     {
         "nginx", "nginx-unprivileged", "openresty", "haproxy", "caddy", "traefik", "envoy",
         "nginx-proxy", "caddy-docker-proxy", "varnish", "swag",
+        "nginx-base",  # scripts/images.sh's offline stand-in for nginx (no registry here)
     }
 )  # fmt: skip
 DISCOVERING_IMAGES = frozenset({"traefik", "nginx-proxy", "caddy-docker-proxy"})  # docker-aware

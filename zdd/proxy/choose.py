@@ -70,11 +70,15 @@ def _discovers(service: Service, network: str) -> str:
         why = routing.reason if routing else "not a known proxy image"
         return f"{said}; zdd assumes it re-resolves their names ({why})"
     if routing.routing is Routing.STATIC:
+        managed = (  # zdd init replaces an nginx image's config; a built one is the user's
+            "add zdd's upstream include to it (README: Put zdd in front of your own stack)"
+            if service.builds
+            else "put it under zdd's management (`zdd init --write`, then the command it prints)"
+        )
         raise UsageError(
             f"proxy {service.name!r} would keep sending to the old containers: {routing.reason}; "
             "make it re-resolve (`resolver 127.0.0.11 valid=1s;` and the upstream in a "
-            "variable: `set $app http://NAME:PORT; proxy_pass $app;`), or put it under zdd's "
-            "management (`zdd init`, then --proxy nginx)"
+            f"variable: `set $app http://NAME:PORT; proxy_pass $app;`), or {managed}"
         )
     return f"{said} and {routing.reason}"
 

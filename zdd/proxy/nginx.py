@@ -38,6 +38,7 @@ APPLY_SCRIPT = files("zdd.proxy").joinpath("nginx_apply.sh").read_text(encoding=
 # Prints each file's text and a newline after a line `MARK FILE` (nothing for a missing one).
 MARK = "==zdd=="
 READ_SCRIPT = f'for f in "$@"; do echo "{MARK} $f"; [ ! -f "$f" ] || {{ cat "$f"; echo; }}; done'
+SHOW_CONFIG = "nginx -T 2>&1 || true"  # the whole config nginx runs, every include inlined
 SERVER_LINE = re.compile(r"^server \S+;\s+# (\S+)$", re.MULTILINE)
 
 
@@ -101,7 +102,29 @@ class NginxRotation:
             self.runner.run(self.cli.up(self.proxy_service, recreate=False))
             proxy = self._wait_proxy()
         self._use(proxy[0])
+        self._check_includes()
         return self.reconcile(found) or started
+
+    def _check_includes(self) -> None:
+        """Refuse (exit 2, nothing changed) a running nginx whose config does not include an
+        upstream zdd renders: every drain and admit would change a file it never reads, while
+        zdd said it controlled the routing (a proxy started before `zdd init` added them)."""
+        assert self.proxy is not None
+        shown = self._run(SHOW_CONFIG)
+        if "# configuration file" not in shown:
+            return  # no nginx -T to read: nothing to tell
+        for base in self.units:
+            if not re.search(
+                rf"^\s*include\s+{re.escape(UPSTREAM_DIR)}/{re.escape(base)}/", shown, re.M
+            ):
+                recreate = shlex.join(self.cli.up(self.proxy_service))
+                raise UsageError(
+                    f"proxy {self.proxy.name} runs an nginx config without zdd's upstream for "
+                    f"{base} (`include {UPSTREAM_DIR}/{base}/*.conf;`): zdd could not drain or "
+                    "admit anything there; nothing was changed. A proxy started before `zdd "
+                    f"init` reads the new config once recreated: `{recreate}` (a short break), "
+                    "or add the include (README: Put zdd in front of your own stack)"
+                )
 
     def reconcile(self, found: Sequence[Container]) -> bool:
         """Render each group with its ready siblings (a `starting` one runs its healthcheck

@@ -1,0 +1,95 @@
+"""A stack as users have it (the public examples' shape): an app behind a plain nginx with a
+fixed upstream, no healthcheck, beside a database. zdd refuses it before any change (that
+nginx resolves the app's name once and would answer 502 once the old container is gone);
+`zdd init` puts the nginx under zdd, and a deploy under load then fails no request and never
+touches the database."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.engine.conftest import BASE_IMAGES, Stack, docker
+from tests.engine.test_deploy import wait_serving
+from tests.engine.test_single import deploy_under_probe
+
+pytestmark = pytest.mark.docker
+
+DB_IMAGE = "zdd-standin/postgres:16"  # the python base under a data image's name: no registry
+SHOP = """\
+services:
+  frontend:
+    image: ${ZDD_NGINX_IMAGE:-nginx:1.27}
+    command: ["nginx", "-g", "daemon off;"]
+    ports: ["127.0.0.1:${ZDD_DEMO_PORT:-8000}:80"]
+    volumes: ["./default.conf:${ZDD_NGINX_SITE:-/etc/nginx/conf.d/default.conf}:ro"]
+    depends_on: [app]
+  app:
+    build:
+      context: ./service
+      args: {BASE_IMAGE: "${ZDD_PYTHON_IMAGE:-python:3.12-slim}"}
+    expose: ["3000"]
+    depends_on: [db]
+  db:
+    image: ${ZDD_DB_IMAGE:-postgres:16}
+    command: ["python3", "-m", "http.server", "5432"]
+    volumes: ["pgdata:/var/lib/postgresql/data"]
+volumes:
+  pgdata: {}
+"""
+SITE = """\
+upstream backend {
+    server app:3000;
+}
+server {
+    listen 80 default_server;
+    location / {
+        proxy_pass http://backend;
+    }
+}
+"""
+
+
+def ids(stack: Stack) -> dict[str, str]:
+    return {service: c["Id"] for service, c in stack.containers().items()}
+
+
+def test_a_static_nginx_stack_is_refused_then_deployed_behind_zdd_after_init(
+    stack: Stack,
+) -> None:
+    docker("tag", BASE_IMAGES["ZDD_PYTHON_IMAGE"], DB_IMAGE)
+    (stack.directory / "shop.yml").write_text(SHOP)
+    (stack.directory / "default.conf").write_text(SITE)
+    stack.compose_file = "shop.yml"
+    # Debian's nginx (the offline stand-in) serves sites-enabled/default, the image conf.d
+    stack.env.update(ZDD_DB_IMAGE=DB_IMAGE, ZDD_NGINX_SITE="/etc/nginx/sites-enabled/default")
+    stack.compose("up", "-d", "--build")  # the user's stack, as it runs before zdd
+    wait_serving(stack.url)
+    before = ids(stack)
+
+    refused = stack.zdd("deploy")
+    assert refused.returncode == 2, refused.stderr
+    assert "'frontend' would keep sending to the old containers" in refused.stderr
+    assert "upstream backend {server app:3000} is resolved once" in refused.stderr
+    assert ids(stack) == before, "refused before any change"
+    named = stack.zdd("deploy", "db")
+    assert named.returncode == 2 and "service 'db' is stateful" in named.stderr, named.stderr
+
+    made = stack.zdd("init", "--write")
+    assert made.returncode == 0, made.stderr
+    override = ("-f", "docker-compose.zdd.yml")
+    stale = stack.zdd("deploy", *override)
+    assert stale.returncode == 2 and "without zdd's upstream for app" in stale.stderr, stale.stderr
+    assert ids(stack) == before, "a proxy still on its old config: refused, nothing changed"
+    stack.compose(*override, "up", "-d", "--no-deps", "frontend")  # as `zdd init` says
+    stack.deploy(*override)  # renders the new proxy's upstream
+    wait_serving(stack.url)
+    running = ids(stack)
+
+    (stack.directory / "service" / "VERSION").write_text("2\n")
+    what = "nginx + app + db after zdd init"
+    _result, report = deploy_under_probe(stack, what, "GET", 8, *override)
+    assert report.requests >= 1000, report.summary()
+    after = ids(stack)
+    assert after["db"] == before["db"], "the database is never touched"
+    assert after["frontend"] == running["frontend"]
+    assert after["app"] != running["app"]
