@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 
 from zdd.compose import ComposeCli
-from zdd.containers import Container, by_service, project_containers, readiness
+from zdd.containers import Container, by_service, inspect, project_containers, readiness
 from zdd.errors import ComposeCommandError, DeployError, UsageError
 from zdd.health import wait_until
 from zdd.ports import CommandRunner, ScriptShell
@@ -277,8 +277,15 @@ class NginxRotation:
         return proxy
 
     def _address(self, base: str, container: Container) -> str:
+        """The container's address and port on a network it shares with the proxy. A container
+        read while compose was still attaching it (seen once with compose v1 and a rollback's
+        `up` on a busy machine) is read again before that is an error."""
         assert self.proxy is not None
         shared = [net for net in container.networks if net in self.proxy.networks]
+        if not shared:
+            again = inspect(self.runner, [container.id])
+            container = again[0] if again else container
+            shared = [net for net in container.networks if net in self.proxy.networks]
         if not shared:
             raise DeployError(
                 f"{container.service} shares no network with the proxy {self.proxy.name}"

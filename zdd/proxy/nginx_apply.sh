@@ -79,13 +79,20 @@ while [ "$ticks" -gt 0 ]; do
 done
 
 for address in $confirm; do
-    # Any HTTP answer proves nginx reaches the container; only no answer (000) fails.
-    if command -v curl > /dev/null 2>&1; then
-        code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$address/") || :
-    elif command -v wget > /dev/null 2>&1; then
-        code=$(wget -S -O /dev/null -T 5 "http://$address/" 2>&1 | grep -m 1 -o 'HTTP/[0-9.]* [0-9]*' | cut -d' ' -f2) || :
-    else
-        code=skip
-    fi
+    # Any HTTP answer proves nginx reaches the container; only no answer (000) fails, after
+    # three tries a second apart (one try, 5 s, failed a healthy container on a busy machine).
+    tries=0
+    code=
+    while [ "$tries" -lt 3 ]; do
+        tries=$((tries + 1))
+        if command -v curl > /dev/null 2>&1; then
+            code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$address/") || :
+        elif command -v wget > /dev/null 2>&1; then
+            code=$(wget -S -O /dev/null -T 5 "http://$address/" 2>&1 | grep -m 1 -o 'HTTP/[0-9.]* [0-9]*' | cut -d' ' -f2) || :
+        else
+            code=skip
+        fi
+        case "${code:-000}" in 000) sleep 1 ;; *) break ;; esac
+    done
     echo "confirm ${code:-000} $address"
 done
