@@ -198,6 +198,9 @@ def test_a_static_nginx_is_refused_before_any_change_with_the_fix(
         and "upstream backend {server app:8000}" in line
     )
     assert "`zdd init --write`" in line, "an nginx image: zdd init replaces its config"
+    asked = ("deploy", "--dry-run", "-f", str(path), "--proxy", "discovery")
+    code, _out, err = zdd(tmp_path, compose, *asked)
+    assert code == 2 and "would keep sending" in error_line(err), "asked for, still refused"
 
 
 @pytest.mark.parametrize("compose", ["v2", "v1"])

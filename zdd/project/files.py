@@ -22,8 +22,11 @@ def regular_bytes(path: Path, limit: int) -> bytes | None:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
             return None
-        data = stream.read(limit + 1)
-    return data if len(data) <= limit else None
+        try:  # a "regular" file of /proc can still refuse a non-blocking read
+            data = stream.read(limit + 1)
+        except OSError:
+            return None
+    return data if data is not None and len(data) <= limit else None
 
 
 def regular_text(path: Path, limit: int = 1 << 20) -> str | None:

@@ -41,16 +41,22 @@ def choose_mode(
     hooks: bool,
 ) -> Choice:
     """--proxy, else `x-zdd: {proxy}`, else: hooks given -> external; a proxy service that
-    shares a network with the siblings -> discovery; else none."""
+    shares a network with the siblings -> discovery; else none. Discovery, however chosen, is
+    refused (exit 2) for a proxy whose config resolves the app's names once."""
+    service = project.services.get(proxy_service)
+    asked = None
     if proxy is not None and proxy is not ProxyMode.AUTO:
-        return Choice(proxy, "--proxy")
-    if settings.get("proxy"):
-        return Choice(ProxyMode(settings["proxy"]), "`x-zdd: {proxy}` in the compose file")
+        asked = Choice(proxy, "--proxy")
+    elif settings.get("proxy"):
+        asked = Choice(ProxyMode(settings["proxy"]), "`x-zdd: {proxy}` in the compose file")
+    if asked is not None:
+        if asked.mode is ProxyMode.DISCOVERY and service is not None:
+            _refuse_static(service)
+        return asked
     if hooks:
         return Choice(ProxyMode.EXTERNAL, "--pre-stop/--post-start given")
     siblings = [s for group in project.groups for s in group.siblings]
     siblings = siblings or list(project.singles((), proxy_service))
-    service = project.services.get(proxy_service)
     if service is not None and proxy_service not in siblings:
         shared = networks_of(service.config) & set().union(
             *(networks_of(project.services[s].config) for s in siblings)
@@ -69,7 +75,14 @@ def _discovers(service: Service, network: str) -> str:
     if routing is None or routing.routing is Routing.UNKNOWN:
         why = routing.reason if routing else "not a known proxy image"
         return f"{said}; zdd assumes it re-resolves their names ({why})"
-    if routing.routing is Routing.STATIC:
+    _refuse_static(service)
+    return f"{said} and {routing.reason}"
+
+
+def _refuse_static(service: Service) -> None:
+    """UsageError naming the fix where the proxy's config resolves the app's names once."""
+    routing = service.routing
+    if routing is not None and routing.routing is Routing.STATIC:
         managed = (  # zdd init replaces an nginx image's config; a built one is the user's
             "add zdd's upstream include to it (README: Put zdd in front of your own stack)"
             if service.builds
@@ -80,7 +93,6 @@ def _discovers(service: Service, network: str) -> str:
             "make it re-resolve (`resolver 127.0.0.11 valid=1s;` and the upstream in a "
             f"variable: `set $app http://NAME:PORT; proxy_pass $app;`), or {managed}"
         )
-    return f"{said} and {routing.reason}"
 
 
 def proxy_service_of(project: Project, given: str | None) -> str:
