@@ -5,16 +5,18 @@ complete config with one upstream per group, named after its base, on the base's
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from zdd.errors import UsageError
-from zdd.project import Project, dump_yaml, networks_of, service_port
+from zdd.project import Project, Reset, dump_yaml, host_ports, networks_of, service_port
 
 OVERRIDE = "docker-compose.zdd.yml"
 NGINX = "zdd-nginx.conf"
 NGINX_TARGET = "/etc/nginx/nginx.conf"
+RESET_SINCE = (2, 24)  # compose's `!reset`, which removes the app's ports in the override
 
 
 @dataclass(frozen=True)
@@ -24,22 +26,18 @@ class Setup:
     override: str  # a compose file merged after the user's
     nginx: str  # the proxy's nginx.conf
     usage: str  # one line: how to deploy with them
-    recreate: str = ""  # one line: how a proxy that runs now takes zdd's config
+    switch: str = ""  # one line: the one-time switch of a running stack to these files
 
 
 def setup(project: Project, proxy_service: str, nginx_image: str = "nginx:1.27") -> Setup:
     """The override and nginx config for `project`, its proxy being `proxy_service`."""
-    if proxy_service not in project.services:
-        known = ", ".join(project.services) or "none"
-        raise UsageError(
-            f"no service {proxy_service!r} to put zdd's nginx in (--proxy-service NAME; "
-            f"services: {known})"
-        )
     members = {g.base: g.siblings for g in project.groups}
     members.update({name: (name,) for name in project.singles((), proxy_service)})
     if not members:
         raise UsageError("no sibling group and no service that builds: nothing to route")
     ports = {base: service_port(project.services[m[0]].config) for base, m in members.items()}
+    if proxy_service not in project.services:
+        return _take_over(project, proxy_service, members, ports, nginx_image)
     proxy = project.services[proxy_service].config
     if "build" in proxy:
         raise UsageError(
@@ -71,8 +69,119 @@ def setup(project: Project, proxy_service: str, nginx_image: str = "nginx:1.27")
         override=header + dump_yaml(override),
         nginx=_nginx(ports, pools),
         usage=f"zdd deploy {files} -f {OVERRIDE}{' ' + flags if flags else ''}",
-        recreate=f"{compose} {files} -f {OVERRIDE} up -d --no-deps {proxy_service}",
+        switch=(
+            "a proxy that runs now reads zdd's config once recreated: "
+            f"`{compose} {files} -f {OVERRIDE} up -d --no-deps {proxy_service}` (a break until "
+            "zdd deploy or zdd heal renders its upstream; zdd deploy refuses until then)"
+        ),
     )
+
+
+def _take_over(
+    project: Project,
+    proxy_service: str,
+    members: Mapping[str, tuple[str, ...]],
+    ports: Mapping[str, int],
+    nginx_image: str,
+) -> Setup:
+    """No proxy in the project, an app that publishes its own host port: zdd's nginx takes the
+    port over (the app's `ports` reset, its container port exposed), so that a new container
+    can start beside the old one."""
+    published = {
+        name: host_ports(project.services[name].config)
+        for names in members.values()
+        for name in names
+        if host_ports(project.services[name].config)
+    }
+    if not published:
+        known = ", ".join(project.services) or "none"
+        raise UsageError(
+            f"no service {proxy_service!r} to put zdd's nginx in, and no app publishes a host "
+            f"port for it to take over (--proxy-service NAME; services: {known})"
+        )
+    version = project.cli.binary.version if project.cli else "?"
+    if project.legacy or _older(version, RESET_SINCE):
+        name, taken = next(iter(published.items()))
+        raise UsageError(
+            f"{name} publishes host port {', '.join(taken)} itself, and compose {version} "
+            "cannot remove a port in an override (`!reset`, compose 2.24+): in your file, "
+            f'replace {name}\'s `ports` with `expose: ["{ports[_base_of(members, name)]}"]`, '
+            f"add a service `{proxy_service}` (image nginx) that publishes {', '.join(taken)}, "
+            "then run zdd init again"
+        )
+    services: dict[str, Any] = {}
+    proxy_ports: list[Any] = []
+    listens: dict[int, str] = {}
+    networks: set[str] = set()
+    for base, names in members.items():
+        for name in names:
+            config = project.services[name].config
+            networks |= networks_of(config)
+            if name not in published:
+                continue
+            services[name] = {"ports": Reset(), "expose": [str(ports[base])]}
+            entries = config.get("ports") or []
+            for entry in [entries] if isinstance(entries, str | int) else entries:
+                if entry not in proxy_ports:
+                    proxy_ports.append(entry)
+                    listens.setdefault(_target(entry, ports[base]), base)
+    proxy: dict[str, Any] = {
+        "image": "${ZDD_NGINX_IMAGE:-" + nginx_image + "}",
+        "command": ["nginx", "-g", "daemon off;"],
+        "stop_signal": "SIGQUIT",  # nginx's graceful stop
+        "restart": "unless-stopped",
+        "ports": proxy_ports,
+        "volumes": [f"./{NGINX}:{NGINX_TARGET}:ro"],
+        "tmpfs": ["/etc/nginx/zdd"],
+    }
+    if networks - {"default"}:
+        proxy["networks"] = sorted(networks)
+    pools = set()
+    for base, names in members.items():
+        for name in names:
+            network = _shared(project.services[name].config, proxy, name, proxy_service)
+            if network is not None:
+                services.setdefault(name, {})["networks"] = {network: {"aliases": [f"{base}-pool"]}}
+                pools.add(base)
+    override = {
+        "x-zdd": {"proxy": "nginx", "proxy_service": proxy_service},
+        "services": {proxy_service: proxy, **services},
+    }
+    files = " ".join(f"-f {path.name}" for path in project.files)
+    compose = f"docker compose {files} -f {OVERRIDE}"
+    header = (
+        f"# Written by `zdd init` for project {project.name}: zdd's nginx takes over the host "
+        f"port(s) of {', '.join(published)}.\n# Merged after your own file(s): zdd deploy "
+        f"{files} -f {OVERRIDE}\n"
+    )
+    apps = " ".join(published)
+    return Setup(
+        override=header + dump_yaml(override),
+        nginx=_nginx(dict(ports), pools, listens),
+        usage=f"zdd deploy {files} -f {OVERRIDE}",
+        switch=(
+            f"switch once: `{compose} up -d --no-deps {apps} && {compose} up -d --no-deps "
+            f"{proxy_service}` (the port moves from {apps} to zdd's nginx: a break of a second "
+            "or two)"
+        ),
+    )
+
+
+def _older(version: str, since: tuple[int, int]) -> bool:
+    numbers = [int(part) for part in re.findall(r"\d+", version)[:2]]
+    return len(numbers) < 2 or (numbers[0], numbers[1]) < since
+
+
+def _base_of(members: Mapping[str, tuple[str, ...]], name: str) -> str:
+    return next(base for base, names in members.items() if name in names)
+
+
+def _target(entry: Any, default: int) -> int:
+    """The container port of a `ports` entry (long or short syntax)."""
+    if isinstance(entry, dict):
+        return int(entry.get("target") or default)
+    text = str(entry).split("/", 1)[0].rsplit(":", 1)[-1].split("-", 1)[0]
+    return int(text) if text.isdigit() else default
 
 
 def _proxy(config: Mapping[str, Any], legacy: bool, nginx_image: str) -> dict[str, Any]:
@@ -108,7 +217,9 @@ def _fallback(base: str, pools: set[str]) -> str:
     )
 
 
-def _nginx(ports: dict[str, int], pools: set[str]) -> str:
+def _nginx(ports: dict[str, int], pools: set[str], listens: dict[int, str] | None = None) -> str:
+    """zdd's nginx.conf: an upstream per group; a server per port it listens on (`listens`:
+    port -> group; by default 80 for the first group, the others commented)."""
     upstreams = "".join(
         f"""
     upstream {base} {{
@@ -119,19 +230,15 @@ def _nginx(ports: dict[str, int], pools: set[str]) -> str:
         for base in ports
     )
     first = next(iter(ports))
-    fallbacks = "".join(
-        f"""
-        location @{base}_unrendered {{
-            if ($upstream_addr != "{base}") {{ return 502; }}   # only when nothing is rendered
-            set ${base.replace("-", "_")}_pool http://{base}-pool:{port};
-            proxy_pass ${base.replace("-", "_")}_pool;
-        }}
-"""
-        for base, port in ports.items()
-        if base in pools
-    )
+    servers = listens or {80: first}
     others = "".join(
-        f"        # location /{b}/ {{ proxy_pass http://{b}; }}\n" for b in ports if b != first
+        f"        # location /{b}/ {{ proxy_pass http://{b}; }}\n"
+        for b in ports
+        if b not in servers.values()
+    )
+    blocks = "".join(
+        _server(port, base, ports[base], pools, others if index == 0 else "")
+        for index, (port, base) in enumerate(servers.items())
     )
     return f"""# Written by `zdd init`: zdd renders /etc/nginx/zdd/<base>/servers.conf inside the
 # proxy and reloads nginx; until it has, each group is served through its network alias.
@@ -141,16 +248,31 @@ events {{ worker_connections 1024; }}
 
 http {{
     resolver 127.0.0.11 valid=1s ipv6=off;   # Docker's DNS, for the fallbacks
-{upstreams}
+{upstreams}{blocks}}}
+"""
+
+
+def _server(listen: int, base: str, port: int, pools: set[str], others: str) -> str:
+    fallback = (
+        f"""
+        location @{base}_unrendered {{
+            if ($upstream_addr != "{base}") {{ return 502; }}   # only when nothing is rendered
+            set ${base.replace("-", "_")}_pool http://{base}-pool:{port};
+            proxy_pass ${base.replace("-", "_")}_pool;
+        }}
+"""
+        if base in pools
+        else ""
+    )
+    return f"""
     server {{
-        listen 80;
+        listen {listen};
         location / {{
-            proxy_pass http://{first};
-            {_fallback(first, pools)}
+            proxy_pass http://{base};
+            {_fallback(base, pools)}
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
         }}
-{others}{fallbacks}    }}
-}}
+{others}{fallback}    }}
 """

@@ -209,15 +209,7 @@ def setup_lines(made: Setup, *, written: bool) -> list[Line]:
     """`zdd init`: the files it proposes (unless it wrote them), then how to use them."""
     from zdd.init import NGINX, OVERRIDE
 
-    then = [
-        Line(
-            f"zdd: a proxy that runs now reads zdd's config once recreated: `{made.recreate}` "
-            "(a break until zdd deploy or zdd heal renders its upstream; zdd deploy refuses "
-            "until then)",
-            err=True,
-        ),
-        Line(f"zdd: then: {made.usage}", err=True),
-    ]
+    then = [Line(f"zdd: {made.switch}", err=True), Line(f"zdd: then: {made.usage}", err=True)]
     if written:
         return then
     return [Line(f"# --- {OVERRIDE}\n{made.override}\n# --- {NGINX}\n{made.nginx}"), *then]

@@ -213,12 +213,27 @@ def _stop_first_single(
             "refuse",
             f"{service}: stop-first ({why}) replaces one container, and it has {count} replicas",
         )
+    asked = options.order is Order.STOP_FIRST  # the break was asked for
     yield Finding(
-        "refuse" if MODES[options.proxy].controlled else "warn",
+        "refuse" if MODES[options.proxy].controlled or not asked else "warn",
         f"{service} is replaced stop-first because {why}: it serves no request from its stop "
-        "until its new container is ready"
-        + (f"; for zero downtime remove the {' and the '.join(blockers)}" if blockers else ""),
+        f"until its new container is ready{_fix(blockers) if not asked else ''}",
     )
+
+
+def _fix(blockers: list[str]) -> str:
+    """The whole fix for what keeps two copies from running at once."""
+    fixes = (
+        ["remove container_name (compose names each container)"]
+        if any(b.startswith("container_name") for b in blockers)
+        else []
+    )
+    if any(b.startswith("host port") for b in blockers):
+        fixes.append(
+            "let a proxy publish the port instead: `zdd init --write` moves it to zdd's nginx "
+            "(or `expose` the app's port and publish it on your proxy)"
+        )
+    return f"; for zero downtime {' and '.join(fixes)}; to accept the break, --order stop-first"
 
 
 def _side_by_side(service: str, config: Mapping[str, Any]) -> Iterator[Finding]:

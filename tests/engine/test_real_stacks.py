@@ -1,8 +1,7 @@
-"""A stack as users have it (the public examples' shape): an app behind a plain nginx with a
-fixed upstream, no healthcheck, beside a database. zdd refuses it before any change (that
-nginx resolves the app's name once and would answer 502 once the old container is gone);
-`zdd init` puts the nginx under zdd, and a deploy under load then fails no request and never
-touches the database."""
+"""Stacks as users have them (the public examples' shapes), no healthcheck, a database beside
+the app: an app behind a plain nginx with a fixed upstream, and an app that publishes its own
+port with no proxy at all. zdd refuses each before any change, naming `zdd init`; after it, a
+deploy under load fails no request and never touches the database."""
 
 from __future__ import annotations
 
@@ -35,6 +34,21 @@ services:
     volumes: ["pgdata:/var/lib/postgresql/data"]
 volumes:
   pgdata: {}
+"""
+FLASK = """\
+services:
+  web:
+    build:
+      context: ./service
+      args: {BASE_IMAGE: "${ZDD_PYTHON_IMAGE:-python:3.12-slim}"}
+    ports: ["127.0.0.1:${ZDD_DEMO_PORT:-5000}:3000"]
+    depends_on: [db]
+  db:
+    image: ${ZDD_DB_IMAGE:-postgres:16}
+    command: ["python3", "-m", "http.server", "5432"]
+    volumes: ["db_data:/var/lib/postgresql/data"]
+volumes:
+  db_data: {}
 """
 SITE = """\
 upstream backend {
@@ -93,3 +107,40 @@ def test_a_static_nginx_stack_is_refused_then_deployed_behind_zdd_after_init(
     assert after["db"] == before["db"], "the database is never touched"
     assert after["frontend"] == running["frontend"]
     assert after["app"] != running["app"]
+
+
+def test_an_app_publishing_its_own_port_gets_zdds_nginx_on_that_port(stack: Stack) -> None:
+    docker("tag", BASE_IMAGES["ZDD_PYTHON_IMAGE"], DB_IMAGE)
+    (stack.directory / "flask.yml").write_text(FLASK)
+    stack.compose_file = "flask.yml"
+    stack.env.update(ZDD_DB_IMAGE=DB_IMAGE)
+    stack.compose("up", "-d", "--build")
+    wait_serving(stack.url)
+    before = ids(stack)
+
+    refused = stack.zdd("deploy")
+    assert refused.returncode == 2, refused.stderr
+    assert "cannot run two copies side by side (host port" in refused.stderr
+    assert "`zdd init --write` moves it to zdd's nginx" in refused.stderr
+    assert ids(stack) == before, "refused before any change"
+    made = stack.zdd("init", "--write")
+    if stack.compose_cmd == "docker-compose":  # no `!reset` in compose v1: the edit, said
+        assert made.returncode == 2, made.stderr
+        assert "cannot remove a port in an override" in made.stderr
+        assert 'replace web\'s `ports` with `expose: ["3000"]`' in made.stderr
+        return
+    assert made.returncode == 0, made.stderr
+    override = ("-f", "docker-compose.zdd.yml")
+    stack.compose(*override, "up", "-d", "--no-deps", "web")  # the switch `zdd init` prints
+    stack.compose(*override, "up", "-d", "--no-deps", "proxy")
+    wait_serving(stack.url)
+    stack.deploy(*override)
+    running = ids(stack)
+
+    (stack.directory / "service" / "VERSION").write_text("2\n")
+    what = "app's own port taken over by zdd init"
+    _result, report = deploy_under_probe(stack, what, "GET", 8, *override)
+    assert report.requests >= 1000, report.summary()
+    after = ids(stack)
+    assert after["db"] == before["db"], "the database is never touched"
+    assert after["proxy"] == running["proxy"] and after["web"] != running["web"]

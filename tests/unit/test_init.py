@@ -77,3 +77,42 @@ def test_write_never_overwrites(write: Write, tmp_path: Path) -> None:
     again = CliRunner().invoke(app, ["init", "-f", str(path), "--write"], env=env)
     assert again.exit_code == 2
     assert "docker-compose.zdd.yml exists" in again.stderr
+
+
+PUBLISHED = """\
+services:
+  web:
+    build: .
+    ports: ["127.0.0.1:5000:5000"]
+    networks: [front, back]
+  db: {image: postgres:16, networks: [back]}
+networks: {front: {}, back: {}}
+"""
+
+
+@pytest.mark.parametrize("compose", [1, 2], ids=["v1", "v2"])
+def test_an_app_publishing_its_own_port_gets_zdds_nginx_on_that_port(
+    write: Write, load: Load, compose: int
+) -> None:
+    project = load(str(write("p/compose.yaml", PUBLISHED)), compose=compose)
+    if compose == 1:  # no `!reset` in compose v1: the exact edit instead
+        with pytest.raises(UsageError, match=r"web publishes host port 127.0.0.1:5000 itself"):
+            setup(project, "proxy")
+        return
+    made = setup(project, "proxy")
+    assert "ports: !reset []" in made.override, "the app's own ports removed by compose"
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor("!reset", lambda loader, node: "RESET")
+    override = yaml.load(made.override, Loader=Loader)
+    web, proxy = override["services"]["web"], override["services"]["proxy"]
+    assert (web["ports"], web["expose"]) == ("RESET", ["5000"])
+    assert web["networks"] == {"back": {"aliases": ["web-pool"]}}
+    assert [(p["host_ip"], str(p["published"]), p["target"]) for p in proxy["ports"]] == [
+        ("127.0.0.1", "5000", 5000)
+    ], "the same address and port, now zdd's nginx's"
+    assert proxy["networks"] == ["back", "front"] and proxy["tmpfs"] == ["/etc/nginx/zdd"]
+    assert "listen 5000;" in made.nginx and "proxy_pass http://web;" in made.nginx
+    assert "up -d --no-deps web && " in made.switch and made.switch.count("up -d") == 2

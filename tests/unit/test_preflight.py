@@ -81,15 +81,24 @@ def test_what_cannot_work_is_refused_before_any_change(
 SINGLE_STOP_FIRST = (
     "web is replaced stop-first because it cannot run two copies side by side (container_name "
     "'web'): it serves no request from its stop until its new container is ready; for zero "
-    "downtime remove the container_name 'web'"
+    "downtime remove container_name (compose names each container); to accept the break, "
+    "--order stop-first"
 )
 
 
-def test_a_single_that_cannot_run_twice_falls_back_to_stop_first(tmp_path: Path) -> None:
+def test_a_single_that_cannot_run_twice_is_refused_unless_the_break_is_asked_for(
+    tmp_path: Path,
+) -> None:
+    """Never a silent outage: the break is refused with the whole fix, or asked for."""
     services = f"  web: {{build: ., container_name: web, expose: ['80'], {CHECK}}}\n"
     result = runner.invoke(app, ["deploy", "--dry-run", *project(tmp_path, services)])
+    assert result.exit_code == 2, result.output
+    assert f"zdd: error: {SINGLE_STOP_FIRST}" in result.stderr.splitlines()
+    asked = [*project(tmp_path, services), "--order", "stop-first"]
+    result = runner.invoke(app, ["deploy", "--dry-run", *asked])
     assert result.exit_code == 0, result.output
-    assert f"zdd: {SINGLE_STOP_FIRST}" in result.stderr.splitlines()
+    said = "zdd: web is replaced stop-first because --order stop-first: it serves no request "
+    assert any(line.startswith(said) for line in result.stderr.splitlines()), result.stderr
     assert [ln.split(" -- ")[0].split()[-1] for ln in result.stdout.splitlines()[1:3]] == [
         "stop",
         "--force-recreate",

@@ -124,7 +124,8 @@ def _start_first(
 ) -> tuple[str, ...]:
     """The units rolled out start-first: all of them under `--order start-first`, none under
     `--order stop-first`; by default the single services whose containers can run side by
-    side (the others fall back to stop-first, which the preflight says)."""
+    side (the others are stop-first: the preflight refuses that break unless --order stop-first
+    asked for it, and names the fix)."""
     if options.order is Order.START_FIRST:
         return (*(s for g in groups for s in g.siblings), *singles)
     if options.order is Order.STOP_FIRST:

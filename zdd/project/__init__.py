@@ -5,7 +5,7 @@ values parsed from them. No other part of zdd reads compose files or `config` ou
 from zdd.project.load import LoadOptions, load_project
 from zdd.project.model import Group, Project, Service, check_settings, find_groups
 from zdd.project.nginxconf import ProxyRouting, Routing
-from zdd.project.rawyaml import dump_yaml
+from zdd.project.rawyaml import Reset, dump_yaml
 from zdd.project.roles import Evidence, Role
 from zdd.project.values import (
     healthcheck_disabled,
@@ -24,6 +24,7 @@ __all__ = [
     "LoadOptions",
     "Project",
     "ProxyRouting",
+    "Reset",
     "Role",
     "Routing",
     "Service",

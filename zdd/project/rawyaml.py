@@ -101,6 +101,18 @@ def parse_output(text: str) -> Any:
         raise ValueError(str(err)) from None
 
 
+class Reset(list[Any]):
+    """A value compose's `!reset` tag empties in an override (compose 2.24+): `ports: !reset
+    []` removes the ports the user's own file publishes."""
+
+
+class _Dumper(yaml.SafeDumper):
+    """PyYAML's safe dumper, plus compose's `!reset`."""
+
+
+_Dumper.add_representer(Reset, lambda dumper, value: dumper.represent_sequence("!reset", value))
+
+
 def dump_yaml(document: Mapping[str, Any]) -> str:
     """A mapping as YAML in the key order given (a stack file, an override, a translation)."""
-    return yaml.safe_dump(dict(document), sort_keys=False)
+    return yaml.dump(dict(document), Dumper=_Dumper, sort_keys=False)
