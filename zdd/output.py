@@ -55,9 +55,16 @@ def dry_run_lines(shown: Plan | SwarmPreview | None, as_json: bool) -> list[Line
 
 
 def _plan_lines(plan: Plan, as_json: bool) -> list[Line]:
-    if as_json:
-        return [Line(json.dumps({"event": "plan", "step": step.describe()})) for step in plan.steps]
+    if as_json:  # each step's sibling or single service, where it has one
+        return [
+            Line(json.dumps({"event": "plan", "step": step.describe()} | _service(step.service)))
+            for step in plan.steps
+        ]
     return [Line(step.describe()) for step in plan.steps]
+
+
+def _service(service: str | None) -> dict[str, str]:
+    return {} if service is None else {"service": service}
 
 
 def _swarm_preview_lines(preview: SwarmPreview) -> list[Line]:

@@ -219,3 +219,32 @@ def test_a_proxy_that_discovers_the_app_is_said_why(
     assert code == 0, err
     mode = err.splitlines()[0]
     assert mode.startswith("zdd: proxy: discovery (") and reason in mode, mode
+
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = [
+    "docker-compose.yml",
+    "compose/single/docker-compose.yml",
+    "compose/legacy/docker-compose.yml",
+    *STACKS,
+]
+
+
+@pytest.mark.parametrize("compose", ["v2", "v1"])
+@pytest.mark.parametrize("fixture", FIXTURES)
+def test_services_and_the_deploy_plan_agree(tmp_path: Path, fixture: str, compose: str) -> None:
+    """What `zdd services` says a deploy rolls out is what the plan of `deploy --dry-run` holds:
+    they are computed from the same model and can never disagree."""
+    path = write_stack(tmp_path, fixture) if fixture in STACKS else REPO / fixture
+    code, out, err = zdd(tmp_path, compose, "services", "-f", str(path), "--json")
+    assert code == 0, err
+    said = json.loads(out)
+    rolled = {s for g in said["groups"] for s in g["siblings"]} | set(said["singles"])
+    code, out, err = zdd(tmp_path, compose, "deploy", "--dry-run", "--json", "-f", str(path))
+    if code == 2:  # refused before any change (a static proxy): one line, and nothing planned
+        assert error_line(err) and '"plan"' not in out
+        return
+    assert code == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    planned = {e["service"] for e in events if e["event"] == "plan" and "service" in e}
+    assert planned == rolled, (planned, rolled)
