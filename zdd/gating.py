@@ -29,6 +29,39 @@ done
 echo "no curl, wget or python in the container to request $url" >&2
 exit 127
 """
+# Runs inside the new container (`sh -s -- URL`) of a service without a healthcheck: ready
+# once the URL gives any HTTP answer below 500 (a 404 on `/` is an app that serves).
+ANSWER_CHECK = """
+url=$1
+if command -v curl >/dev/null 2>&1; then
+    code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$url") || :
+elif command -v wget >/dev/null 2>&1; then
+    code=$(wget -S -O /dev/null -T 2 "$url" 2>&1 | grep -m 1 -o 'HTTP/[0-9.]* [0-9]*' \
+        | cut -d' ' -f2) || :
+else
+    for py in python3 python; do
+        if command -v $py >/dev/null 2>&1; then
+            exec $py -c '
+import sys, urllib.error as e, urllib.request as u
+try:
+    code = u.urlopen(sys.argv[1], timeout=2).status
+except e.HTTPError as error:
+    code = error.code
+except Exception:
+    code = 0
+sys.exit(0 if 0 < code < 500 else 1)' "$url"
+        fi
+    done
+    echo "no curl, wget or python in the container to request $url" >&2
+    exit 127
+fi
+case "${code:-000}" in [1-4][0-9][0-9]) exit 0 ;; *) exit 1 ;; esac
+"""
+
+
+class NoClientError(GateError):
+    """Nothing in the container can make an HTTP request (exit 127: no curl, wget, python, or
+    no shell at all)."""
 
 
 @dataclass
@@ -102,10 +135,12 @@ class Gating:
                     sleep=self._wait,
                 )
             elif gate.policy is GatePolicy.HTTP:
-                answers = partial(self._answers, gate.url)
+                answers = partial(self._answers, gate.url, HTTP_CHECK)
                 ready = wait_http(
                     read, answers, gate.url, gate.budget, clock=self.clock, sleep=self._wait
                 )
+            elif gate.policy is GatePolicy.ANSWERS:
+                ready = self._answers_or_delay(gate, read)
             else:
                 ready = wait_running(read, gate.delay, sleep=self._wait)
             if gate.monitor:
@@ -123,14 +158,35 @@ class Gating:
         lines = [line.strip() for line in output.splitlines() if line.strip()]
         return f"; log: {' | '.join(lines)}" if lines else ""
 
-    def _answers(self, url: str, container_id: str) -> bool:
-        """Whether `url`, requested inside the container, answers 2xx."""
+    def _answers_or_delay(self, gate: Gate, read: Callable[[], Container]) -> Container:
+        """No healthcheck: `/` on its port answers below 500, asked inside the container; where
+        nothing there can ask (no curl, wget or python), the seed's delay, said so."""
+        answers = partial(self._answers, gate.url, ANSWER_CHECK)
+        try:
+            return wait_http(
+                read,
+                answers,
+                gate.url,
+                gate.budget,
+                "below 500",
+                clock=self.clock,
+                sleep=self._wait,
+            )
+        except NoClientError:
+            self.said[gate.service] = (
+                f"# wait {gate.delay:g} s, then check {gate.service} runs (nothing in it can "
+                f"request {gate.url}: no curl, wget or python)"
+            )
+            return wait_running(read, gate.delay, sleep=self._wait)
+
+    def _answers(self, url: str, script: str, container_id: str) -> bool:
+        """Whether `url`, requested inside the container by `script`, answers as it wants."""
         argv = ["docker", "exec", "-i", container_id, "sh", "-s", "--", url]
         try:
-            self.runner.run(argv, stdin=HTTP_CHECK, timeout=10)
+            self.runner.run(argv, stdin=script, timeout=10)
         except ComposeCommandError as err:
             if err.returncode == 127:
-                raise GateError(f"cannot probe {url}: {err.stderr.strip()}") from err
+                raise NoClientError(f"cannot probe {url}: {err.stderr.strip()}") from err
             return False
         return True
 

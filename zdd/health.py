@@ -129,15 +129,16 @@ def wait_http(
     answers: Callable[[str], bool],
     url: str,
     budget: float,
+    wanted: str = "2xx",
     *,
     clock: Clock = time.monotonic,
     sleep: Sleep = time.sleep,
 ) -> Container:
-    """Wait until `answers(container_id)` says the readiness URL answered 2xx."""
+    """Wait until `answers(container_id)` says the readiness URL answered as `wanted`."""
     container = wait_ready(read, lambda c: answers(c.id), budget, clock=clock, sleep=sleep)
     if container is None:
         raise GateError(
-            f"{read().service}: {url} did not answer 2xx within {budget:g} s; "
+            f"{read().service}: {url} did not answer {wanted} within {budget:g} s; "
             "raise --health-timeout if it needs longer"
         )
     return container

@@ -284,6 +284,7 @@ def _routable(sibling: str, config: Mapping[str, Any], options: DeployOptions) -
         yield Finding(
             "warn",
             f"{sibling} has no healthcheck (in the compose file) and no --health-path: unless "
-            f"its image has a HEALTHCHECK, zdd can only wait {options.delay:g} s (the seed's "
-            "sleep) and check it runs, so requests may reach it before it is ready",
+            "its image has a HEALTHCHECK, zdd takes it as ready once `/` on its port answers "
+            "below 500 inside it (no HTTP client there, or no port: the seed's "
+            f"{options.delay:g} s wait), which an app may give before it is fully ready",
         )

@@ -165,12 +165,15 @@ def test_compose_file_errors_exit_2(write: Write, args: list[str], message: str)
     assert message in error_line(result.stderr)
 
 
-SEED_GATE = "# wait {delay} s, then check {sibling} runs" + UNSEEN
+SEED_GATE = (  # no healthcheck: `/` on the siblings' port 3000, asked inside the container
+    "# wait until http://127.0.0.1:3000/ answers below 500 in {sibling} (no healthcheck; at "
+    "most 60 s)" + UNSEEN
+)
 # the seed's nginx-proxy finds the siblings itself (discovery): each new container is created,
 # started off the proxy's network, gated, then connected
 HELD_GATE = (
-    "# start {sibling} off the proxy's network(s), then wait {delay} s, then check "
-    "{sibling} runs" + UNSEEN
+    "# start {sibling} off the proxy's network(s), then wait until http://127.0.0.1:3000/ "
+    "answers below 500 in {sibling} (no healthcheck; at most 60 s)" + UNSEEN
 )
 CONNECT = (
     "# admit {sibling}: connect to the proxy's network(s) with the aliases compose gave, "

@@ -26,7 +26,9 @@ from zdd.proxy import ProxyMode
 from .conftest import UNSEEN, Load, Write
 
 V1 = ComposeBinary(("docker-compose",), "1.29.2")
-GATE_5S = ("gate", GatePolicy.DELAY, 5.0, 5.0)
+SEED_URL = "http://127.0.0.1:3000/"  # the seed siblings' port, asked inside them
+SEED_ANSWERS_GATE = ("gate", GatePolicy.ANSWERS, 60.0, 5.0)  # no healthcheck: `/` on port 3000
+NO_PORT_GATE = ("gate", GatePolicy.DELAY, 5.0, 5.0)  # no healthcheck, no port: the seed's sleep
 TAG_A = "docker tag legacy_app legacy_service_a"
 TAG_B = "docker tag legacy_app legacy_service_b"
 
@@ -81,8 +83,8 @@ def test_seed_plan_is_the_seed_sequence_with_one_build(seed: Project, seed_file:
     assert kinds == ["build", "tag", "stop", "up", "gate", "tag", "stop", "up", "gate"]
     gates = [s for s in plan.steps if isinstance(s, Gate)]
     assert gates == [
-        Gate("service_a", GatePolicy.DELAY, 5.0, 5.0, source=GateSource.UNSEEN),
-        Gate("service_b", GatePolicy.DELAY, 5.0, 5.0, source=GateSource.UNSEEN),
+        Gate("service_a", GatePolicy.ANSWERS, 60.0, 5.0, SEED_URL, source=GateSource.UNSEEN),
+        Gate("service_b", GatePolicy.ANSWERS, 60.0, 5.0, SEED_URL, source=GateSource.UNSEEN),
     ]
     assert plan.siblings == ("service_a", "service_b")
     assert [c.service for c in commands] == [
@@ -102,11 +104,13 @@ def test_seed_plan_describes_itself(seed: Project, seed_file: Path) -> None:
         "docker tag legacy_app legacy_service_a",
         f"{base} stop -- service_a",
         f"{base} up -d --no-deps --no-build --force-recreate -- service_a",
-        "# wait 5 s, then check service_a runs" + UNSEEN,
+        f"# wait until {SEED_URL} answers below 500 in service_a (no healthcheck; at most 60 s)"
+        + UNSEEN,
         "docker tag legacy_app legacy_service_b",
         f"{base} stop -- service_b",
         f"{base} up -d --no-deps --no-build --force-recreate -- service_b",
-        "# wait 5 s, then check service_b runs" + UNSEEN,
+        f"# wait until {SEED_URL} answers below 500 in service_b (no healthcheck; at most 60 s)"
+        + UNSEEN,
     ]
 
 
@@ -120,11 +124,11 @@ def test_seed_plan_describes_itself(seed: Project, seed_file: Path) -> None:
                 TAG_A,
                 "stop -t 30 -- service_a",
                 "up -d --no-deps --no-build --force-recreate -- service_a",
-                GATE_5S,
+                SEED_ANSWERS_GATE,
                 TAG_B,
                 "stop -t 30 -- service_b",
                 "up -d --no-deps --no-build --force-recreate -- service_b",
-                GATE_5S,
+                SEED_ANSWERS_GATE,
             ],
             id="stop-timeout",
         ),
@@ -135,7 +139,7 @@ def test_seed_plan_describes_itself(seed: Project, seed_file: Path) -> None:
                 TAG_B,
                 "stop -- service_b",
                 "up -d --no-deps --no-build --force-recreate -- service_b",
-                GATE_5S,
+                SEED_ANSWERS_GATE,
             ],
             id="narrowed-to-one-sibling",
         ),
@@ -146,11 +150,11 @@ def test_seed_plan_describes_itself(seed: Project, seed_file: Path) -> None:
                 TAG_A,
                 "stop -- service_a",
                 "up -d --no-deps --no-build --force-recreate -- service_a",
-                GATE_5S,
+                SEED_ANSWERS_GATE,
                 TAG_B,
                 "stop -- service_b",
                 "up -d --no-deps --no-build --force-recreate -- service_b",
-                GATE_5S,
+                SEED_ANSWERS_GATE,
             ],
             id="base-selects-its-group",
         ),
@@ -159,10 +163,10 @@ def test_seed_plan_describes_itself(seed: Project, seed_file: Path) -> None:
             [
                 "stop -- service_a",
                 "up -d --no-deps --no-build --force-recreate -- service_a",
-                ("gate", GatePolicy.DELAY, 2.0, 2.0),
+                ("gate", GatePolicy.ANSWERS, 60.0, 2.0),
                 "stop -- service_b",
                 "up -d --no-deps --no-build --force-recreate -- service_b",
-                ("gate", GatePolicy.DELAY, 2.0, 2.0),
+                ("gate", GatePolicy.ANSWERS, 60.0, 2.0),
             ],
             id="no-build",
         ),
@@ -173,11 +177,11 @@ def test_seed_plan_describes_itself(seed: Project, seed_file: Path) -> None:
                 TAG_A,
                 "stop -- service_a",
                 "up -d --no-deps --no-build --force-recreate -- service_a",
-                ("gate", GatePolicy.DELAY, 60.0, 5.0),
+                ("gate", GatePolicy.ANSWERS, 60.0, 5.0),
                 TAG_B,
                 "stop -- service_b",
                 "up -d --no-deps --no-build --force-recreate -- service_b",
-                ("gate", GatePolicy.DELAY, 60.0, 5.0),
+                ("gate", GatePolicy.ANSWERS, 60.0, 5.0),
             ],
             id="cache-pull-health-timeout",
         ),
@@ -399,10 +403,10 @@ def test_two_groups_build_once_then_roll_each(write: Write, load: Load) -> None:
         "docker tag p_api p_api-1",
         "stop -- api-1",
         "up -d --no-deps --no-build --force-recreate -- api-1",
-        GATE_5S,
+        NO_PORT_GATE,
         "stop -- worker.1",
         "up -d --no-deps --no-build --force-recreate -- worker.1",
-        GATE_5S,
+        NO_PORT_GATE,
     ]
 
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import pytest
 
 from zdd.containers import Container
-from zdd.errors import DeployError
+from zdd.errors import ComposeCommandError, DeployError
 from zdd.events import Event
 from zdd.plan import DeployOptions
 from zdd.proxy import NoRotation
@@ -67,7 +67,13 @@ def _gates(events: Sequence[Event]) -> list[str]:
             "# wait 0 s, then check {s} runs (its new image has no HEALTHCHECK, unlike the "
             "one the plan saw)",
         ),
-        (0.0, False, "# wait 0 s, then check {s} runs"),  # no HEALTHCHECK, seen: no hedge
+        # no HEALTHCHECK, seen: no hedge; `/` on its port asked inside it
+        (
+            0.0,
+            False,
+            "# wait until http://127.0.0.1:3000/ answers below 500 in {s} "
+            "(no healthcheck; at most 60 s)",
+        ),
     ],
 )
 def test_a_gate_line_says_what_zdd_waited_for(
@@ -81,6 +87,31 @@ def test_a_gate_line_says_what_zdd_waited_for(
     run, plan, events = prepare(seed, engine, OPTIONS, seen=images)
     run.run(plan)
     assert _gates(events) == [said.format(s=s) for s in SIBLINGS]
+
+
+@pytest.mark.parametrize("client", [True, False])
+def test_without_a_healthcheck_the_app_s_own_answer_gates_it(client: bool) -> None:
+    """`/` on its port, asked inside the container until it answers below 500; where nothing
+    in it can ask (no curl, wget or python: exit 127), the seed's delay, said so."""
+    seed = seed_project()
+    engine = seed_engine(seed)
+    engine.image_check = False
+
+    def no_client(argv: tuple[str, ...]) -> str:
+        raise ComposeCommandError(argv, 127, "no curl, wget or python in the container")
+
+    if not client:
+        engine.answers[("docker", "exec")] = no_client
+    images = {f"{seed.name}-{s}": 0.0 for s in SIBLINGS}
+    run, plan, events = prepare(seed, engine, OPTIONS, seen=images)
+    run.run(plan)
+    asked = [a for a in engine.argv if a[:2] == ("docker", "exec")]
+    assert [a[-1] for a in asked] == ["http://127.0.0.1:3000/"] * 2
+    fallback = "# wait 0 s, then check {s} runs (nothing in it can request "
+    fallback += "http://127.0.0.1:3000/: no curl, wget or python)"
+    answered = "# wait until http://127.0.0.1:3000/ answers below 500 in {s} "
+    answered += "(no healthcheck; at most 60 s)"
+    assert _gates(events) == [(answered if client else fallback).format(s=s) for s in SIBLINGS]
 
 
 class HealingRotation(NoRotation):

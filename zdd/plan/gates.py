@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import ClassVar
 
+from zdd.errors import ZddError
 from zdd.plan.options import DeployOptions
 from zdd.project import healthcheck_disabled, healthcheck_of, service_port
 
@@ -25,7 +26,10 @@ class GatePolicy(StrEnum):
 
     HEALTHCHECK = "healthcheck"  # the container's Docker healthcheck reports healthy
     HTTP = "http"  # --health-path answers 2xx, requested inside the container
-    DELAY = "delay"  # no healthcheck: the seed's fixed delay, then a running check
+    # no healthcheck, no --health-path: `/` on the container's own port answers below 500,
+    # requested inside it (no curl, wget or python there: DELAY, said when it happens)
+    ANSWERS = "answers"
+    DELAY = "delay"  # no port known either: the seed's fixed delay, then a running check
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,9 @@ class Gate:
             text = f"# wait {self.delay:g} s, then check {who} runs"
         elif self.policy is GatePolicy.HTTP:
             text = f"# wait until {self.url} answers 2xx in {who} (at most {self.budget:g} s)"
+        elif self.policy is GatePolicy.ANSWERS:
+            text = f"# wait until {self.url} answers below 500 in {who} (no healthcheck; "
+            text += f"at most {self.budget:g} s)"
         elif self.source is GateSource.IMAGE:
             text = f"# wait until {who} is healthy (its image's HEALTHCHECK, "
             text += f"at most {self.budget:g} s)"
@@ -98,5 +105,11 @@ def _gate_policy(
         url = f"http://127.0.0.1:{service_port(config)}{path}"
         budget = options.health_timeout or 60.0
         return Gate(service, GatePolicy.HTTP, budget, options.delay, url, source=source)
-    budget = options.health_timeout or options.delay
-    return Gate(service, GatePolicy.DELAY, budget, options.delay, source=source)
+    try:
+        port = service_port(config)
+    except ZddError:  # no port to ask: the seed's delay
+        budget = options.health_timeout or options.delay
+        return Gate(service, GatePolicy.DELAY, budget, options.delay, source=source)
+    url = f"http://127.0.0.1:{port}/"
+    budget = options.health_timeout or 60.0
+    return Gate(service, GatePolicy.ANSWERS, budget, options.delay, url, source=source)
