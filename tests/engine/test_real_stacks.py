@@ -27,6 +27,7 @@ services:
       context: ./service
       args: {BASE_IMAGE: "${ZDD_PYTHON_IMAGE:-python:3.12-slim}"}
     expose: ["3000"]
+    environment: [WARMUP_SECONDS]
     depends_on: [db]
   db:
     image: ${ZDD_DB_IMAGE:-postgres:16}
@@ -100,7 +101,9 @@ def test_a_static_nginx_stack_is_refused_then_deployed_behind_zdd_after_init(
     running = ids(stack)
 
     (stack.directory / "service" / "VERSION").write_text("2\n")
-    what = "nginx + app + db after zdd init"
+    # no healthcheck and 503 for 8 s: gated on its own answer, not admitted after 5 s
+    stack.env["WARMUP_SECONDS"] = "8"
+    what = "nginx + app + db after init, warm-up 8 s"
     _result, report = deploy_under_probe(stack, what, "GET", 8, *override)
     assert report.requests >= 1000, report.summary()
     after = ids(stack)
