@@ -178,6 +178,17 @@ def test_an_update_is_done_once_every_replica_runs_the_new_image() -> None:
     assert not judge(state, before(), both).rolled_back
 
 
+def test_an_old_task_still_wanted_is_not_done_whatever_the_count() -> None:
+    """Start-first, an update held open by a node that went down: the replicas' count of new
+    tasks runs, and an old one still serves beside them (seen in CI: zdd said every task ran
+    the new image and exited 0 while the old release still answered)."""
+    (state,) = parse_services(_service("updating", "t2")).values()
+    new = ("img@sha256:1", "Running", "Running 9 seconds ago")
+    tasks = parse_tasks(_tasks(new, new, ("old", "Running", "Running 1 minute ago")))
+    verdict = judge(state, before(), tasks)
+    assert not verdict.done and not verdict.tasks_ready
+
+
 def test_a_rollback_by_swarm_is_told_apart_from_an_older_one() -> None:
     tasks = parse_tasks(_tasks(("img@sha256:1", "Running", "Running 1 second ago"),
                                ("img@sha256:1", "Running", "Running 1 second ago")))  # fmt: skip

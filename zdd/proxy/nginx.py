@@ -267,9 +267,9 @@ class NginxRotation:
         self.shell.open()
 
     def _wait_proxy(self) -> list[Container]:
-        def running() -> list[Container] | None:
+        def running() -> list[Container] | None:  # and attached to its networks
             found = project_containers(self.runner, self.project.name, self.proxy_service)
-            return [c for c in found if c.running] or None
+            return [c for c in found if c.running and c.networks] or None
 
         proxy = wait_until(running, 30)
         if not proxy:
@@ -278,13 +278,15 @@ class NginxRotation:
 
     def _address(self, base: str, container: Container) -> str:
         """The container's address and port on a network it shares with the proxy. A container
-        read while compose was still attaching it (seen once with compose v1 and a rollback's
-        `up` on a busy machine) is read again before that is an error."""
+        or a proxy read while compose was still attaching it (seen with compose v1 on a busy
+        machine: a proxy zdd had just started showed no network) is read again before that is
+        an error."""
         assert self.proxy is not None
         shared = [net for net in container.networks if net in self.proxy.networks]
-        if not shared:
-            again = inspect(self.runner, [container.id])
-            container = again[0] if again else container
+        if not shared:  # either may have been read before compose attached its networks
+            fresh = {c.id: c for c in inspect(self.runner, [container.id, self.proxy.id])}
+            container = fresh.get(container.id, container)
+            self.proxy = fresh.get(self.proxy.id, self.proxy)
             shared = [net for net in container.networks if net in self.proxy.networks]
         if not shared:
             raise DeployError(

@@ -123,14 +123,20 @@ def judge(
         return Verdict(False, paused=True, why=state.message or update)
     desired = [t for t in tasks if t.desired.lower() == "running"]
     running = [t for t in desired if t.running and t.image == state.image]
+    # an old task Swarm still wants running serves the old release: not done, whatever the
+    # count (start-first, an update held open by a node that went down: 3 new and 1 old)
+    stale = [t for t in desired if t.running and t.image != state.image]
     wanted = max(state.replicas if state.replicas is not None else len(desired), 1)
     waiting = patient and before is not None and state.template != before.template and not fresh
-    converged = not waiting and update not in UPDATING and len(running) >= wanted
+    ready = len(running) >= wanted and not stale
+    converged = not waiting and update not in UPDATING and ready
     return Verdict(
         converged,
-        tasks_ready=len(running) >= wanted,
+        tasks_ready=ready,
         rolled_back=update == "rollback_completed",
-        why=state.message or f"{len(running)} of {wanted} task(s) running the new image",
+        why=state.message
+        or f"{len(running)} of {wanted} task(s) running the new image"
+        + (f", {len(stale)} still on the old one" if stale else ""),
     )
 
 
