@@ -103,14 +103,16 @@ def probe_lines(report: Report, as_json: bool) -> list[Line]:
 
 
 def finding_lines(findings: Sequence[Finding], as_json: bool) -> list[Line]:
-    """`zdd check`: each refusal and warning, then the count."""
+    """`zdd check`: each service's role and what the deploy does with it, each refusal and
+    warning, then the count."""
     lines = []
     for finding in findings:
-        word = "refuse" if finding.level == "refuse" else "warning"
+        word = {"refuse": "refuse", "info": "service"}.get(finding.level, "warning")
         if as_json:
             lines.append(Line(json.dumps({"event": word, "message": finding.message})))
         else:
             lines.append(Line(f"zdd: {word}: {finding.message}", err=True))
+    findings = [f for f in findings if f.level != "info"]
     refused = sum(f.level == "refuse" for f in findings)
     summary = f"{refused} refusal(s), {len(findings) - refused} warning(s)"
     if as_json:

@@ -30,9 +30,10 @@ from zdd.proxy.modes import MODES
 
 @dataclass(frozen=True)
 class Finding:
-    """One thing the preflight found: `refuse` stops the command, `warn` is said first."""
+    """One thing the preflight found: `refuse` stops the command, `warn` is said first;
+    `info` (zdd check only) says a service's role and what the plan does with it."""
 
-    level: str  # "refuse" or "warn"
+    level: str  # "refuse", "warn" or "info"
     message: str
 
 

@@ -112,7 +112,13 @@ def test_a_project_without_findings_checks_ok(tmp_path: Path) -> None:
     services = f"  proxy: {{image: n}}\n  app: {{image: i, expose: ['80'], {CHECK}}}\n" + TWO
     result = runner.invoke(app, ["check", *project(tmp_path, services), "--proxy", "nginx"])
     assert result.exit_code == 0, result.output
-    assert result.stderr.strip() == "zdd: check: ok"
+    assert result.stderr.splitlines() == [  # each service: its role, what the plan does with it
+        "zdd: service: proxy (app, image n): not touched",
+        "zdd: service: app (app, image i): built, never run (the base of its siblings)",
+        "zdd: service: a (app, image i): replaced stop-first, in turn",
+        "zdd: service: b (app, image i): replaced stop-first, in turn",
+        "zdd: check: ok",
+    ]
 
 
 def test_no_healthcheck_is_a_warning_said_before_the_plan(tmp_path: Path) -> None:
@@ -120,10 +126,11 @@ def test_no_healthcheck_is_a_warning_said_before_the_plan(tmp_path: Path) -> Non
     result = runner.invoke(app, ["check", "--json", *project(tmp_path, services)])
     assert result.exit_code == 0
     events = [json.loads(line) for line in result.stdout.splitlines()]
+    events = [e for e in events if e["event"] != "service"]  # each service's role, first
     assert [e["event"] for e in events] == ["warning", "warning", "summary"]
     assert "a has no healthcheck" in events[0]["message"]
     with_path = runner.invoke(app, ["check", *project(tmp_path, services), "--health-path", "/"])
-    assert with_path.stderr.strip() == "zdd: check: ok"
+    assert with_path.stderr.splitlines()[-1] == "zdd: check: ok"
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from zdd.app.session import Connection, open_project
 from zdd.app.swarm import swarm_findings, swarm_tasks, uses_swarm
 
 if TYPE_CHECKING:
-    from zdd.plan import DeployOptions
+    from zdd.plan import DeployOptions, Plan
     from zdd.preflight import Finding
     from zdd.probe import Report
     from zdd.project import Project
@@ -76,7 +76,30 @@ def check_project(
         if uses_swarm(session.project, engine):
             return swarm_findings(session)
         plan = build_plan(session.project, session.cli, options)
-        return preflight(session.project, options, plan.groups, plan.singles, plan.start_first)
+        findings = preflight(session.project, options, plan.groups, plan.singles, plan.start_first)
+        return [*_roles(session.project, plan), *findings]
+
+
+def _roles(project: Project, plan: Plan) -> list[Finding]:
+    """Each service's role, its evidence, and what this plan does with it (`info` findings,
+    from the very plan `zdd deploy` runs)."""
+    from zdd.preflight import Finding
+
+    bases = {group.base for group in project.groups}
+    found = []
+    for name, service in project.services.items():
+        if name in plan.start_first:
+            what = "rolled out start-first"
+        elif name in plan.units:
+            what = "replaced stop-first, in turn"
+        elif name in bases:
+            what = "built, never run (the base of its siblings)"
+        else:
+            what = "not touched"
+        evidence = service.evidence
+        said = f"{evidence.role}, {evidence.reason}" if evidence.reason else str(evidence.role)
+        found.append(Finding("info", f"{name} ({said}): {what}"))
+    return found
 
 
 @dataclass(frozen=True)
