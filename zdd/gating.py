@@ -15,9 +15,14 @@ from zdd.plan import Gate, GatePolicy, GateSource
 from zdd.ports import CommandRunner
 from zdd.proxy import Rotation
 
-# Runs inside the new container (`sh -s -- URL`): the readiness URL is requested from the
-# container itself, so it works where container IPs are not reachable from the host.
-HTTP_CHECK = """
+# Both run inside the new container (`sh -s -- URL`): the URL is requested from the container
+# itself, so it works where container IPs are not reachable from the host. Neither goes through
+# a proxy the environment names (the docker CLI's `proxies` put one in every container).
+NO_PROXY = "unset http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY\n"
+# --health-path: ready once the URL answers 2xx.
+HTTP_CHECK = (
+    NO_PROXY
+    + """
 url=$1
 if command -v curl >/dev/null 2>&1; then exec curl -fsS -o /dev/null -m 2 "$url"; fi
 if command -v wget >/dev/null 2>&1; then exec wget -q -O /dev/null -T 2 "$url"; fi
@@ -29,34 +34,41 @@ done
 echo "no curl, wget or python in the container to request $url" >&2
 exit 127
 """
-# Runs inside the new container (`sh -s -- URL`) of a service without a healthcheck: ready
-# once the URL gives any HTTP answer below 500 (a 404 on `/` is an app that serves).
-ANSWER_CHECK = """
+)
+# No healthcheck: ready once the URL gives any HTTP answer below 500 (a 404 on `/`, a redirect:
+# an app that serves). Exit 0 ready, 2 an answer of 500 or more, 1 no HTTP answer at all.
+ANSWER_CHECK = (
+    NO_PROXY
+    + """
 url=$1
 if command -v curl >/dev/null 2>&1; then
     code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$url") || :
 elif command -v wget >/dev/null 2>&1; then
-    code=$(wget -S -O /dev/null -T 2 "$url" 2>&1 | grep -m 1 -o 'HTTP/[0-9.]* [0-9]*' \
+    code=$(wget -S -O /dev/null -T 2 "$url" 2>&1 | grep -m 1 -o 'HTTP/[0-9.]* [0-9]*' \\
         | cut -d' ' -f2) || :
 else
     for py in python3 python; do
         if command -v $py >/dev/null 2>&1; then
             exec $py -c '
 import sys, urllib.error as e, urllib.request as u
+class Stay(u.HTTPRedirectHandler):
+    def redirect_request(self, *args):
+        return None
 try:
-    code = u.urlopen(sys.argv[1], timeout=2).status
+    code = u.build_opener(Stay).open(sys.argv[1], timeout=2).status
 except e.HTTPError as error:
     code = error.code
 except Exception:
     code = 0
-sys.exit(0 if 0 < code < 500 else 1)' "$url"
+sys.exit(0 if 0 < code < 500 else 2 if code else 1)' "$url"
         fi
     done
     echo "no curl, wget or python in the container to request $url" >&2
     exit 127
 fi
-case "${code:-000}" in [1-4][0-9][0-9]) exit 0 ;; *) exit 1 ;; esac
+case "${code:-000}" in [1-4][0-9][0-9]) exit 0 ;; 000) exit 1 ;; *) exit 2 ;; esac
 """
+)
 
 
 class NoClientError(GateError):
@@ -135,7 +147,7 @@ class Gating:
                     sleep=self._wait,
                 )
             elif gate.policy is GatePolicy.HTTP:
-                answers = partial(self._answers, gate.url, HTTP_CHECK)
+                answers = partial(self._answers, gate.url, HTTP_CHECK, set())
                 ready = wait_http(
                     read, answers, gate.url, gate.budget, clock=self.clock, sleep=self._wait
                 )
@@ -161,7 +173,8 @@ class Gating:
     def _answers_or_delay(self, gate: Gate, read: Callable[[], Container]) -> Container:
         """No healthcheck: `/` on its port answers below 500, asked inside the container; where
         nothing there can ask (no curl, wget or python), the seed's delay, said so."""
-        answers = partial(self._answers, gate.url, ANSWER_CHECK)
+        codes: set[int] = set()
+        answers = partial(self._answers, gate.url, ANSWER_CHECK, codes)
         try:
             return wait_http(
                 read,
@@ -173,20 +186,26 @@ class Gating:
                 sleep=self._wait,
             )
         except NoClientError:
-            self.said[gate.service] = (
-                f"# wait {gate.delay:g} s, then check {gate.service} runs (nothing in it can "
-                f"request {gate.url}: no curl, wget or python)"
-            )
-            return wait_running(read, gate.delay, sleep=self._wait)
+            why = "nothing in it can request it: no curl, wget or python"
+        except GateError:
+            if 2 in codes:  # it answered, with errors only: a broken release
+                raise
+            why = "it never answered HTTP there: not an HTTP port?"
+        self.said[gate.service] = (
+            f"# wait {gate.delay:g} s, then check {gate.service} runs ({gate.url}: {why})"
+        )
+        return wait_running(read, gate.delay, sleep=self._wait)
 
-    def _answers(self, url: str, script: str, container_id: str) -> bool:
-        """Whether `url`, requested inside the container by `script`, answers as it wants."""
+    def _answers(self, url: str, script: str, codes: set[int], container_id: str) -> bool:
+        """Whether `url`, requested inside the container by `script`, answers as it wants;
+        each failing exit code is added to `codes`."""
         argv = ["docker", "exec", "-i", container_id, "sh", "-s", "--", url]
         try:
             self.runner.run(argv, stdin=script, timeout=10)
         except ComposeCommandError as err:
             if err.returncode == 127:
                 raise NoClientError(f"cannot probe {url}: {err.stderr.strip()}") from err
+            codes.add(err.returncode)
             return False
         return True
 

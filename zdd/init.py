@@ -6,6 +6,7 @@ complete config with one upstream per group, named after its base, on the base's
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -59,7 +60,7 @@ def setup(project: Project, proxy_service: str, nginx_image: str = "nginx:1.27")
     else:
         override = {"x-zdd": {"proxy": "nginx", "proxy_service": proxy_service}, **override}
     files = " ".join(f"-f {path.name}" for path in project.files)
-    compose = "docker-compose" if project.legacy else "docker compose"
+    compose = _compose(project)
     header = (
         f"# Written by `zdd init` for project {project.name}: zdd's managed nginx in front of "
         f"{', '.join(ports)}.\n# Merged after your own file(s): zdd deploy {files} "
@@ -71,7 +72,7 @@ def setup(project: Project, proxy_service: str, nginx_image: str = "nginx:1.27")
         usage=f"zdd deploy {files} -f {OVERRIDE}{' ' + flags if flags else ''}",
         switch=(
             "a proxy that runs now reads zdd's config once recreated: "
-            f"`{compose} {files} -f {OVERRIDE} up -d --no-deps {proxy_service}` (a break until "
+            f"`{compose} up -d --no-deps {proxy_service}` (a break until "
             "zdd deploy or zdd heal renders its upstream; zdd deploy refuses until then)"
         ),
     )
@@ -99,19 +100,24 @@ def _take_over(
             f"no service {proxy_service!r} to put zdd's nginx in, and no app publishes a host "
             f"port for it to take over (--proxy-service NAME; services: {known})"
         )
-    version = project.cli.binary.version if project.cli else "?"
+    version = project.cli.binary.version if project.cli else ""
     if project.legacy or _older(version, RESET_SINCE):
         name, taken = next(iter(published.items()))
+        why = (
+            "a v1-format file has no `!reset` to remove a port in an override"
+            if project.legacy
+            else f"compose {version or '(unknown version)'} cannot remove a port in an "
+            "override (`!reset`, compose 2.24+)"
+        )
         raise UsageError(
-            f"{name} publishes host port {', '.join(taken)} itself, and compose {version} "
-            "cannot remove a port in an override (`!reset`, compose 2.24+): in your file, "
+            f"{name} publishes host port {', '.join(taken)} itself, and {why}: in your file, "
             f'replace {name}\'s `ports` with `expose: ["{ports[_base_of(members, name)]}"]`, '
             f"add a service `{proxy_service}` (image nginx) that publishes {', '.join(taken)}, "
             "then run zdd init again"
         )
     services: dict[str, Any] = {}
-    proxy_ports: list[Any] = []
-    listens: dict[int, str] = {}
+    proxy_ports: list[dict[str, Any]] = []
+    listens: dict[int, str] = {}  # the port nginx listens on (the published one) -> group
     networks: set[str] = set()
     for base, names in members.items():
         for name in names:
@@ -120,11 +126,15 @@ def _take_over(
             if name not in published:
                 continue
             services[name] = {"ports": Reset(), "expose": [str(ports[base])]}
-            entries = config.get("ports") or []
-            for entry in [entries] if isinstance(entries, str | int) else entries:
-                if entry not in proxy_ports:
-                    proxy_ports.append(entry)
-                    listens.setdefault(_target(entry, ports[base]), base)
+            for address, port in _taken(name, config, ports[base]):
+                if port in listens:
+                    raise UsageError(
+                        f"{name} and {listens[port]} both publish port {port}: zdd's nginx "
+                        "listens on each published port for one app; publish them apart"
+                    )
+                listens[port] = base
+                entry = {"target": port, "published": str(port), "protocol": "tcp"}
+                proxy_ports.append({"host_ip": address, **entry} if address else entry)
     proxy: dict[str, Any] = {
         "image": "${ZDD_NGINX_IMAGE:-" + nginx_image + "}",
         "command": ["nginx", "-g", "daemon off;"],
@@ -148,7 +158,7 @@ def _take_over(
         "services": {proxy_service: proxy, **services},
     }
     files = " ".join(f"-f {path.name}" for path in project.files)
-    compose = f"docker compose {files} -f {OVERRIDE}"
+    compose = _compose(project)
     header = (
         f"# Written by `zdd init` for project {project.name}: zdd's nginx takes over the host "
         f"port(s) of {', '.join(published)}.\n# Merged after your own file(s): zdd deploy "
@@ -167,6 +177,17 @@ def _take_over(
     )
 
 
+def _compose(project: Project) -> str:
+    """The compose command line that reads the project with the override: the project's own
+    flags (its files, -p, --project-directory, --env-file), as zdd runs compose."""
+    override = project.files[0].parent / OVERRIDE
+    if project.cli is None or project.legacy:  # a v1-format file: compose v2 reads a translation
+        files = " ".join(f"-f {path.name}" for path in project.files)
+        command = "docker-compose" if project.legacy else "docker compose"
+        return f"{command} {files} -f {OVERRIDE}"
+    return shlex.join([*project.cli.base(), "-f", str(override)])
+
+
 def _older(version: str, since: tuple[int, int]) -> bool:
     numbers = [int(part) for part in re.findall(r"\d+", version)[:2]]
     return len(numbers) < 2 or (numbers[0], numbers[1]) < since
@@ -176,12 +197,32 @@ def _base_of(members: Mapping[str, tuple[str, ...]], name: str) -> str:
     return next(base for base, names in members.items() if name in names)
 
 
-def _target(entry: Any, default: int) -> int:
-    """The container port of a `ports` entry (long or short syntax)."""
-    if isinstance(entry, dict):
-        return int(entry.get("target") or default)
-    text = str(entry).split("/", 1)[0].rsplit(":", 1)[-1].split("-", 1)[0]
-    return int(text) if text.isdigit() else default
+def _taken(name: str, config: Mapping[str, Any], port: int) -> list[tuple[str, int]]:
+    """The (host address, host port) pairs zdd's nginx takes over from the app: each entry
+    of its `ports` that publishes one TCP host port for the port it serves on; refused for any
+    other entry (UDP, a range, another container port), which nginx cannot carry for it."""
+    entries = config.get("ports") or []
+    taken = []
+    for entry in [entries] if isinstance(entries, str | int) else entries:
+        if isinstance(entry, dict):
+            address, published = str(entry.get("host_ip") or ""), str(entry.get("published", ""))
+            target, protocol = str(entry.get("target", "")), str(entry.get("protocol") or "tcp")
+        else:
+            text, _, protocol = str(entry).partition("/")
+            parts = text.rsplit(":", 2)
+            address = parts[0] if len(parts) == 3 else ""
+            published = parts[-2] if len(parts) >= 2 else ""
+            target, protocol = parts[-1], protocol or "tcp"
+        if published == "":  # a container port alone: a random host port, nothing to take
+            continue
+        if protocol != "tcp" or not published.isdigit() or target != str(port):
+            raise UsageError(
+                f"{name} publishes {entry!r}: zdd init takes over one TCP host port per app, "
+                f"for the port it serves on ({port}); publish only that one, or move the "
+                "others to a proxy of yours"
+            )
+        taken.append((address.strip("[]"), int(published)))
+    return taken
 
 
 def _proxy(config: Mapping[str, Any], legacy: bool, nginx_image: str) -> dict[str, Any]:

@@ -205,8 +205,9 @@ OrderOption = Annotated[
         "stopped, then its new container started and gated) or start-first (its new "
         "container started and gated beside the old one, admitted, then the old one drained "
         "and removed: capacity never drops). Default: stop-first for siblings, start-first "
-        "for a service without siblings (stop-first, said before any change, where its "
-        "container_name or a fixed host port keeps two copies from running at once).",
+        "for a service without siblings; where its container_name or a fixed host port keeps "
+        "two copies from running at once, refused (exit 2) with the fix unless stop-first is "
+        "asked for here.",
     ),
 ]
 EngineOption = Annotated[

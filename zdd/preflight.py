@@ -231,8 +231,9 @@ def _fix(blockers: list[str]) -> str:
     )
     if any(b.startswith("host port") for b in blockers):
         fixes.append(
-            "let a proxy publish the port instead: `zdd init --write` moves it to zdd's nginx "
-            "(or `expose` the app's port and publish it on your proxy)"
+            "let a proxy publish the port instead: `expose` the app's port and publish it on "
+            "your proxy (in a project without a proxy, `zdd init --write` does that with zdd's "
+            "nginx)"
         )
     return f"; for zero downtime {' and '.join(fixes)}; to accept the break, --order stop-first"
 

@@ -114,7 +114,7 @@ def test_a_project_without_findings_checks_ok(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines() == [  # each service: its role, what the plan does with it
         "zdd: service: proxy (app, image n): not touched",
-        "zdd: service: app (app, image i): built, never run (the base of its siblings)",
+        "zdd: service: app (app, image i): its image pulled, never run (the base of its siblings)",
         "zdd: service: a (app, image i): replaced stop-first, in turn",
         "zdd: service: b (app, image i): replaced stop-first, in turn",
         "zdd: check: ok",

@@ -133,3 +133,21 @@ def test_configs_are_read_from_bind_mounts_and_the_build_context_only_as_small_f
     ]  # fmt: skip
     v1 = {"volumes": [f"{conf / 'default.conf'}:/etc/nginx/conf.d/default.conf:ro"]}
     assert list(config_texts(v1)) == [str(conf / "default.conf")]
+
+
+def test_upstreams_are_read_across_files_and_templates_are_fixed_text() -> None:
+    split = {
+        "conf.d/00-upstreams.conf": "upstream backend { server app:8000; }",
+        "conf.d/default.conf": "server { location / { proxy_pass http://backend; } }",
+    }
+    assert classify(split, NAMES).routing is Routing.STATIC, "the upstream in another file"
+    variable_path = {
+        "d.conf": "resolver 127.0.0.11;\nupstream backend { server app:8000; }\n"
+        "server { location / { proxy_pass http://backend$request_uri; } }"
+    }
+    assert classify(variable_path, NAMES).routing is Routing.STATIC, "the host is the upstream"
+    template = {
+        "default.conf.template": "resolver 127.0.0.11;\n"
+        "server { location / { proxy_pass http://${BACKEND}:8000; } }"
+    }
+    assert classify(template, NAMES).routing is Routing.UNKNOWN, "envsubst'd once: not dynamic"

@@ -89,29 +89,56 @@ def test_a_gate_line_says_what_zdd_waited_for(
     assert _gates(events) == [said.format(s=s) for s in SIBLINGS]
 
 
-@pytest.mark.parametrize("client", [True, False])
-def test_without_a_healthcheck_the_app_s_own_answer_gates_it(client: bool) -> None:
+ASKED = "http://127.0.0.1:3000/"
+ANSWERED = f"# wait until {ASKED} answers below 500 in {{s}} (no healthcheck; at most 60 s)"
+INSIDE = {  # what the request inside the new container ends with -> the gate's line
+    0: ANSWERED,  # an answer below 500
+    127: f"# wait 0 s, then check {{s}} runs ({ASKED}: nothing in it can request it: no curl, "
+    "wget or python)",
+    1: f"# wait 0 s, then check {{s}} runs ({ASKED}: it never answered HTTP there: not an HTTP "
+    "port?)",
+}
+
+
+@pytest.mark.parametrize("code", list(INSIDE))
+def test_without_a_healthcheck_the_app_s_own_answer_gates_it(code: int) -> None:
     """`/` on its port, asked inside the container until it answers below 500; where nothing
-    in it can ask (no curl, wget or python: exit 127), the seed's delay, said so."""
+    in it can ask (exit 127), or nothing ever answered HTTP in the budget (1: not an HTTP
+    port), the seed's delay and a running check, said so."""
     seed = seed_project()
     engine = seed_engine(seed)
     engine.image_check = False
 
-    def no_client(argv: tuple[str, ...]) -> str:
-        raise ComposeCommandError(argv, 127, "no curl, wget or python in the container")
+    def inside(argv: tuple[str, ...]) -> str:
+        raise ComposeCommandError(argv, code, "no curl, wget or python in the container")
 
-    if not client:
-        engine.answers[("docker", "exec")] = no_client
+    if code:
+        engine.answers[("docker", "exec")] = inside
     images = {f"{seed.name}-{s}": 0.0 for s in SIBLINGS}
     run, plan, events = prepare(seed, engine, OPTIONS, seen=images)
     run.run(plan)
-    asked = [a for a in engine.argv if a[:2] == ("docker", "exec")]
-    assert [a[-1] for a in asked] == ["http://127.0.0.1:3000/"] * 2
-    fallback = "# wait 0 s, then check {s} runs (nothing in it can request "
-    fallback += "http://127.0.0.1:3000/: no curl, wget or python)"
-    answered = "# wait until http://127.0.0.1:3000/ answers below 500 in {s} "
-    answered += "(no healthcheck; at most 60 s)"
-    assert _gates(events) == [(answered if client else fallback).format(s=s) for s in SIBLINGS]
+    asked = {a[-1] for a in engine.argv if a[:2] == ("docker", "exec")}
+    assert asked == {ASKED}
+    assert _gates(events) == [INSIDE[code].format(s=s) for s in SIBLINGS]
+
+
+def test_an_app_that_answers_only_errors_fails_its_gate() -> None:
+    """5xx for the whole budget (exit 2): a broken release, rolled back."""
+    seed = seed_project()
+    engine = seed_engine(seed)
+    engine.image_check = False
+
+    def errors(argv: tuple[str, ...]) -> str:  # the new release's containers only
+        if engine.containers[argv[3]]["Image"] == NEW:
+            raise ComposeCommandError(argv, 2, "")
+        return ""
+
+    engine.answers[("docker", "exec")] = errors
+    images = {f"{seed.name}-{s}": 0.0 for s in SIBLINGS}
+    run, plan, _events = prepare(seed, engine, OPTIONS, seen=images)
+    with pytest.raises(DeployError, match=r"did not answer below 500 within 60 s") as failed:
+        run.run(plan)
+    assert "service_a is back on its previous version" in str(failed.value)
 
 
 class HealingRotation(NoRotation):

@@ -93,7 +93,8 @@ def _roles(project: Project, plan: Plan) -> list[Finding]:
         elif name in plan.units:
             what = "replaced stop-first, in turn"
         elif name in bases:
-            what = "built, never run (the base of its siblings)"
+            built = "built" if service.builds else "its image pulled"
+            what = f"{built}, never run (the base of its siblings)"
         else:
             what = "not touched"
         evidence = service.evidence

@@ -74,6 +74,9 @@ def init_files(
 
     with open_project(connection, engine_needed=False) as session:
         service = proxy_service_of(session.project, proxy_service)
+        if proxy_service and proxy_service not in session.project.services:  # a typo, not a new one
+            known = ", ".join(session.project.services)
+            raise UsageError(f"--proxy-service {proxy_service!r}: no such service ({known})")
         made = setup(session.project, service, os.environ.get("ZDD_NGINX_IMAGE") or "nginx:1.27")
         if not write:
             return made

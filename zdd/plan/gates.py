@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import ClassVar
 
-from zdd.errors import ZddError
+from zdd.errors import UsageError
 from zdd.plan.options import DeployOptions
 from zdd.project import healthcheck_disabled, healthcheck_of, service_port
 
@@ -107,7 +107,7 @@ def _gate_policy(
         return Gate(service, GatePolicy.HTTP, budget, options.delay, url, source=source)
     try:
         port = service_port(config)
-    except ZddError:  # no port to ask: the seed's delay
+    except UsageError:  # no port to ask: the seed's delay
         budget = options.health_timeout or options.delay
         return Gate(service, GatePolicy.DELAY, budget, options.delay, source=source)
     url = f"http://127.0.0.1:{port}/"

@@ -12,8 +12,10 @@ def regular_bytes(path: Path, limit: int) -> bytes | None:
     """The bytes of a regular file of at most `limit` bytes; None for anything zdd must not
     read itself (a FIFO, a device such as /dev/zero, a larger file, one it cannot open).
     FileNotFoundError where there is no file."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:  # the type first: opening some devices does something (a tty, a tape, a watchdog)
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise
     except OSError:

@@ -22,7 +22,7 @@ _PROXY_PASS = re.compile(r"\b(?:proxy|grpc|fastcgi|uwsgi)_pass\s+([^;]+);")
 _UPSTREAM = re.compile(r"\bupstream\s+([^\s{]+)\s*\{([^}]*)\}")
 _SERVER = re.compile(r"\bserver\s+([^\s;]+)([^;]*);")
 _RESOLVER = re.compile(r"\bresolver\s+[^;]+;")
-_HOST = re.compile(r"^(?:[a-z]+://)?(\[[^\]]*\]|[^/:]+)")
+_HOST = re.compile(r"^(?:[a-z]+://)?(\[[^\]]*\]|[^/:$]+)")
 
 
 class Routing(StrEnum):
@@ -44,27 +44,33 @@ class ProxyRouting:
 
 def classify(texts: Mapping[str, str], names: Iterable[str]) -> ProxyRouting:
     """The routing of an nginx whose config files are `texts` (name -> text), toward the
-    project's service names and aliases `names`."""
+    project's service names and aliases `names`. Upstreams are gathered from every file first
+    (a conf.d file can hold the `upstream` another one's proxy_pass names); in a `.template`
+    file (envsubst'd when the official image starts) `${NAME}` is fixed text, not a variable."""
     names = set(names)
     static: list[str] = []
     dynamic: list[str] = []
-    for where, raw in texts.items():
-        text = _COMMENT.sub("", raw)
+    cleaned = {where: _COMMENT.sub("", raw) for where, raw in texts.items()}
+    for where, text in cleaned.items():
         if MANAGED_INCLUDE in text:
             return ProxyRouting(Routing.MANAGED, f"{where} includes {MANAGED_INCLUDE}")
-        upstreams = {m.group(1): m.group(2) for m in _UPSTREAM.finditer(text)}
-        resolver = bool(_RESOLVER.search(text))
+    upstreams = {m.group(1): m.group(2) for t in cleaned.values() for m in _UPSTREAM.finditer(t)}
+    resolver = any(_RESOLVER.search(text) for text in cleaned.values())
+    for where, text in cleaned.items():
+        template = where.endswith(".template")
         for target in (m.group(1).strip() for m in _PROXY_PASS.finditer(text)):
             host = _host(target)
-            if "$" in target:  # without a resolver nginx cannot resolve it at all: not ours
-                if resolver:
-                    dynamic.append(f"{where}: proxy_pass {target}")
-            elif host in upstreams:
+            if host in upstreams:
                 static += [
                     f"{where}: upstream {host} {{server {server}}}"
                     for server, params in _SERVER.findall(upstreams[host])
                     if _host(server) in names and "resolve" not in params.split()
                 ]
+            # with a variable anywhere in it, nginx resolves the host at each request (through
+            # the resolver; without one it cannot at all), unless it names an upstream
+            elif "$" in target and not (template and "${" in target):
+                if resolver:
+                    dynamic.append(f"{where}: proxy_pass {target}")
             elif host in names:
                 static.append(f"{where}: proxy_pass {target}")
     if static:
@@ -89,7 +95,7 @@ def config_texts(config: Mapping[str, Any]) -> dict[str, str]:
         if len(texts) >= MAX_FILES:
             break
         text = regular_text(path)
-        if text is not None and ("proxy_pass" in text or MANAGED_INCLUDE in text):
+        if text is not None and any(word in text for word in ("_pass", "upstream", "include")):
             texts[str(path)] = text
     return texts
 
@@ -97,8 +103,8 @@ def config_texts(config: Mapping[str, Any]) -> dict[str, str]:
 def _candidates(config: Mapping[str, Any]) -> Iterator[Path]:
     for source in _bind_sources(config.get("volumes") or []):
         path = Path(source)
-        if path.is_dir():
-            yield from _conf_files(path, depth=1)
+        if path.is_dir():  # conf.d itself, or /etc/nginx with its conf.d and sites-enabled
+            yield from _conf_files(path, depth=2)
         elif _is_conf(path.name) or path.name.endswith(".template"):
             yield path
     build = config.get("build")
@@ -132,4 +138,5 @@ def _conf_files(folder: Path, depth: int) -> Iterator[Path]:
 
 
 def _is_conf(name: str) -> bool:
-    return name.endswith((".conf", ".conf.template")) or name == "nginx.conf"
+    """An nginx config file's name: `*.conf`, its `.template`, or Debian's `default` site."""
+    return name.endswith((".conf", ".conf.template")) or name in ("nginx.conf", "default")

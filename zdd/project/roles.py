@@ -50,7 +50,10 @@ DATA_IMAGES = frozenset(
         "questdb", "meilisearch", "typesense", "qdrant", "weaviate", "solr", "nats", "memgraph",
     }
 )  # fmt: skip
-_FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)", re.IGNORECASE | re.MULTILINE)
+# FROM [--flag...] IMAGE [AS NAME]: each stage's base and its name
+_STAGE = re.compile(
+    r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", re.IGNORECASE | re.MULTILINE
+)
 
 
 @dataclass(frozen=True)
@@ -81,8 +84,9 @@ def image_family(reference: str) -> str:
 
 
 def dockerfile_base(config: Mapping[str, Any]) -> str:
-    """The image the service's Dockerfile builds its last stage FROM (`` when unknown: no
-    build, a remote context, a variable, a stage of the same file)."""
+    """The image the service's Dockerfile builds the stage compose builds FROM (`build.target`,
+    else the last stage; `` when unknown: no build, a remote context, a variable, a stage of
+    the same file)."""
     build = config.get("build")
     if not isinstance(build, dict):
         return ""
@@ -92,11 +96,14 @@ def dockerfile_base(config: Mapping[str, Any]) -> str:
         if not isinstance(context, str) or not Path(context).is_absolute():
             return ""
         text = regular_text(Path(context) / str(build.get("dockerfile") or "Dockerfile"))
-    bases = _FROM.findall(text or "")
-    stages = set(re.findall(r"(?im)^\s*FROM\s+.*\s+AS\s+(\S+)", text or ""))
-    if not bases or "$" in bases[-1] or bases[-1] in stages:
+    stages = [(m.group(1), m.group(2)) for m in _STAGE.finditer(text or "")]
+    target = build.get("target")
+    if target:  # the stage compose builds: `build.target`, else the last one
+        stages = [stage for stage in stages if stage[1].lower() == str(target).lower()]
+    names = {name.lower() for _, name in _STAGE.findall(text or "") if name}
+    if not stages or "$" in stages[-1][0] or stages[-1][0].lower() in names:
         return ""
-    return str(bases[-1])
+    return stages[-1][0]
 
 
 def role_of(config: Mapping[str, Any], top_volumes: Mapping[str, Any]) -> Evidence:

@@ -41,7 +41,8 @@ def choose_mode(
     hooks: bool,
 ) -> Choice:
     """--proxy, else `x-zdd: {proxy}`, else: hooks given -> external; a proxy service that
-    shares a network with the siblings -> discovery; else none. Discovery, however chosen, is
+    shares a network with the siblings -> nginx where its config includes zdd's upstream,
+    else discovery; else none. Discovery, however chosen, is
     refused (exit 2) for a proxy whose config resolves the app's names once."""
     service = project.services.get(proxy_service)
     asked = None
@@ -61,6 +62,9 @@ def choose_mode(
         shared = networks_of(service.config) & set().union(
             *(networks_of(project.services[s].config) for s in siblings)
         )
+        routing = service.routing
+        if shared and routing is not None and routing.routing is Routing.MANAGED:
+            return Choice(ProxyMode.NGINX, f"service {proxy_service!r}: {routing.reason}")
         if shared:
             return Choice(ProxyMode.DISCOVERY, _discovers(service, sorted(shared)[0]))
     return Choice(ProxyMode.NONE, f"no service {proxy_service!r} shares a network with them")
@@ -86,7 +90,8 @@ def _refuse_static(service: Service) -> None:
         managed = (  # zdd init replaces an nginx image's config; a built one is the user's
             "add zdd's upstream include to it (README: Put zdd in front of your own stack)"
             if service.builds
-            else "put it under zdd's management (`zdd init --write`, then the command it prints)"
+            else "put it under zdd's management (`zdd init --write`: its nginx.conf replaces "
+            "this one, then the command it prints)"
         )
         raise UsageError(
             f"proxy {service.name!r} would keep sending to the old containers: {routing.reason}; "

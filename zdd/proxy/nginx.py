@@ -115,7 +115,7 @@ class NginxRotation:
             return  # no nginx -T to read: nothing to tell
         for base in self.units:
             if not re.search(
-                rf"^\s*include\s+{re.escape(UPSTREAM_DIR)}/{re.escape(base)}/", shown, re.M
+                rf"\binclude\s+[\"']?{re.escape(UPSTREAM_DIR)}/{re.escape(base)}/", shown, re.M
             ):
                 recreate = shlex.join(self.cli.up(self.proxy_service))
                 raise UsageError(
@@ -284,10 +284,19 @@ class NginxRotation:
         assert self.proxy is not None
         shared = [net for net in container.networks if net in self.proxy.networks]
         if not shared:  # either may have been read before compose attached its networks
-            fresh = {c.id: c for c in inspect(self.runner, [container.id, self.proxy.id])}
-            container = fresh.get(container.id, container)
-            self.proxy = fresh.get(self.proxy.id, self.proxy)
-            shared = [net for net in container.networks if net in self.proxy.networks]
+            pair = (container.id, self.proxy.id)
+
+            def attached() -> tuple[Container, Container, list[str]] | None:
+                fresh = {c.id: c for c in inspect(self.runner, pair)}
+                if len(fresh) < 2:
+                    return None
+                new, proxy = fresh[pair[0]], fresh[pair[1]]
+                nets = [net for net in new.networks if net in proxy.networks]
+                return (new, proxy, nets) if nets else None
+
+            found = wait_until(attached, 5)
+            if found is not None:
+                container, self.proxy, shared = found
         if not shared:
             raise DeployError(
                 f"{container.service} shares no network with the proxy {self.proxy.name}"
@@ -320,7 +329,8 @@ class NginxRotation:
         arguments = [upstream_file(base), servers_text(self.members[base]), str(ticks), confirm]
         script = f"{shlex.join(['set', '--', *arguments])}\n{APPLY_SCRIPT}"
         try:
-            output = self._run(script, timeout=self.drain_timeout + 30)
+            # the confirm: 3 tries of at most 5 s and a 1 s pause, per address
+            output = self._run(script, timeout=self.drain_timeout + 30 + 17 * len(confirm.split()))
         except ComposeCommandError as err:
             what = {
                 3: "nginx -t refused the rendered upstream",
