@@ -109,6 +109,22 @@ services:
         "api/Dockerfile": "FROM node:20\n",
     },
 }
+STACKS["managed-nginx"] = {
+    "compose.yaml": """\
+services:
+  proxy:
+    image: nginx:1.27
+    ports: ["8080:80"]
+    volumes: [./nginx.conf:/etc/nginx/nginx.conf:ro]
+  api:
+    build: ./api
+    expose: ["8000"]
+""",
+    "nginx.conf": "events {}\nhttp {\n  upstream api {\n    server 127.0.0.1:9 down;\n"
+    "    include /etc/nginx/zdd/api/*.conf;\n  }\n"
+    "  server { listen 80; location / { proxy_pass http://api; } }\n}\n",
+    "api/Dockerfile": "FROM node:20\n",
+}
 ROLES = {
     "flask+postgres": {"web": "app", "db": "stateful"},
     "static-nginx+mongo": {"web": "proxy", "backend": "app", "mongo": "stateful"},
@@ -116,6 +132,7 @@ ROLES = {
     "node+redis": {"app": "app", "redis": "stateful"},
     "traefik": {"traefik": "proxy", "whoami": "app"},
     "nginx-resolver": {"proxy": "proxy", "api": "app"},
+    "managed-nginx": {"proxy": "proxy", "api": "app"},
 }
 ROLLED_OUT = {  # what `zdd services` says a deploy rolls out
     "flask+postgres": ["web"],
@@ -124,6 +141,7 @@ ROLLED_OUT = {  # what `zdd services` says a deploy rolls out
     "node+redis": ["app"],
     "traefik": ["whoami"],
     "nginx-resolver": ["api"],
+    "managed-nginx": ["api"],
 }
 
 
@@ -248,3 +266,14 @@ def test_services_and_the_deploy_plan_agree(tmp_path: Path, fixture: str, compos
     events = [json.loads(line) for line in out.splitlines()]
     planned = {e["service"] for e in events if e["event"] == "plan" and "service" in e}
     assert planned == rolled, (planned, rolled)
+
+
+@pytest.mark.parametrize("compose", ["v2", "v1"])
+def test_a_proxy_that_includes_zdds_upstream_is_managed_by_auto(
+    tmp_path: Path, compose: str
+) -> None:
+    path = write_stack(tmp_path, "managed-nginx")
+    code, _out, err = zdd(tmp_path, compose, "deploy", "--dry-run", "-f", str(path))
+    assert code == 0, err
+    mode = err.splitlines()[0]
+    assert mode.startswith("zdd: proxy: nginx (service 'proxy': ") and "includes" in mode, mode
