@@ -329,8 +329,8 @@ class NginxRotation:
         arguments = [upstream_file(base), servers_text(self.members[base]), str(ticks), confirm]
         script = f"{shlex.join(['set', '--', *arguments])}\n{APPLY_SCRIPT}"
         try:
-            # the confirm: 3 tries of at most 5 s and a 1 s pause, per address
-            output = self._run(script, timeout=self.drain_timeout + 30 + 17 * len(confirm.split()))
+            # the confirm: 10 tries of at most 2 s and a 1 s pause, per address
+            output = self._run(script, timeout=self.drain_timeout + 30 + 30 * len(confirm.split()))
         except ComposeCommandError as err:
             what = {
                 3: "nginx -t refused the rendered upstream",

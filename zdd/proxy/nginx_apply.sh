@@ -82,19 +82,21 @@ done
 unset http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY
 for address in $confirm; do
     # Any HTTP answer proves nginx reaches the container; only no answer (000) fails, after
-    # three tries a second apart (one try, 5 s, failed a healthy container on a busy machine).
+    # 10 tries a second apart, 2 s each: with compose v1 a new container can take the address
+    # its old one just left, and the proxy's stale neighbour entry answers nothing for seconds
+    # (one 5 s try, then three, failed a healthy container in CI).
     tries=0
     code=
-    while [ "$tries" -lt 3 ]; do
+    while [ "$tries" -lt 10 ]; do
         tries=$((tries + 1))
         if command -v curl > /dev/null 2>&1; then
-            code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$address/") || :
+            code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://$address/") || :
         elif command -v wget > /dev/null 2>&1; then
-            code=$(wget -S -O /dev/null -T 5 "http://$address/" 2>&1 | grep -m 1 -o 'HTTP/[0-9.]* [0-9]*' | cut -d' ' -f2) || :
+            code=$(wget -S -O /dev/null -T 2 "http://$address/" 2>&1 | grep -m 1 -o 'HTTP/[0-9.]* [0-9]*' | cut -d' ' -f2) || :
         else
             code=skip
         fi
-        case "${code:-000}" in 000) [ "$tries" -lt 3 ] && sleep 1 ;; *) break ;; esac
+        case "${code:-000}" in 000) [ "$tries" -lt 10 ] && sleep 1 ;; *) break ;; esac
     done
     echo "confirm ${code:-000} $address"
 done
