@@ -46,13 +46,7 @@ def setup(project: Project, proxy_service: str, nginx_image: str = "nginx:1.27")
             "zdd's upstreams by hand (README: Put zdd in front of your own stack)"
         )
     services: dict[str, Any] = {proxy_service: _proxy(proxy, project.legacy, nginx_image)}
-    pools = set()
-    for base, names in members.items():
-        for name in names:
-            network = _shared(project.services[name].config, proxy, name, proxy_service)
-            if network is not None:
-                services[name] = {"networks": {network: {"aliases": [f"{base}-pool"]}}}
-                pools.add(base)
+    pools = _pools(project, members, proxy, proxy_service, services)
     override: dict[str, Any] = {"services": services}
     flags = "--proxy nginx --proxy-service " + proxy_service if project.legacy else ""
     if project.legacy:  # a v1-format file has no top-level keys but services
@@ -146,13 +140,7 @@ def _take_over(
     }
     if networks - {"default"}:
         proxy["networks"] = sorted(networks)
-    pools = set()
-    for base, names in members.items():
-        for name in names:
-            network = _shared(project.services[name].config, proxy, name, proxy_service)
-            if network is not None:
-                services.setdefault(name, {})["networks"] = {network: {"aliases": [f"{base}-pool"]}}
-                pools.add(base)
+    pools = _pools(project, members, proxy, proxy_service, services)
     override = {
         "x-zdd": {"proxy": "nginx", "proxy_service": proxy_service},
         "services": {proxy_service: proxy, **services},
@@ -175,6 +163,25 @@ def _take_over(
             "or two)"
         ),
     )
+
+
+def _pools(
+    project: Project,
+    members: Mapping[str, tuple[str, ...]],
+    proxy: Mapping[str, Any],
+    proxy_service: str,
+    services: dict[str, Any],
+) -> set[str]:
+    """Give each member the alias `<base>-pool` on the network it shares with the proxy (in
+    `services`, the override's); the groups that got one (their nginx fallback)."""
+    pools = set()
+    for base, names in members.items():
+        for name in names:
+            network = _shared(project.services[name].config, proxy, name, proxy_service)
+            if network is not None:
+                services.setdefault(name, {})["networks"] = {network: {"aliases": [f"{base}-pool"]}}
+                pools.add(base)
+    return pools
 
 
 def _compose(project: Project) -> str:
