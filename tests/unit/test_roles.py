@@ -151,3 +151,16 @@ def test_upstreams_are_read_across_files_and_templates_are_fixed_text() -> None:
         "server { location / { proxy_pass http://${BACKEND}:8000; } }"
     }
     assert classify(template, NAMES).routing is Routing.UNKNOWN, "envsubst'd once: not dynamic"
+
+
+def test_configs_come_from_compose_configs_too_and_a_walk_is_bounded(tmp_path: Path) -> None:
+    site = tmp_path / "site.conf"
+    site.write_text(STATIC["fixed proxy_pass"])
+    top = {"nginx_site": {"file": str(site)}}
+    assert list(config_texts({"configs": [{"source": "nginx_site"}]}, top)) == [str(site)]
+    assert list(config_texts({"configs": ["nginx_site"]}, top)) == [str(site)], "short syntax"
+    repo = tmp_path / "repo"
+    for index in range(600):  # a build context with many files: looked at, not all read
+        (repo / f"d{index % 3}").mkdir(parents=True, exist_ok=True)
+        (repo / f"d{index % 3}" / f"f{index}.conf").write_text("proxy_pass http://app;")
+    assert len(config_texts({"build": {"context": str(repo)}})) <= 64

@@ -168,7 +168,9 @@ def load_project(options: LoadOptions, binary: ComposeBinary, runner: CommandRun
     for name, service in services.items():
         evidence = role_of(service.config, top_volumes)
         routing = (
-            proxy_routing(service.config, evidence, names) if evidence.role == "proxy" else None
+            proxy_routing(service.config, evidence, names, model.get("configs") or {})
+            if evidence.role == "proxy"
+            else None
         )
         services[name] = replace(service, evidence=evidence, routing=routing)
     if not services:
@@ -199,6 +201,12 @@ def _names(services: Mapping[str, Service]) -> set[str]:
     for service in services.values():
         config = service.config
         names |= {str(config[key]) for key in ("container_name", "hostname") if config.get(key)}
+        links = config.get("links")  # `SERVICE:ALIAS`: the alias is a name on the bridge
+        names |= (
+            {str(link).rsplit(":", 1)[-1] for link in links if link}
+            if isinstance(links, list)
+            else set()
+        )
         networks = config.get("networks")
         for network in networks.values() if isinstance(networks, dict) else ():
             if isinstance(network, dict):
@@ -206,8 +214,14 @@ def _names(services: Mapping[str, Service]) -> set[str]:
     return names
 
 
-def proxy_routing(config: Mapping[str, Any], evidence: Evidence, names: set[str]) -> ProxyRouting:
-    """How a proxy finds the app: a docker-aware image discovers; an nginx is read."""
+def proxy_routing(
+    config: Mapping[str, Any],
+    evidence: Evidence,
+    names: set[str],
+    configs: Mapping[str, Any] | None = None,
+) -> ProxyRouting:
+    """How a proxy finds the app: a docker-aware image discovers; an nginx is read (`configs`:
+    compose's top-level ones, which a proxy may take its config from)."""
     if evidence.family in DISCOVERING_IMAGES:
         return ProxyRouting(Routing.DISCOVERS, f"{evidence.family} watches the docker engine")
-    return classify(config_texts(config), names)
+    return classify(config_texts(config, configs), names)

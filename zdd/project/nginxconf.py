@@ -6,17 +6,20 @@ taken for a proxy that discovers the new one."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from zdd.project.files import regular_text
 
 MANAGED_INCLUDE = "/etc/nginx/zdd/"  # where zdd renders the upstream of its managed nginx
-MAX_FILES = 64  # config files read per proxy (a build context can be a whole repository)
+MAX_FILES = 64  # files looked at per proxy (a build context can be a whole repository)
+MAX_VISITS = 512  # directory entries looked at per folder walked
 _COMMENT = re.compile(r"#[^\n]*")
 _PROXY_PASS = re.compile(r"\b(?:proxy|grpc|fastcgi|uwsgi)_pass\s+([^;]+);")
 _UPSTREAM = re.compile(r"\bupstream\s+([^\s{]+)\s*\{([^}]*)\}")
@@ -87,20 +90,26 @@ def _host(target: str) -> str:
     return found.group(1) if found else ""
 
 
-def config_texts(config: Mapping[str, Any]) -> dict[str, str]:
-    """The nginx config files of a service: bind-mounted files and folders, and the files of
-    its build context, by path; at most MAX_FILES, each a small regular file."""
+def config_texts(
+    config: Mapping[str, Any], configs: Mapping[str, Any] | None = None
+) -> dict[str, str]:
+    """The nginx config files of a service: its compose `configs` (a file each, from the
+    top-level `configs`), bind-mounted files and folders, and the files of its build context,
+    by path; at most MAX_FILES looked at, each a small regular file."""
     texts: dict[str, str] = {}
-    for path in _candidates(config):
-        if len(texts) >= MAX_FILES:
-            break
+    for path in islice(_candidates(config, configs or {}), MAX_FILES):
         text = regular_text(path)
         if text is not None and any(word in text for word in ("_pass", "upstream", "include")):
             texts[str(path)] = text
     return texts
 
 
-def _candidates(config: Mapping[str, Any]) -> Iterator[Path]:
+def _candidates(config: Mapping[str, Any], configs: Mapping[str, Any]) -> Iterator[Path]:
+    for entry in config.get("configs") or []:
+        name = entry.get("source") if isinstance(entry, dict) else entry
+        found = configs.get(str(name)) if name is not None else None
+        if isinstance(found, dict) and isinstance(found.get("file"), str):
+            yield Path(found["file"])
     for source in _bind_sources(config.get("volumes") or []):
         path = Path(source)
         if path.is_dir():  # conf.d itself, or /etc/nginx with its conf.d and sites-enabled
@@ -123,18 +132,23 @@ def _bind_sources(volumes: list[Any]) -> Iterator[str]:
             yield volume.split(":", 1)[0]
 
 
-def _conf_files(folder: Path, depth: int) -> Iterator[Path]:
+def _conf_files(folder: Path, depth: int, budget: list[int] | None = None) -> Iterator[Path]:
+    """The config files under `folder`, `depth` levels down, looking at MAX_VISITS entries at
+    most in all (a build context can be a repository of thousands of files)."""
+    budget = budget if budget is not None else [MAX_VISITS]
     try:
-        entries = sorted(folder.iterdir())[:MAX_FILES]
+        with os.scandir(folder) as found:
+            entries = sorted(islice(found, max(budget[0], 0)), key=lambda e: e.name)
     except OSError:
         return
+    budget[0] -= len(entries)
     for entry in entries:
         if entry.is_symlink():
             continue
-        if entry.is_dir() and depth > 1 and not entry.name.startswith("."):
-            yield from _conf_files(entry, depth - 1)
+        if entry.is_dir() and depth > 1 and not entry.name.startswith(".") and budget[0] > 0:
+            yield from _conf_files(Path(entry.path), depth - 1, budget)
         elif _is_conf(entry.name):
-            yield entry
+            yield Path(entry.path)
 
 
 def _is_conf(name: str) -> bool:
