@@ -124,7 +124,7 @@ def test_an_app_publishing_its_own_port_gets_zdds_nginx_on_that_port(stack: Stac
     refused = stack.zdd("deploy")
     assert refused.returncode == 2, refused.stderr
     assert "cannot run two copies side by side (host port" in refused.stderr
-    assert "`zdd init --write` moves it to zdd's nginx" in refused.stderr
+    assert "`zdd init --write` does that with zdd's nginx" in refused.stderr
     assert ids(stack) == before, "refused before any change"
     made = stack.zdd("init", "--write")
     if stack.compose_cmd == "docker-compose":  # no `!reset` in compose v1: the edit, said
