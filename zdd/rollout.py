@@ -15,6 +15,7 @@ from zdd.errors import (
     ComposeUnavailableError,
     DeployError,
     InterruptedDeployError,
+    RollbackError,
     UsageError,
     ZddError,
 )
@@ -198,10 +199,13 @@ class Rollout:
                     self.gating,
                     self.baseline,
                 )
-                if sibling in plan.existing:
-                    outcome = recovery.recover_start_first(sibling, done, step)
-                else:
-                    outcome = recovery.recover(sibling, done, step, plan)
+                try:
+                    if sibling in plan.existing:
+                        outcome = recovery.recover_start_first(sibling, done, step)
+                    else:
+                        outcome = recovery.recover(sibling, done, step, plan)
+                except RollbackError as failed:  # say what failed first, then the rollback
+                    raise RollbackError(f"{err}; then the {failed}") from failed
                 message = f"{err}; {outcome}; the siblings after it were not touched"
                 raise DeployError(message) from err
             done.append(step)

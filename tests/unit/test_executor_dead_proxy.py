@@ -54,7 +54,8 @@ GONE_MID_DEPLOY = {
         calls=[*START, "drain service_a", "admit service_a service_a-0"],
         rotation={"service_a": ["service_a-0"], "service_b": ["service_b-1"]},
         running=BOTH_OLD,
-        error=f"rollback of service_a failed ({GONE} admit service_a service_a-0); now: "
+        error=f"{GONE} drain service_a; then the "
+        f"rollback of service_a failed ({GONE} admit service_a service_a-0); now: "
         "service_a running; service_b running",
     ),
     "admit-first-sibling": Case(
@@ -68,7 +69,8 @@ GONE_MID_DEPLOY = {
         ],
         rotation={"service_b": ["service_b-1"]},
         running={"service_b": {"service_b-1": OLD}, "service_a": {"service_a-3": OLD}},
-        error=f"rollback of service_a failed ({GONE} admit service_a service_a-3); now: "
+        error=f"{GONE} admit service_a service_a-2; then the "
+        f"rollback of service_a failed ({GONE} admit service_a service_a-3); now: "
         "service_b running; service_a running",
     ),
     "admit-later-sibling": Case(
@@ -90,7 +92,8 @@ GONE_MID_DEPLOY = {
         ],
         rotation={"service_a": ["service_a-2"]},
         running={"service_a": {"service_a-2": NEW}, "service_b": {"service_b-4": OLD}},
-        error=f"rollback of service_b failed ({GONE} admit service_b service_b-4); now: "
+        error=f"{GONE} admit service_b service_b-3; then the "
+        f"rollback of service_b failed ({GONE} admit service_b service_b-4); now: "
         "service_a running; service_b running",
     ),
 }
@@ -151,6 +154,7 @@ def test_a_proxy_gone_at_a_start_first_admission_is_exit_6() -> None:
     assert engine.running() == {"web": {"web-0": OLD, "web-1": NEW}}
     assert failed.value.exit_code == ExitCode.ROLLBACK_FAILED
     assert str(failed.value) == (
+        f"{GONE} route web +web-1 -; then the "
         "rollback of web failed (proxy legacy-proxy-1 is gone: cannot route web + -web-1); now: "
         "web running; web running"
     )
@@ -230,6 +234,8 @@ def test_a_proxy_container_that_cannot_be_started_again_is_exit_6() -> None:
     assert nginx.files == {UPSTREAM: drained}
     assert isinstance(error, RollbackError) and error.exit_code == ExitCode.ROLLBACK_FAILED
     assert str(error) == (
+        "proxy legacy-proxy-1: `docker compose -f /srv/legacy/docker-compose.yml ...` exited 1: "
+        "proxy failed: proxy failed; then the "
         "rollback of service_a failed (proxy legacy-proxy-1: `docker compose -f "
         "/srv/legacy/docker-compose.yml ...` exited 1: proxy failed: proxy failed); now: "
         "service_b running; service_a running"

@@ -120,7 +120,9 @@ FAILED_ROLLBACKS = {
         calls=[*START, "drain service_a"],
         rotation={"service_b": ["service_b-1"]},
         running={"service_b": {"service_b-1": OLD}},
-        error="rollback of service_a failed (`docker compose -f /srv/legacy/docker-compose.yml "
+        error="service_a: new container legacy-service_a-1 is restarting (exit code 1); log: "
+        "Error: cannot connect to the database; then the "
+        "rollback of service_a failed (`docker compose -f /srv/legacy/docker-compose.yml "
         "...` exited 1: up failed); now: service_b running; service_a restarting",
     ),
     "later-sibling": Case(
@@ -136,7 +138,9 @@ FAILED_ROLLBACKS = {
         calls=[*START, "drain service_a", "admit service_a service_a-2", "drain service_b"],
         rotation={"service_a": ["service_a-2"]},
         running={"service_a": {"service_a-2": NEW}},
-        error="rollback of service_b failed (`docker compose -f /srv/legacy/docker-compose.yml "
+        error="service_b: new container legacy-service_b-1 is restarting (exit code 1); log: "
+        "Error: cannot connect to the database; then the "
+        "rollback of service_b failed (`docker compose -f /srv/legacy/docker-compose.yml "
         "...` exited 1: up failed); now: service_a running; service_b restarting",
     ),
 }
@@ -203,6 +207,8 @@ def test_a_failed_replica_whose_removal_fails_is_exit_6() -> None:
     assert engine.running() == {"web": {"web-0": OLD, "web-1": OLD, "web-2": NEW}}
     assert isinstance(error, RollbackError) and error.exit_code == ExitCode.ROLLBACK_FAILED
     assert str(error) == (
+        "web: new container shop-web-4 is restarting (exit code 1); log: Error: cannot connect "
+        "to the database; then the "
         "rollback of web failed (`docker rm -f -- ...` exited 1: rm failed); now: web running; "
         "web running; web running; web restarting"
     )

@@ -301,7 +301,29 @@ class NginxRotation:
             raise DeployError(
                 f"{container.service} shares no network with the proxy {self.proxy.name}"
             )
-        return f"{container.networks[shared[0]]}:{self.ports[base]}"
+        net = shared[0]
+        ip = container.networks[net]
+        holder = self._holder(ip, net, container)
+        if holder:  # the engine gave out an address in use: routing there reaches the other
+            raise DeployError(
+                f"the engine gave {container.name} the address {ip} on {net} that {holder} "
+                f"already has (a Docker IP allocation fault: `docker network inspect {net}`); "
+                "zdd does not route to it"
+            )
+        return f"{ip}:{self.ports[base]}"
+
+    def _holder(self, ip: str, net: str, container: Container) -> str:
+        """Who else has this address on that network, as far as zdd knows: the proxy, or a
+        container in rotation other than this one (or the one it replaces)."""
+        assert self.proxy is not None
+        if self.proxy.networks.get(net) == ip:
+            return f"the proxy {self.proxy.name}"
+        own = {container.name, self._member(container)}
+        for members in self.members.values():
+            for key, address in members.items():
+                if key not in own and address.rpartition(":")[0] == ip:
+                    return key
+        return ""
 
     def _read_rendered(self) -> dict[str, str | None]:
         """Each group's upstream file as the proxy has it (None: there is none)."""
