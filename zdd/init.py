@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from zdd.errors import UsageError
-from zdd.project import Project, Reset, dump_yaml, host_ports, networks_of, service_port
+from zdd.project import (
+    Project,
+    Reset,
+    dump_yaml,
+    host_ports,
+    is_number,
+    networks_of,
+    service_port,
+)
 
 OVERRIDE = "docker-compose.zdd.yml"
 NGINX = "zdd-nginx.conf"
@@ -222,7 +230,7 @@ def _taken(name: str, config: Mapping[str, Any], port: int) -> list[tuple[str, i
             target, protocol = parts[-1], protocol or "tcp"
         if published == "":  # a container port alone: a random host port, nothing to take
             continue
-        if protocol != "tcp" or not published.isdigit() or target != str(port):
+        if protocol != "tcp" or not is_number(published) or target != str(port):
             raise UsageError(
                 f"{name} publishes {entry!r}: zdd init takes over one TCP host port per app, "
                 f"for the port it serves on ({port}); publish only that one, or move the "

@@ -4,6 +4,7 @@ bounds and environment variable."""
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated
 
 import typer
@@ -53,10 +54,23 @@ ComposeCmd = Annotated[
         "else 'docker-compose').",
     ),
 ]
+CONTEXT_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.+-]*")  # the docker CLI's rule for names
+
+
+def context_name(value: str | None) -> str | None:
+    """A docker context's name, as the docker CLI allows it (never an option: `--help`)."""
+    if value is not None and not CONTEXT_NAME.fullmatch(value):
+        raise typer.BadParameter(
+            f"{value!r} is not a docker context name (letters, digits, then `_.+-`)"
+        )
+    return value
+
+
 Context = Annotated[
     str | None,
     typer.Option(
         "--context",
+        callback=context_name,
         metavar="NAME",
         help="Docker context of the engine to use (as `docker --context`; default: "
         "DOCKER_CONTEXT, DOCKER_HOST, the current context). An ssh:// engine is reached "

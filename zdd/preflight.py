@@ -229,6 +229,8 @@ def _fix(blockers: list[str]) -> str:
         if any(b.startswith("container_name") for b in blockers)
         else []
     )
+    if "network_mode: host" in blockers:
+        fixes.append("leave the host's network (compose's default network) and publish the port")
     if any(b.startswith("host port") for b in blockers):
         fixes.append(
             "let a proxy publish the port instead: `expose` the app's port and publish it on "
@@ -248,7 +250,13 @@ def _side_by_side(service: str, config: Mapping[str, Any]) -> Iterator[Finding]:
             f"{service} has container_name {name!r}: {why}, and two containers cannot share "
             "a name; remove container_name (compose names each container)",
         )
-    for port in host_ports(config):
+    if config.get("network_mode") == "host":
+        yield Finding(
+            "refuse",
+            f"{service} has network_mode: host: {why}, and the new one could not bind the "
+            "port the old one holds; leave the host's network and publish the port",
+        )
+    for port in dict.fromkeys(host_ports(config)):
         yield Finding(
             "refuse",
             f"{service} publishes host port {port}: {why}, and the new one could not bind it; "

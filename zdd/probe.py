@@ -127,12 +127,12 @@ class Probe:
         rate: float | None = None,
         parse: Callable[[bytes], str | None] = parse_version,
     ) -> None:
-        parts = urlsplit(url)
         try:
+            parts = urlsplit(url)  # ValueError: an unclosed `[` of an IPv6 address
             port = parts.port  # ValueError when out of range or not a number
         except ValueError:
-            port = -1
-        if parts.scheme != "http" or not parts.hostname or port == -1:
+            parts, port = urlsplit(""), -1
+        if parts.scheme != "http" or not parts.hostname or port in (-1, 0):
             raise UsageError(f"probe URL must be http://HOST[:PORT]/PATH, got {url!r}")
         self.host, self.port = parts.hostname, port or 80
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

@@ -39,7 +39,7 @@ def engine_address(runner: CommandRunner, environ: Mapping[str, str]) -> str:
     context = environ.get("DOCKER_CONTEXT") or _current_context(environ)
     if not context or context == "default":
         return ""
-    argv = ["docker", "context", "inspect", "--format", "{{.Endpoints.docker.Host}}", context]
+    argv = ["docker", "context", "inspect", "--format", "{{.Endpoints.docker.Host}}", "--", context]
     try:
         return runner.run(argv, timeout=30).strip()
     except ZddError as err:

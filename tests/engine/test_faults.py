@@ -95,11 +95,16 @@ def test_bad_release_rolls_back(stack: Stack, flaw: str, proxy: str) -> None:
 
 
 def test_rollback_after_good_deploy(stack: Stack) -> None:
+    nothing = stack.zdd("rollback", "--dry-run")  # the dry run refuses what the run would
+    assert nothing.returncode == 2 and "is not running: nothing to roll back" in nothing.stderr
     stack.deploy()
+    first = stack.zdd("rollback", "--dry-run")
+    assert first.returncode == 2 and "no previous release to roll back to" in first.stderr
     old_versions = {fetch(stack.url)["version"] for _ in range(10)}
     release(stack, "2")
     stack.deploy()
     assert not {fetch(stack.url)["version"] for _ in range(10)} & old_versions
+    assert stack.zdd("rollback", "--dry-run").returncode == 0
 
     load = probe(stack.url).start()
     progress = stack.zdd("rollback")

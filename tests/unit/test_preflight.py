@@ -49,6 +49,19 @@ REFUSED = {
     "single-host-port": (f"  web: {{build: ., ports: ['127.0.0.1:8080:80'], {CHECK}}}\n",
                          ["--order", "start-first"],
                          "web publishes host port 127.0.0.1:8080: a start-first rollout"),
+    # issue 25: odd but valid input, one line each
+    "single-host-network": (f"  web: {{build: ., network_mode: host, {CHECK}}}\n", [],
+                            "web is replaced stop-first because it cannot run two copies side "
+                            "by side (network_mode: host): it serves no request from its stop "
+                            "until its new container is ready; for zero downtime leave the "
+                            "host's network"),
+    "single-host-network-start-first": (f"  web: {{build: ., network_mode: host, {CHECK}}}\n",
+                                        ["--order", "start-first"],
+                                        "web has network_mode: host: a start-first rollout"),
+    "verify-unclosed-ipv6": (f"  app: {{image: i, {CHECK}}}\n" + TWO,
+                             ["--verify", "http://[::1"], "--verify: probe URL must be http://"),
+    "verify-port-zero": (f"  app: {{image: i, {CHECK}}}\n" + TWO,
+                         ["--verify", "http://127.0.0.1:0/"], "--verify: probe URL must be"),
     "single-replicas-zero": (f"  web: {{build: ., scale: 0, {CHECK}}}\n", [],
                              "web: replicas must be a whole number above 0, not 0"),
 }  # fmt: skip

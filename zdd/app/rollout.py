@@ -68,9 +68,23 @@ def roll_out(
             plan = build_rollback_plan(session.project, session.cli, options, existing=existing)
         _enforce_preflight(session.project, options, plan, progress.event)
         if dry_run:
+            if command == "rollback":  # what the run would refuse first: no release to go to
+                _check_targets(session, plan)
             return plan
         _run(session, plan, options, progress, connection.argv(session.project.name))
     return None
+
+
+def _check_targets(session: Session, plan: Plan) -> None:
+    """A rollback's dry run refuses as the run would: a sibling not running, or without a
+    previous release (exit 2), so that the plan it shows is one that can run."""
+    from zdd.containers import project_containers
+    from zdd.recovery import rollback_targets
+    from zdd.releases import Ledger
+
+    running = project_containers(session.runner, session.project.name)
+    before = {c.service: c for c in running if c.running}
+    rollback_targets(plan, before, Ledger(session.runner, session.project.name))
 
 
 def choose_proxy(

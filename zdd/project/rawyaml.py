@@ -53,6 +53,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ComposeFileError(f"{path}{line}: invalid YAML: {err.problem or err}") from err
     except yaml.YAMLError as err:
         raise ComposeFileError(f"{path}: invalid YAML: {err}") from err
+    except RecursionError:  # PyYAML's parser recurses once per level of nesting
+        raise ComposeFileError(f"{path}: its YAML is nested too deeply to read") from None
     if data is None:
         raise ComposeFileError(f"{path}: the file is empty")
     if not isinstance(data, dict):

@@ -10,7 +10,22 @@ from typing import Any
 from zdd.errors import ComposeFileError, UsageError
 from zdd.health import healthcheck_budget
 
-_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Go's duration units, as compose takes them (`100us`, `100µs` with either micro sign)
+_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "\u00b5s": 1e-6,
+    "\u03bcs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+
+
+def is_number(text: str) -> bool:
+    """ASCII digits only: `str.isdigit` is true of `³` and `٣` too, which compose refuses."""
+    return text.isascii() and text.isdigit()
 
 
 def service_port(config: Mapping[str, Any]) -> int:
@@ -27,7 +42,7 @@ def service_port(config: Mapping[str, Any]) -> int:
                     return _port(entry["target"], f"{key}: target")
                 continue
             target = str(entry).split("/", 1)[0].rsplit(":", 1)[-1].split("-", 1)[0]
-            if target.isdigit():
+            if target:  # `³` is no port: one line, not a port zdd guesses elsewhere
                 return _port(target, key)
     raise UsageError(
         "cannot tell which port the siblings listen on: add `expose: [PORT]` to the base "
@@ -38,7 +53,7 @@ def service_port(config: Mapping[str, Any]) -> int:
 def _port(value: Any, where: str) -> int:
     """A TCP port number, or one line saying where it is wrong."""
     text = str(value).strip()
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    if not is_number(text) or not 1 <= int(text) <= 65535:
         raise ComposeFileError(f"{where}: a port is a number from 1 to 65535, got {value!r}")
     return int(text)
 
@@ -64,10 +79,14 @@ def host_ports(config: Mapping[str, Any]) -> list[str]:
 
 def side_by_side_blockers(config: Mapping[str, Any]) -> list[str]:
     """What keeps two containers of the service from running at once: a fixed
-    `container_name`, a fixed host port."""
+    `container_name`, a fixed host port, the host's network (the new container cannot bind
+    the port the old one holds)."""
     name = config.get("container_name")
     found = [f"container_name {name!r}"] if name is not None else []
-    return found + [f"host port {port}" for port in host_ports(config)]
+    if config.get("network_mode") == "host":
+        found.append("network_mode: host")
+    ports = dict.fromkeys(f"host port {port}" for port in host_ports(config))  # once each
+    return found + list(ports)
 
 
 def healthcheck_disabled(config: Mapping[str, Any]) -> bool:
@@ -90,7 +109,7 @@ def healthcheck_of(config: Mapping[str, Any]) -> float | None:
     timeout = parse_duration(check.get("timeout", "30s"))
     start = parse_duration(check.get("start_period", "0s"))
     retries = str(check.get("retries", 3)).strip()
-    if not retries.isdigit():
+    if not is_number(retries):
         raise UsageError(f"healthcheck: retries must be a whole number, got {retries!r}")
     return healthcheck_budget(interval, timeout, start, int(retries))
 
@@ -100,7 +119,7 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, int | float):
         return float(value)
     text = str(value).strip()
-    parts = re.findall(r"(\d+(?:\.\d+)?)(us|ms|s|m|h)", text)
+    parts = re.findall(r"([0-9]+(?:\.[0-9]+)?)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)", text)
     if not parts or "".join(n + u for n, u in parts) != text:
         raise UsageError(f"invalid duration {value!r} (examples: 5s, 1m30s, 500ms)")
     return sum(float(n) * _UNITS[u] for n, u in parts)
@@ -115,7 +134,7 @@ def replicas(config: Mapping[str, Any]) -> int | str | None:
     if value is None:
         return None
     text = str(value).strip()
-    return int(text) if text.isdigit() else text
+    return int(text) if is_number(text) else text
 
 
 def networks_of(config: Mapping[str, Any]) -> set[str]:

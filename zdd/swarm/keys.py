@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from zdd.errors import UsageError
-from zdd.project import parse_duration
+from zdd.project import is_number, parse_duration
 
 # Keys Swarm reads as compose writes them (after `config`).
 AS_IS = frozenset(
@@ -94,7 +94,7 @@ def convert_ports(name: str, value: Any, _configs: Any = None) -> list[dict[str,
                 "behind a firewall, or keep this project on compose"
             )
         published = str(port["published"])
-        if not published.isdigit():
+        if not is_number(published):
             raise UsageError(f"service {name}: Swarm cannot publish the port range {published}")
         out.append(
             {

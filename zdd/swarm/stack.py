@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zdd.errors import UsageError
-from zdd.project import Group, Project, healthcheck_of, parse_duration
+from zdd.project import Group, Project, healthcheck_of, is_number, parse_duration
 from zdd.swarm.keys import (
     AS_IS,
     CONVERT,
@@ -115,7 +115,7 @@ def _shape(config: Mapping[str, Any]) -> dict[str, Any]:
 def _replicas(config: Mapping[str, Any]) -> int:
     deploy = config.get("deploy") or {}
     for value in (deploy.get("replicas"), config.get("scale")):
-        if value is not None and str(value).isdigit():
+        if value is not None and is_number(str(value)):
             return int(value)
     return 1
 
@@ -219,7 +219,7 @@ def _deploy(
         restart = str(config.get("restart") or "always")
         name, _, attempts = restart.partition(":")
         policy: dict[str, Any] = {"condition": _RESTART.get(name, "any")}
-        if attempts.isdigit():
+        if is_number(attempts):
             policy["max_attempts"] = int(attempts)
         deploy["restart_policy"] = policy
     monitor = go_duration(seconds)
