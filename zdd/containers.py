@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from zdd.errors import ComposeCommandError
@@ -31,6 +31,7 @@ class Container:
     exit_code: int
     networks: Mapping[str, str]  # network name -> IP address
     health_log: str = ""
+    network_ids: Mapping[str, str] = field(default_factory=dict)  # network name -> its ID
     oneoff: bool = False  # a `compose run` container, not a service container
     check_budget: float | None = None  # what its healthcheck (compose's or the image's) allows
     check_command: tuple[str, ...] = ()  # its healthcheck's test as an exec argv, if any
@@ -48,6 +49,7 @@ def parse_inspect(item: Mapping[str, Any]) -> Container:
     labels = (item.get("Config") or {}).get("Labels") or {}
     networks = ((item.get("NetworkSettings") or {}).get("Networks")) or {}
     addresses = {name: n["IPAddress"] for name, n in networks.items() if n and n.get("IPAddress")}
+    ids = {name: str(n.get("NetworkID") or "") for name, n in networks.items() if name in addresses}
     last = (health.get("Log") or [{}])[-1]
     return Container(
         id=item["Id"],
@@ -60,6 +62,7 @@ def parse_inspect(item: Mapping[str, Any]) -> Container:
         restart_count=int(item.get("RestartCount", 0)),
         exit_code=int(state.get("ExitCode", 0)),
         networks=addresses,
+        network_ids=ids,
         health_log=str(last.get("Output", "")).strip(),
         oneoff=labels.get(ONEOFF_LABEL) == "True",
         check_budget=check_budget((item.get("Config") or {}).get("Healthcheck")),

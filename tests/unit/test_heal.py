@@ -294,3 +294,23 @@ def test_a_new_container_given_an_address_in_use_is_not_admitted(
         "route to it"
     )
     assert nginx.files[APP] == servers_text({"service_b": "10.9.0.4:3000"})  # never routed
+
+
+def test_a_container_on_another_network_of_the_same_name_is_not_admitted(
+    rotation: NginxRotation, nginx: FakeNginx
+) -> None:
+    """The engine lets two networks share a name: the proxy cannot reach a container on the
+    other one, though `docker inspect` names the same network for both."""
+    proxy = replace(PROXY, network_ids={NET: "net-1"})
+    both = {"service_a": "10.9.0.3:3000", "service_b": "10.9.0.4:3000"}
+    nginx.files[APP] = servers_text(both)
+    olds = [container("service_a", "10.9.0.3"), container("service_b", "10.9.0.4")]
+    rotation.sync([proxy, *(replace(c, network_ids={NET: "net-1"}) for c in olds)])
+    rotation.drain("service_a")
+    twin = container("service_a", "10.10.0.2", id="id-new", network_ids={NET: "net-2"})
+    with pytest.raises(DeployError) as refused:
+        rotation.admit("service_a", twin)
+    assert str(refused.value) == (
+        f"service_a shares no network with the proxy legacy-proxy-1 (two networks are named "
+        f"{NET}: `docker network ls`)"
+    )

@@ -42,6 +42,17 @@ SHOW_CONFIG = "nginx -T 2>&1 || true"  # the whole config nginx runs, every incl
 SERVER_LINE = re.compile(r"^server \S+;\s+# (\S+)$", re.MULTILINE)
 
 
+def on_same_networks(container: Container, proxy: Container) -> list[str]:
+    """The networks both are on: the same name and, where the engine said, the same network
+    (the engine lets two networks share a name; a name alone could route nowhere)."""
+    return [
+        net
+        for net in container.networks
+        if net in proxy.networks
+        and container.network_ids.get(net, "") == proxy.network_ids.get(net, "")
+    ]
+
+
 def servers_text(addresses: Mapping[str, str]) -> str:
     """The rendered upstream file: one `server` line per in-rotation container."""
     lines = [f"server {address};  # {sibling}\n" for sibling, address in sorted(addresses.items())]
@@ -282,8 +293,9 @@ class NginxRotation:
         machine: a proxy zdd had just started showed no network) is read again before that is
         an error."""
         assert self.proxy is not None
-        shared = [net for net in container.networks if net in self.proxy.networks]
-        if not shared:  # either may have been read before compose attached its networks
+        shared = on_same_networks(container, self.proxy)
+        twins = [net for net in container.networks if net in self.proxy.networks]
+        if not shared and not twins:  # either may have been read before compose attached it
             pair = (container.id, self.proxy.id)
 
             def attached() -> tuple[Container, Container, list[str]] | None:
@@ -291,7 +303,7 @@ class NginxRotation:
                 if len(fresh) < 2:
                     return None
                 new, proxy = fresh[pair[0]], fresh[pair[1]]
-                nets = [net for net in new.networks if net in proxy.networks]
+                nets = on_same_networks(new, proxy)
                 return (new, proxy, nets) if nets else None
 
             found = wait_until(attached, 5)
@@ -300,6 +312,7 @@ class NginxRotation:
         if not shared:
             raise DeployError(
                 f"{container.service} shares no network with the proxy {self.proxy.name}"
+                + (f" (two networks are named {twins[0]}: `docker network ls`)" if twins else "")
             )
         net = shared[0]
         ip = container.networks[net]
