@@ -122,12 +122,13 @@ BLANK_PATIENCE = 1.0  # seconds it waits for a holder that has written no text
 NO_TEXT = "another process"
 
 
-def _take(fd: int, path: Path, project: str, on_wait: Callable[[str], None]) -> None:
-    """The flock, at once; or, while a `zdd heal` holds it, as soon as the heal ends. A holder
+def _take(fd: int, path: Path, project: str, on_wait: Callable[[str], None], wait: float) -> None:
+    """The flock, at once; or, while a `zdd heal` holds it, as soon as the heal ends; or,
+    with `wait` (--lock-wait), as soon as the holder ends, within that many seconds. A holder
     without text is waited for a moment: a `zdd status` looking (a shared flock), or a
-    holder that has not written its line yet."""
+    holder that has not written its line yet. Each holder waited for is said once."""
     started = time.monotonic()
-    told = False
+    told = ""
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -135,12 +136,17 @@ def _take(fd: int, path: Path, project: str, on_wait: Callable[[str], None]) -> 
         except BlockingIOError:
             who = _holder_text(fd)
         waited = time.monotonic() - started
-        healing = ", zdd heal," in who and waited < HEAL_PATIENCE
-        if not healing and not (who == NO_TEXT and waited < BLANK_PATIENCE):
-            raise LockHeldError(f"another zdd is deploying project {project} ({who}); lock: {path}")
-        if healing and not told:
-            on_wait(f"waiting for zdd heal to finish ({who})")
-            told = True
+        healing = ", zdd heal," in who and waited < max(HEAL_PATIENCE, wait)
+        patient = waited < wait or healing or (who == NO_TEXT and waited < BLANK_PATIENCE)
+        if not patient:
+            after = f" after waiting {wait:g} s (--lock-wait)" if wait else ""
+            raise LockHeldError(
+                f"another zdd is deploying project {project} ({who}){after}; lock: {path}"
+            )
+        if who not in (told, NO_TEXT):
+            what = "zdd heal to finish" if healing else f"the lock, at most {wait:g} s"
+            on_wait(f"waiting for {what} ({who})")
+            told = who
         time.sleep(0.05)
 
 
@@ -150,15 +156,17 @@ def project_lock(
     engine: str,
     command: str,
     environ: Mapping[str, str],
+    *,
     on_wait: Callable[[str], None] = lambda message: None,
+    wait: float = 0.0,
 ) -> Iterator[Path]:
     """Hold the project's lock for the block; LockHeldError (exit 4) when another zdd has it
-    (a `zdd heal`, which never takes long, is waited for)."""
+    (a `zdd heal`, which never takes long, is waited for; any holder, up to `wait` s)."""
     path = private_dir(lock_dir(environ)) / lock_path(project, engine, environ).name
     fd = _open(path, os.O_RDWR | os.O_CREAT)
     assert fd is not None
     try:
-        _take(fd, path, project, on_wait)
+        _take(fd, path, project, on_wait, wait)
         since = time.strftime("%Y-%m-%d %H:%M:%S")
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}, zdd {command}, since {since}\n".encode(), 0)

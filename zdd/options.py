@@ -245,6 +245,18 @@ Registry = Annotated[
         help="--engine swarm: the registry every node pulls from (default: x-zdd: registry).",
     ),
 ]
+LockWait = Annotated[
+    float,
+    typer.Option(
+        "--lock-wait",
+        min=0,
+        max=86400,
+        callback=finite,
+        metavar="SECONDS",
+        help="While another zdd deploys this project on this engine, wait up to SECONDS for "
+        "it (saying who holds it), then go on; 0: exit 4 at once.",
+    ),
+]
 DryRun = Annotated[
     bool, typer.Option("--dry-run", help="Print every command of the plan; change nothing.")
 ]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import STARTED, Stack, note, probe, record, served_versions
+from tests.engine.conftest import STARTED, Stack, note, probe, record, served_versions, settle
 from tests.engine.test_deploy import SIBLINGS, fetch
 
 pytestmark = pytest.mark.docker
@@ -205,18 +205,30 @@ def test_ctrl_c_leaves_every_sibling_serving(stack: Stack, point: str) -> None:
     stack.deploy()
 
 
-def test_second_deploy_waits_its_turn(stack: Stack) -> None:
+@pytest.mark.parametrize("lock_wait", [None, "300"])
+def test_second_deploy_waits_its_turn(stack: Stack, lock_wait: str | None) -> None:
+    """Without --lock-wait the second deploy exits 4 at once; with it, it waits for the first,
+    then deploys, and no request fails through either."""
     stack.deploy()
     release(stack, "2")
+    load = probe(stack.url).start()
     first = Background(stack)
     first.wait_for("build")
     started = time.monotonic()
-    second = stack.zdd("deploy")
+    second = stack.zdd("deploy", *(["--lock-wait", lock_wait] if lock_wait else []))
     took = time.monotonic() - started
-    assert second.returncode == 4, second.stderr
-    assert "another zdd is deploying" in second.stderr and "pid" in second.stderr
-    note(f"two deploys at once [{stack.compose_cmd}]: the second exited 4 after {took:.2f} s")
     assert first.finish() == 0, first.lines
+    report = settle(load, 1000)
+    if lock_wait is None:
+        assert second.returncode == 4, second.stderr
+        assert "another zdd is deploying" in second.stderr and "pid" in second.stderr
+        note(f"two deploys at once [{stack.compose_cmd}]: the second exited 4 after {took:.2f} s")
+    else:
+        assert second.returncode == 0, second.stderr
+        waited = [ln for ln in second.stderr.splitlines() if "waiting for the lock" in ln]
+        assert len(waited) == 1 and "zdd deploy" in waited[0], second.stderr
+        record("two deploys, --lock-wait", stack, f"2nd after {took:.1f}s", report)
+    assert report.failed == 0, report.summary()
 
 
 def test_lock_left_by_a_killed_zdd_is_taken_over(stack: Stack, tmp_path: Path) -> None:

@@ -184,3 +184,40 @@ def test_missing_parents_are_made_private_whatever_the_umask(tmp_path: Path) -> 
         os.umask(previous)
     for made in (directory, *list(directory.parents)[:3]):
         assert stat.S_IMODE(made.stat().st_mode) == 0o700, made
+
+
+def test_lock_wait_waits_for_a_deploy_then_runs(locks: Path) -> None:
+    """--lock-wait: a second deploy waits for the first, says once who it waits for, then
+    holds the lock itself."""
+    held, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with project_lock("demo", ENGINE, "deploy", env(locks)):
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    held.wait(10)
+    waited: list[str] = []
+
+    def told(message: str) -> None:
+        waited.append(message)
+        release.set()  # the first deploy ends once the second said it waits
+
+    with project_lock("demo", ENGINE, "deploy", env(locks), on_wait=told, wait=30):
+        assert holder("demo", ENGINE, env(locks)) is not None
+    thread.join()
+    assert len(waited) == 1 and waited[0].startswith("waiting for the lock, at most 30 s (pid ")
+    assert "zdd deploy" in waited[0]
+
+
+def test_lock_wait_that_runs_out_is_exit_4_saying_how_long(locks: Path) -> None:
+    with (
+        project_lock("demo", ENGINE, "deploy", env(locks)),
+        pytest.raises(LockHeldError) as err,
+        project_lock("demo", ENGINE, "rollback", env(locks), wait=0.3),
+    ):
+        pass
+    assert err.value.exit_code == ExitCode.LOCKED
+    assert "after waiting 0.3 s (--lock-wait)" in str(err.value)

@@ -29,6 +29,7 @@ class RunOptions:
     engine: Engine | None = None  # None: `x-zdd: {engine}`, else compose
     registry: str | None = None  # --engine swarm: the registry every node pulls from
     dry_run: bool = False  # only the plan, returned: no lock, no change
+    lock_wait: float = 0.0  # seconds to wait for another deploy's lock; 0: exit 4 at once
 
 
 def roll_out(
@@ -39,7 +40,7 @@ def roll_out(
     an empty `asked.proxy_service` are chosen from the project."""
     dry_run = run.dry_run
     lock = None if dry_run else command
-    with open_project(connection, lock, on_wait=progress.say) as session:
+    with open_project(connection, lock, on_wait=progress.say, lock_wait=run.lock_wait) as session:
         from zdd.plan import refuse_role
 
         for name in asked.services:  # a named database is refused first, whatever the proxy

@@ -57,6 +57,7 @@ def open_project(
     identify: bool = False,
     engine_needed: bool = True,
     on_wait: Callable[[str], None] = lambda message: None,
+    lock_wait: float = 0.0,
 ) -> Iterator[Session]:
     """The opened project; with `lock`, the project's lock on this engine is held first, so
     that a second deploy exits 4 before it spends time on compose. The engine's identity is
@@ -87,7 +88,9 @@ def open_project(
         session = open_session(options, connection.compose_cmd, run)
         engine = identity() if identity is not None else ""
         held = (
-            project_lock(session.project.name, engine, lock, os.environ, on_wait=on_wait)
+            project_lock(
+                session.project.name, engine, lock, os.environ, on_wait=on_wait, wait=lock_wait
+            )
             if lock
             else nullcontext()
         )
