@@ -5,6 +5,9 @@ deploy under load fails no request and never touches the database."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from tests.engine.conftest import BASE_IMAGES, Stack, docker
@@ -147,3 +150,43 @@ def test_an_app_publishing_its_own_port_gets_zdds_nginx_on_that_port(stack: Stac
     after = ids(stack)
     assert after["db"] == before["db"], "the database is never touched"
     assert after["proxy"] == running["proxy"] and after["web"] != running["web"]
+
+
+def test_a_release_layout_deploys_the_project_compose_sees(stack: Stack) -> None:
+    """`current -> releases/rN`, deployed from `current` (no -f, no -p): compose v2 names the
+    project after the path the shell shows (`current-…`), v1 after the real directory
+    (`r-…`). zdd replaces the containers compose started, in that project, and no other."""
+    releases = stack.directory.parent / "releases"
+    real = releases / f"r-{stack.project}"
+    releases.mkdir()
+    stack.directory.rename(real)
+    link = stack.directory.parent / f"current-{stack.project}"
+    link.symlink_to(real.relative_to(link.parent))
+    seen = {"docker compose": link.name, "docker-compose": real.name}[stack.compose_cmd]
+    other = real.name if seen == link.name else link.name
+    stack.directory, stack.project = link, seen  # the teardown removes what compose made
+    env = {**stack.environ(), "PWD": str(link)}
+    env.pop("COMPOSE_PROJECT_NAME", None)
+
+    def run(*argv: str) -> str:
+        result = subprocess.run(
+            argv, cwd=link, env=env, capture_output=True, text=True, timeout=600, check=False
+        )
+        assert result.returncode == 0, f"{argv}: {result.stderr}"
+        return result.stderr
+
+    run(*stack.compose_cmd.split(), "up", "-d")  # the user's own start, from `current`
+    wait_serving(stack.url)
+    before = {s: c["Id"] for s, c in stack.containers().items()}
+    (real / "service" / "VERSION").write_text("2\n")
+    label = f"label=com.docker.compose.project={other}"
+    try:
+        said = run(sys.executable, "-m", "zdd", "deploy", "--compose-cmd", stack.compose_cmd)
+        made = docker("ps", "-aq", "--filter", label)
+    finally:  # whatever a wrong project name made
+        Stack(link, stack.compose_cmd, project=other).teardown()
+    assert made == "", f"zdd made project {other}: {said}"
+    after = {s: c["Id"] for s, c in stack.containers().items()}
+    assert set(after) == set(before), said
+    assert all(after[s] != before[s] for s in ("service_a", "service_b")), said
+    assert after["proxy"] == before["proxy"], said

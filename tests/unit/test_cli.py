@@ -379,8 +379,12 @@ def test_compose_plugin_version_is_cached_by_the_plugin(
 
 
 def test_rollback_dry_run_retags_then_replaces_each_sibling(
-    tmp_path: Path, seed_file: Path
+    tmp_path: Path, seed_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import zdd.app.rollout
+
+    # as if service_b ran with a release to go back to (the refusal without one: engine tier)
+    monkeypatch.setattr(zdd.app.rollout, "_check_targets", lambda session, plan: None)
     compose = fake_compose(tmp_path)
     args = ["rollback", "service_b", "--dry-run", "-f", str(seed_file), "--compose-cmd"]
     result = runner.invoke(app, [*args, str(compose), "--delay", "2"])

@@ -65,7 +65,7 @@ def find_files(names: Sequence[str], cwd: Path, env: Mapping[str, str], start: P
             raise ComposeFileError(
                 "reading a compose file from stdin is not supported; use -f PATH"
             )
-        path = (cwd / Path(name).expanduser()).resolve()
+        path = absolute(cwd, name)
         if not path.is_file():
             raise ComposeFileError(f"compose file not found: {name}")
         paths.append(path)
@@ -85,8 +85,23 @@ def _default_files(start: Path) -> list[Path]:
 
 
 def absolute(cwd: Path, path: str) -> Path:
-    """`path` (`~` expanded) against `cwd`, resolved."""
-    return (cwd / Path(path).expanduser()).resolve()
+    """`path` (`~` expanded) against `cwd`, made absolute as compose does: `..` taken away by
+    the letter, symlinks kept (`current/compose.yaml` is project `current`, not the release
+    directory the link points at)."""
+    return Path(os.path.normpath(cwd / Path(path).expanduser()))
+
+
+def working_directory(options: LoadOptions, major: int) -> Path:
+    """Where compose starts: v2 (Go's os.Getwd) keeps the shell's $PWD where it names the
+    same directory, a path through a symlink included; v1 (Python's os.getcwd) the real one."""
+    shell = options.environ.get("PWD", "")
+    if major >= 2 and os.path.isabs(shell):
+        try:
+            if os.path.samefile(shell, options.cwd):
+                return Path(os.path.normpath(shell))
+        except OSError:
+            pass
+    return options.cwd
 
 
 def dotenv(path: Path) -> dict[str, str]:
@@ -125,14 +140,13 @@ def project_name(options: LoadOptions, env: Mapping[str, str], directory: Path) 
 
 def load_project(options: LoadOptions, binary: ComposeBinary, runner: CommandRunner) -> Project:
     """Ask `binary` for the effective configuration; read the raw files for the groups."""
-    start = absolute(options.cwd, options.project_directory or ".")
-    env_file = absolute(options.cwd, options.env_file) if options.env_file else None
+    cwd = working_directory(options, binary.major)
+    start = absolute(cwd, options.project_directory or ".")
+    env_file = absolute(cwd, options.env_file) if options.env_file else None
     early = {**dotenv(env_file or start / ".env"), **options.environ}
-    files = find_files(options.files, options.cwd, early, start)
+    files = find_files(options.files, cwd, early, start)
     directory = (
-        absolute(options.cwd, options.project_directory)
-        if options.project_directory
-        else files[0].parent
+        absolute(cwd, options.project_directory) if options.project_directory else files[0].parent
     )
     documents = [(path, read_yaml(path)) for path in files]
     legacy = check_formats(documents)
@@ -143,7 +157,7 @@ def load_project(options: LoadOptions, binary: ComposeBinary, runner: CommandRun
     cli = ComposeCli(
         binary, given, options.project_name or "", directory if pinned else None, env_file
     )
-    dotenvs = [env_file or directory / ".env", start / ".env", options.cwd / ".env"]
+    dotenvs = [env_file or directory / ".env", start / ".env", cwd / ".env"]
     graph: ExtendsGraph | None = None
     inputs = None
     try:  # what `config` reads, for its cache; a file compose rejects is for compose to say
