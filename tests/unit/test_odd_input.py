@@ -70,3 +70,41 @@ def test_a_context_that_reads_as_an_option_is_refused(tmp_path: Path, command: s
     code, stderr = run(tmp_path, "services:\n  a: {image: x}\n", command, "--context=--help")
     assert code == 2
     assert "'--help' is not a docker context name" in error_line(stderr)
+
+
+AGREED = {
+    # name: a compose file compose v2 takes, as users write it
+    "yaml-1.1-words-as-names": "services:\n  app: {build: ., expose: ['80']}\n"
+    "  on: {extends: app}\n  off: {extends: {service: app}}\n  yes: {extends: app}\n",
+    "tab-before-a-comment": "services:\n  app:\t# the app\n    build: .\n  a: {extends: app}\n",
+    "tab-after-a-key": "services:\n  app:\n    build:\t.\n  a:\n    extends:\tapp\n",
+    "several-documents": "services:\n  app: {build: .}\n  a: {extends: app}\n---\nservices:\n"
+    "  b: {image: y}\n",
+    "x-named-service": "services:\n  x-web: {build: .}\n  a: {extends: x-web}\n",
+}
+
+
+@pytest.mark.compose
+@pytest.mark.parametrize("case", list(AGREED))
+def test_zdd_reads_what_compose_v2_reads(tmp_path: Path, case: str) -> None:
+    """The same services and the same `extends` edges as compose v2's own `config`."""
+    import json
+    import subprocess
+
+    path = tmp_path / "p" / "compose.yaml"
+    path.parent.mkdir()
+    path.write_text(AGREED[case], encoding="utf-8")
+    theirs = subprocess.run(
+        ["docker", "compose", "-f", str(path), "config", "--services"],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout.split()  # fmt: skip
+    compose = str(fake_compose(tmp_path, "2.40.0"))
+    result = runner.invoke(app, ["services", "--json", "-f", str(path), "--compose-cmd", compose])
+    assert result.exit_code == 0, result.output
+    ours = json.loads(result.stdout)
+    groups = {g["base"]: sorted(g["siblings"]) for g in ours["groups"]}
+    named = {*groups, *(s for sibs in groups.values() for s in sibs), *ours["singles"]}
+    assert named | set(ours["others"]) == set(theirs)
+    base = "x-web" if case == "x-named-service" else "app"
+    siblings = ["off", "on", "yes"] if case == "yaml-1.1-words-as-names" else ["a"]
+    assert groups == {base: siblings}

@@ -3,6 +3,7 @@ refused before anything expands it), compose v1's `config` output, and zdd's own
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,40 @@ def read_text(path: Path, what: str) -> str:
 
 class _Loader(yaml.SafeLoader):
     """PyYAML's safe loader, plus compose's own tags (`!reset`, `!override`): zdd reads the
-    value under them, compose decides what they do."""
+    value under them, compose decides what they do. Plain scalars are read as YAML 1.2's
+    core schema reads them, as compose v2 does: `on`, `off`, `yes`, `no` are names, not
+    booleans, and `8080:80` is text, not a base-60 number."""
+
+
+# YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution), in place of 1.1's
+_CORE = {
+    "tag:yaml.org,2002:bool": (r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    "tag:yaml.org,2002:int": (r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    "tag:yaml.org,2002:float": (
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+.0123456789",
+    ),
+}
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _CORE]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+for _tag, (_pattern, _first) in _CORE.items():
+    _Loader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
+
+
+def _construct_bool(loader: _Loader, node: yaml.Node) -> bool:
+    return str(loader.construct_scalar(node)).lower() == "true"  # type: ignore[arg-type]
+
+
+def _construct_int(loader: _Loader, node: yaml.Node) -> int:
+    text = str(loader.construct_scalar(node))  # type: ignore[arg-type]
+    return int(text, 0) if text.startswith(("0o", "0x")) else int(text, 10)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def _tagged(loader: _Loader, node: yaml.Node) -> Any:
@@ -46,7 +80,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     bomb is refused before anything (compose v1 included) expands it."""
     text = read_text(path, "compose file")
     try:
-        data = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
+        data = _load(text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = f":{mark.line + 1}" if mark else ""
@@ -68,6 +102,46 @@ def read_yaml(path: Path) -> dict[str, Any]:
             f"{path}: its YAML aliases expand to more than {MAX_NODES:,} values (an alias bomb?)"
         )
     return data
+
+
+def _load(text: str) -> Any:
+    """The file's documents merged in order, as compose v2 reads several (v1 refuses them
+    itself); a tab where compose v2 takes it as a space (before a comment, between a key and
+    its value) is read as one where PyYAML would refuse it."""
+    try:
+        documents = list(yaml.load_all(text, Loader=_Loader))  # a SafeLoader subclass
+    except yaml.scanner.ScannerError as err:
+        if "'\\t'" not in str(err.problem):
+            raise
+        documents = list(yaml.load_all(_untab(text), Loader=_Loader))
+    merged: Any = None
+    for document in documents:
+        merged = _merge(merged, document) if merged is not None else document
+    return merged
+
+
+def _untab(text: str) -> str:
+    """Tabs after a line's indentation, outside quotes, as spaces (its indentation keeps them:
+    compose refuses a tab there too)."""
+    lines = []
+    for line in text.split("\n"):
+        body = line.lstrip(" ")
+        out, quote = [line[: len(line) - len(body)]], ""
+        for char in body:
+            if quote:
+                quote = "" if char == quote else quote
+            elif char in "'\"":
+                quote = char
+            out.append(" " if char == "\t" and not quote and len(out) > 1 else char)
+        lines.append("".join(out))
+    return "\n".join(lines)
+
+
+def _merge(base: Any, over: Any) -> Any:
+    """`over` on `base`: mappings key by key, anything else replaced."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        return {**base, **{k: _merge(base[k], v) if k in base else v for k, v in over.items()}}
+    return over
 
 
 def expanded_size(data: Any) -> int:
