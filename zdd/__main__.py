@@ -6,6 +6,9 @@ import sys
 def main() -> None:
     """Run the CLI. A Ctrl-C while Python is still importing it changed nothing: exit 130."""
     try:
+        from zdd.signals import stop_as_interrupt
+
+        stop_as_interrupt()
         from zdd.cli import app
 
         app(prog_name="docker zdd" if sys.argv[0] == "docker zdd" else "zdd")

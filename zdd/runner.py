@@ -40,6 +40,7 @@ class Runner:
         self.seconds = 0.0  # time zdd spent blocked on commands (launch + wait)
         self.calls = 0
         self.shells: list[Shell] = []
+        self.started: list[Pending] = []  # commands started, ended with the Runner if still running
 
     def __enter__(self) -> Runner:
         return self
@@ -47,6 +48,9 @@ class Runner:
     def __exit__(self, *_: object) -> None:
         for shell in self.shells:
             shell.close()
+        for pending in self.started:  # not waited for (a listing, a check): its group ends
+            if not pending.done:
+                terminate_group(pending.process)
 
     def shell(self, argv: Sequence[str]) -> Shell:
         """A shell for many scripts, started at its first `run`, ended when the Runner is."""
@@ -91,7 +95,9 @@ class Runner:
         )
         self.seconds += time.monotonic() - started
         self.calls += 1
-        return Pending(self, tuple(argv), process, timeout)
+        self.started = [p for p in self.started if not p.done]
+        self.started.append(Pending(self, tuple(argv), process, timeout))
+        return self.started[-1]
 
 
 def terminate_group(process: Any) -> None:
@@ -109,6 +115,7 @@ class Pending:
     argv: tuple[str, ...]
     process: Any  # sh.RunningCommand
     timeout: float | None
+    done: bool = False  # waited for
 
     def result(self) -> str:
         """Wait for the command; its stdout, or ComposeCommandError."""
@@ -128,10 +135,14 @@ class Pending:
             log.debug("exit %s: %s", err.exit_code, stderr.strip())
             raise ComposeCommandError(self.argv, err.exit_code, stderr) from err
         except sh.TimeoutException as err:
+            # sh killed the command itself; what it started (`docker compose` runs the
+            # compose plugin as its child) is in the same group
+            terminate_group(self.process)
             raise ComposeCommandError(
                 self.argv, TIMED_OUT, f"timed out after {self.timeout} s"
             ) from err
         finally:
+            self.done = True
             self.runner.seconds += time.monotonic() - started
         return str(self.process)
 

@@ -11,6 +11,19 @@ from contextlib import contextmanager
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
+def stop_as_interrupt() -> None:
+    """Outside a deploy's own handling, each stop signal ends zdd as a Ctrl-C does: the
+    command it waits for is ended with its process group (runner.py), then exit 130. By
+    default SIGTERM, SIGHUP and SIGQUIT would end zdd alone and leave compose running."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for sig in STOP_SIGNALS[1:]:
+        if signal.getsignal(sig) != signal.SIG_IGN:  # `nohup zdd ...` keeps ignoring SIGHUP
+            signal.signal(sig, interrupt)
+
+
 @contextmanager
 def on_stop_signals(handle: Callable[[], None]) -> Iterator[None]:
     """Call `handle` on each stop signal while the block runs (it may raise, e.g.

@@ -108,3 +108,22 @@ def test_zdd_reads_what_compose_v2_reads(tmp_path: Path, case: str) -> None:
     base = "x-web" if case == "x-named-service" else "app"
     siblings = ["off", "on", "yes"] if case == "yaml-1.1-words-as-names" else ["a"]
     assert groups == {base: siblings}
+
+
+def test_an_alias_bomb_in_an_extends_file_is_refused_before_compose_reads_it(
+    tmp_path: Path,
+) -> None:
+    """The size guard covers every file zdd reads, `extends: {file}` targets too: compose's
+    own `config` would expand the bomb (a hang)."""
+    folder = tmp_path / "p"
+    folder.mkdir()
+    levels = ['  a0: &a0 ["x","x","x","x","x","x","x","x","x"]']
+    levels += [f"  a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    bomb = "x-bomb:\n" + "\n".join(levels) + "\nservices:\n  app: {image: x}\n"
+    (folder / "base.yml").write_text(bomb, encoding="utf-8")
+    code, stderr = run(
+        tmp_path, "services:\n  a:\n    extends: {file: base.yml, service: app}\n", "services"
+    )
+    assert code == 2
+    assert error_line(stderr).endswith("base.yml: its YAML aliases expand to more than 200,000 "
+                                       "values (an alias bomb?)")  # fmt: skip

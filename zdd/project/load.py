@@ -26,7 +26,7 @@ from zdd.project.model import (
     top_level_settings,
 )
 from zdd.project.nginxconf import ProxyRouting, Routing, classify, config_texts
-from zdd.project.rawyaml import read_yaml
+from zdd.project.rawyaml import UnsafeYamlError, read_yaml
 from zdd.project.roles import DISCOVERING_IMAGES, Evidence, role_of
 
 DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
@@ -163,6 +163,8 @@ def load_project(options: LoadOptions, binary: ComposeBinary, runner: CommandRun
     try:  # what `config` reads, for its cache; a file compose rejects is for compose to say
         graph = ExtendsGraph.of(documents)
         inputs = config_files(graph, [*files, *given], directory, [*dotenvs, Path.cwd() / ".env"])
+    except UnsafeYamlError:  # in an `extends` file: compose would hang expanding it
+        raise
     except (ComposeFileError, OSError, ValueError, RuntimeError):  # a loop, a NUL in a path
         graph = None
     try:

@@ -15,6 +15,11 @@ from zdd.errors import ComposeFileError
 MAX_NODES = 200_000  # values a compose file may hold once its aliases are expanded
 
 
+class UnsafeYamlError(ComposeFileError):
+    """A file no reader should be handed: an alias bomb, nesting past any parser's depth.
+    Refused before compose is asked (compose would expand it: a hang)."""
+
+
 def read_text(path: Path, what: str) -> str:
     """A UTF-8 file's text; one line naming the file (and the byte offset) otherwise."""
     try:
@@ -88,7 +93,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as err:
         raise ComposeFileError(f"{path}: invalid YAML: {err}") from err
     except RecursionError:  # PyYAML's parser recurses once per level of nesting
-        raise ComposeFileError(f"{path}: its YAML is nested too deeply to read") from None
+        raise UnsafeYamlError(f"{path}: its YAML is nested too deeply to read") from None
     if data is None:
         raise ComposeFileError(f"{path}: the file is empty")
     if not isinstance(data, dict):
@@ -96,9 +101,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
     try:
         size = expanded_size(data)
     except RecursionError as err:
-        raise ComposeFileError(f"{path}: {err}") from None
+        raise UnsafeYamlError(f"{path}: {err}") from None
     if size > MAX_NODES:
-        raise ComposeFileError(
+        raise UnsafeYamlError(
             f"{path}: its YAML aliases expand to more than {MAX_NODES:,} values (an alias bomb?)"
         )
     return data
