@@ -18,9 +18,10 @@ from zdd.order import Order
 from zdd.plan import DeployOptions
 from zdd.project import (
     Group,
+    HostPort,
     Project,
-    host_ports,
     networks_of,
+    published_ports,
     replicas,
     service_port,
     side_by_side_blockers,
@@ -148,7 +149,7 @@ def _missing_command(command: str | None) -> str | None:
 def _shared(group: Group, siblings: Sequence[tuple[str, Mapping[str, Any]]]) -> Iterator[Finding]:
     """What two siblings of one group cannot both have: one container name, one host port."""
     names: dict[str, str] = {}
-    ports: dict[str, str] = {}
+    ports: list[tuple[HostPort, str]] = []
     for sibling, config in siblings:
         name = config.get("container_name")
         if name is not None:
@@ -159,14 +160,15 @@ def _shared(group: Group, siblings: Sequence[tuple[str, Mapping[str, Any]]]) -> 
                     f"(inherited from {group.base}?): two containers cannot share a name",
                 )
             names.setdefault(str(name), sibling)
-        for port in host_ports(config):
-            if port in ports:
+        for port in published_ports(config):
+            clash = next((s for s in ports if s[1] != sibling and s[0].clashes(port)), None)
+            if clash is not None:
                 yield Finding(
                     "refuse",
-                    f"{ports[port]} and {sibling} both publish host port {port}: the second "
+                    f"{clash[1]} and {sibling} both publish host port {port}: the second "
                     "cannot start; publish the proxy's port only, or `expose` the app's",
                 )
-            ports.setdefault(port, sibling)
+            ports.append((port, sibling))
 
 
 def _sibling(sibling: str, config: Mapping[str, Any], options: DeployOptions) -> Iterator[Finding]:
@@ -256,7 +258,7 @@ def _side_by_side(service: str, config: Mapping[str, Any]) -> Iterator[Finding]:
             f"{service} has network_mode: host: {why}, and the new one could not bind the "
             "port the old one holds; leave the host's network and publish the port",
         )
-    for port in dict.fromkeys(host_ports(config)):
+    for port in dict.fromkeys(published_ports(config)):
         yield Finding(
             "refuse",
             f"{service} publishes host port {port}: {why}, and the new one could not bind it; "

@@ -127,3 +127,35 @@ def test_an_alias_bomb_in_an_extends_file_is_refused_before_compose_reads_it(
     assert code == 2
     assert error_line(stderr).endswith("base.yml: its YAML aliases expand to more than 200,000 "
                                        "values (an alias bomb?)")  # fmt: skip
+
+
+SHARED_PORTS = {
+    # name: (the base's ports, a sibling's own, whether the two siblings clash)
+    "any-address-and-0.0.0.0": (["8000:80"], ["0.0.0.0:8000:80"], True),
+    "udp-and-tcp": (["53:53/udp"], ["53:53/tcp"], False),
+    "ranges-overlap": (["8000-8002:80-82"], ["8002:80"], True),
+    "ranges-apart": (["8000-8002:80-82"], ["8003:80"], False),
+    "two-loopback-addresses": (["127.0.0.1:8000:80"], ["127.0.0.2:8000:80"], False),
+    "long-and-short-syntax": (["8000:80"], [{"target": 80, "published": "8000"}], True),
+}
+
+
+@pytest.mark.compose
+@pytest.mark.parametrize("case", list(SHARED_PORTS))
+def test_siblings_host_ports_are_compared_by_meaning(tmp_path: Path, case: str) -> None:
+    """`8000` and `0.0.0.0:8000` are one port, `53/udp` and `53/tcp` two, a range overlaps
+    what it holds: the preflight refuses two siblings that cannot both bind, and no more."""
+    import json
+
+    base, own, clash = SHARED_PORTS[case]
+    text = (
+        "services:\n  proxy: {image: n}\n"
+        f"  app: {{build: ., expose: ['80'], ports: {json.dumps(base)}}}\n"
+        f"  a: {{extends: app, ports: !override {json.dumps(own)}}}\n"
+        "  b: {extends: app}\n"
+    )
+    code, stderr = run(tmp_path, text, "check", "--proxy", "external")
+    refusals = [ln for ln in stderr.splitlines() if "both publish host port" in ln]
+    assert "compose rejects" not in stderr and "Traceback" not in stderr, stderr
+    assert bool(refusals) == clash, stderr
+    assert code == 2 or not clash, stderr

@@ -8,12 +8,14 @@ from zdd.project.nginxconf import ProxyRouting, Routing
 from zdd.project.rawyaml import Reset, dump_yaml
 from zdd.project.roles import Evidence, Role
 from zdd.project.values import (
+    HostPort,
     healthcheck_disabled,
     healthcheck_of,
     host_ports,
     is_number,
     networks_of,
     parse_duration,
+    published_ports,
     replicas,
     service_port,
     side_by_side_blockers,
@@ -22,6 +24,7 @@ from zdd.project.values import (
 __all__ = [
     "Evidence",
     "Group",
+    "HostPort",
     "LoadOptions",
     "Project",
     "ProxyRouting",
@@ -39,6 +42,7 @@ __all__ = [
     "load_project",
     "networks_of",
     "parse_duration",
+    "published_ports",
     "replicas",
     "service_port",
     "side_by_side_blockers",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from zdd.errors import ComposeFileError, UsageError
@@ -77,6 +78,61 @@ def host_ports(config: Mapping[str, Any]) -> list[str]:
     return found
 
 
+ANY_ADDRESS = ("", "0.0.0.0", "::")  # a port published on every address of the host
+
+
+@dataclass(frozen=True)
+class HostPort:
+    """A host port (or range) a service publishes, by meaning: `8000`, `0.0.0.0:8000` and the
+    long syntax's `published: 8000` are one port; `53/udp` and `53/tcp` are two."""
+
+    address: str  # "" for every address
+    first: int
+    last: int
+    protocol: str = "tcp"
+
+    def clashes(self, other: HostPort) -> bool:
+        """Whether both cannot be bound at once on one host."""
+        return (
+            self.protocol == other.protocol
+            and self.first <= other.last
+            and other.first <= self.last
+            and (
+                self.address in ANY_ADDRESS
+                or other.address in ANY_ADDRESS
+                or self.address == other.address
+            )
+        )
+
+    def __str__(self) -> str:
+        ports = str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
+        address = f"[{self.address}]" if ":" in self.address else self.address
+        where = f"{address}:" if self.address not in ANY_ADDRESS else ""
+        return where + ports + ("" if self.protocol == "tcp" else f"/{self.protocol}")
+
+
+def published_ports(config: Mapping[str, Any]) -> list[HostPort]:
+    """The host ports a service publishes, in either syntax (one that compose would refuse is
+    left to compose to say; a container port alone publishes a random one, not listed)."""
+    entries = config.get("ports") or []
+    found = []
+    for entry in [entries] if isinstance(entries, str | int) else entries:
+        if isinstance(entry, dict):
+            address, host = str(entry.get("host_ip") or ""), str(entry.get("published") or "")
+            protocol = str(entry.get("protocol") or "tcp")
+        else:
+            text, _, protocol = str(entry).partition("/")
+            match = re.fullmatch(r"(?:(\[[^\]]*\]|[^:]*):)?([^:]*):[^:]+", text)
+            if match is None:
+                continue
+            address, host = (match.group(1) or "").strip("[]"), match.group(2)
+        span = re.fullmatch(r"([0-9]+)(?:-([0-9]+))?", host)
+        if span:
+            first = int(span.group(1))
+            found.append(HostPort(address, first, int(span.group(2) or first), protocol or "tcp"))
+    return found
+
+
 def side_by_side_blockers(config: Mapping[str, Any]) -> list[str]:
     """What keeps two containers of the service from running at once: a fixed
     `container_name`, a fixed host port, the host's network (the new container cannot bind
@@ -85,7 +141,7 @@ def side_by_side_blockers(config: Mapping[str, Any]) -> list[str]:
     found = [f"container_name {name!r}"] if name is not None else []
     if config.get("network_mode") == "host":
         found.append("network_mode: host")
-    ports = dict.fromkeys(f"host port {port}" for port in host_ports(config))  # once each
+    ports = dict.fromkeys(f"host port {port}" for port in published_ports(config))  # once each
     return found + list(ports)
 
 
