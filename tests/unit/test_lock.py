@@ -150,29 +150,6 @@ def test_the_holder_text_is_printed_without_control_characters() -> None:
     assert len(clean("x" * 10_000)) == 200
 
 
-def test_a_heal_is_waited_for(locks: Path) -> None:
-    held, release = threading.Event(), threading.Event()
-
-    def heal() -> None:
-        with project_lock("demo", ENGINE, "heal", env(locks)):
-            held.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=heal)
-    thread.start()
-    held.wait(10)
-    waited: list[str] = []
-
-    def told(message: str) -> None:
-        waited.append(message)
-        release.set()  # the heal ends once the deploy said it waits
-
-    with project_lock("demo", ENGINE, "deploy", env(locks), on_wait=told):
-        pass
-    thread.join()
-    assert waited and "zdd heal" in waited[0]
-
-
 def test_missing_parents_are_made_private_whatever_the_umask(tmp_path: Path) -> None:
     """Under umask 002 (common for users), parents made 0775 would refuse themselves."""
     directory = tmp_path / "home" / ".cache" / "zdd" / "locks"
@@ -186,30 +163,39 @@ def test_missing_parents_are_made_private_whatever_the_umask(tmp_path: Path) -> 
         assert stat.S_IMODE(made.stat().st_mode) == 0o700, made
 
 
-def test_lock_wait_waits_for_a_deploy_then_runs(locks: Path) -> None:
-    """--lock-wait: a second deploy waits for the first, says once who it waits for, then
-    holds the lock itself."""
+@pytest.mark.parametrize(
+    ("first", "wait", "said"),
+    [
+        ("heal", 0.0, "waiting for zdd heal to finish (pid "),  # a heal never takes long
+        ("deploy", 30.0, "waiting for the lock, at most 30 s (pid "),  # --lock-wait 30
+    ],
+)
+def test_a_holder_is_waited_for_said_once_then_the_lock_is_held(
+    locks: Path, first: str, wait: float, said: str
+) -> None:
+    """A `zdd heal` is always waited for; a deploy, with --lock-wait. The second says once
+    whom it waits for, then holds the lock itself."""
     held, release = threading.Event(), threading.Event()
 
-    def first() -> None:
-        with project_lock("demo", ENGINE, "deploy", env(locks)):
+    def holds() -> None:
+        with project_lock("demo", ENGINE, first, env(locks)):
             held.set()
             release.wait(10)
 
-    thread = threading.Thread(target=first)
+    thread = threading.Thread(target=holds)
     thread.start()
     held.wait(10)
     waited: list[str] = []
 
     def told(message: str) -> None:
         waited.append(message)
-        release.set()  # the first deploy ends once the second said it waits
+        release.set()  # the first ends once the second said it waits
 
-    with project_lock("demo", ENGINE, "deploy", env(locks), on_wait=told, wait=30):
+    with project_lock("demo", ENGINE, "deploy", env(locks), on_wait=told, wait=wait):
         assert holder("demo", ENGINE, env(locks)) is not None
     thread.join()
-    assert len(waited) == 1 and waited[0].startswith("waiting for the lock, at most 30 s (pid ")
-    assert "zdd deploy" in waited[0]
+    assert len(waited) == 1 and waited[0].startswith(said), waited
+    assert f"zdd {first}" in waited[0]
 
 
 def test_lock_wait_that_runs_out_is_exit_4_saying_how_long(locks: Path) -> None:
