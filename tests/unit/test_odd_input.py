@@ -4,6 +4,7 @@ traceback (exit 70)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,33 @@ def test_siblings_host_ports_are_compared_by_meaning(tmp_path: Path, case: str) 
     assert "compose rejects" not in stderr and "Traceback" not in stderr, stderr
     assert bool(refusals) == clash, stderr
     assert code == 2 or not clash, stderr
+
+
+@pytest.mark.compose
+def test_a_misspelt_service_x_zdd_key_is_refused_naming_the_known_ones(tmp_path: Path) -> None:
+    code, stderr = run(
+        tmp_path, "services:\n  web: {build: ., x-zdd: {prot: 80}}\n", "deploy", "--dry-run"
+    )
+    assert code == 2
+    assert error_line(stderr).endswith("web: x-zdd: unknown key 'prot' (known: port, role)")
+
+
+@pytest.mark.compose
+def test_an_empty_path_separator_is_compose_s_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """COMPOSE_PATH_SEPARATOR set but empty: compose splits COMPOSE_FILE on `:` (was exit 70)."""
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "two.yml").write_text("services:\n  b: {image: y}\n", encoding="utf-8")
+    monkeypatch.setenv("COMPOSE_PATH_SEPARATOR", "")
+    monkeypatch.setenv("COMPOSE_FILE", f"{folder / 'compose.yaml'}:{folder / 'two.yml'}")
+    path = folder / "compose.yaml"
+    path.write_text("services:\n  app: {build: .}\n  a: {extends: app}\n", encoding="utf-8")
+    compose = str(fake_compose(tmp_path, "2.40.0"))
+    result = runner.invoke(app, ["services", "--json", "--compose-cmd", compose])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["files"] == [
+        str(folder / "compose.yaml"),
+        str(folder / "two.yml"),
+    ]

@@ -21,6 +21,7 @@ from zdd.project.model import (
     Project,
     Service,
     check_name,
+    check_service_settings,
     check_settings,
     find_groups,
     top_level_settings,
@@ -55,7 +56,7 @@ def find_files(names: Sequence[str], cwd: Path, env: Mapping[str, str], start: P
     """The compose files in use, as compose picks them: `-f`, else COMPOSE_FILE, else the
     default names in `start` or its nearest parent that has one (plus its override file)."""
     if not names and env.get("COMPOSE_FILE"):
-        separator = env.get("COMPOSE_PATH_SEPARATOR", os.pathsep)
+        separator = env.get("COMPOSE_PATH_SEPARATOR") or os.pathsep  # empty: compose's default
         names = [name for name in env["COMPOSE_FILE"].split(separator) if name]
     if not names:
         return _default_files(start)
@@ -178,6 +179,7 @@ def load_project(options: LoadOptions, binary: ComposeBinary, runner: CommandRun
         check_name(name)
         extension = graph.extension(name)
         effective = {**config, "x-zdd": extension} if extension else dict(config)
+        check_service_settings(name, effective.get("x-zdd"))
         services[name] = Service(name, effective, *graph.parent_of(name))
     top_volumes = model.get("volumes") or {}
     names = _names(services)

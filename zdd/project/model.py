@@ -23,6 +23,21 @@ SETTINGS_KEYS = (  # the top-level `x-zdd` keys zdd reads
     "registry",
 )
 ENGINES = ("compose", "swarm")
+SERVICE_KEYS = ("port", "role")  # a service's own `x-zdd` keys
+
+
+def check_service_settings(service: str, settings: Any) -> None:
+    """A service's `x-zdd`: a mapping of known keys (a misspelt one would be ignored silently,
+    and the port or role it meant guessed instead)."""
+    if settings is None:
+        return
+    if not isinstance(settings, dict):
+        raise ComposeFileError(f"{service}: `x-zdd` must be a mapping")
+    unknown = [str(key) for key in settings if key not in SERVICE_KEYS]
+    if unknown:
+        raise ComposeFileError(
+            f"{service}: x-zdd: unknown key {unknown[0]!r} (known: {', '.join(SERVICE_KEYS)})"
+        )
 
 
 @dataclass(frozen=True)
