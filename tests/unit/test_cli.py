@@ -574,6 +574,8 @@ def test_an_interrupted_probe_reports_what_it_measured() -> None:
     import signal
     import threading
 
+    # Python's own Ctrl-C handler, whatever a test before this one in the worker left
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     try:
@@ -581,6 +583,7 @@ def test_an_interrupted_probe_reports_what_it_measured() -> None:
         result = runner.invoke(app, args)
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     assert result.exit_code == 130
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert [e["event"] for e in events] == ["probe", "error"]

@@ -274,24 +274,30 @@ def test_a_failed_start_first_puts_the_old_container_back(
     assert rotation.beside == {}
 
 
-@pytest.mark.parametrize(
-    ("ip", "holder"), [("10.9.0.2", "the proxy legacy-proxy-1"), ("10.9.0.4", "service_b")]
-)
-def test_a_new_container_given_an_address_in_use_is_not_admitted(
-    rotation: NginxRotation, nginx: FakeNginx, ip: str, holder: str
+@pytest.mark.parametrize("proxy_state", ["running", "exited"])
+def test_a_new_container_given_the_proxy_s_address_is_not_admitted(
+    rotation: NginxRotation, nginx: FakeNginx, proxy_state: str
 ) -> None:
-    """An engine that hands out an address the proxy (or a sibling in rotation) holds, seen
-    in CI under network churn: admitting it would route requests to the other container."""
+    """An engine that hands out the address the running proxy holds (seen in CI under load):
+    admitting it would route requests to the proxy itself. A proxy killed meanwhile holds
+    nothing: its address is free for the new container (read again, not remembered)."""
+    proxy = nginx.engine.container(PROXY.id)
+    ip = proxy.networks[NET]
     both = {"service_a": "10.9.0.3:3000", "service_b": "10.9.0.4:3000"}
     nginx.files[APP] = servers_text(both)
-    rotation.sync([PROXY, container("service_a", "10.9.0.3"), container("service_b", "10.9.0.4")])
+    rotation.sync([proxy, container("service_a", "10.9.0.3"), container("service_b", "10.9.0.4")])
     rotation.drain("service_a")
+    nginx.engine.containers[PROXY.id]["State"]["Status"] = proxy_state
+    new = container("service_a", ip, id="id-new")
+    if proxy_state == "exited":
+        assert rotation._address("app", new) == f"{ip}:3000"
+        return
     with pytest.raises(DeployError) as refused:
-        rotation.admit("service_a", container("service_a", ip, id="id-new"))
+        rotation.admit("service_a", new)
     assert str(refused.value) == (
-        f"the engine gave legacy-service_a-1 the address {ip} on {NET} that {holder} already "
-        f"has (a Docker IP allocation fault: `docker network inspect {NET}`); zdd does not "
-        "route to it"
+        f"the engine gave legacy-service_a-1 the address {ip} on {NET} that the proxy "
+        f"{proxy.name} already has (a Docker IP allocation fault: `docker network inspect "
+        f"{NET}`); zdd does not route to it"
     )
     assert nginx.files[APP] == servers_text({"service_b": "10.9.0.4:3000"})  # never routed
 

@@ -121,8 +121,14 @@ def test_zdd_stopped_by_a_signal_leaves_no_process_it_started(
     )
     compose.chmod(0o755)
     (work / "compose.yaml").write_text("services:\n  a: {image: x}\n")
+
+    def default_dispositions() -> None:  # a CI runner may ignore SIGHUP or SIGQUIT: zdd would too
+        for stop in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(stop, signal.SIG_DFL)
+
     zdd = subprocess.Popen(
         [sys.executable, "-m", "zdd", "services", "--compose-cmd", str(compose)],
+        preexec_fn=default_dispositions,  # noqa: PLW1509 (no threads run in this test)
         cwd=work,
         stderr=subprocess.PIPE,
         text=True,

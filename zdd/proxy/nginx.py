@@ -310,14 +310,20 @@ class NginxRotation:
             if found is not None:
                 container, self.proxy, shared = found
         if not shared:
+            on = ", ".join(container.networks) or "no network"
             raise DeployError(
                 f"{container.service} shares no network with the proxy {self.proxy.name}"
-                + (f" (two networks are named {twins[0]}: `docker network ls`)" if twins else "")
+                + (
+                    f" (two networks are named {twins[0]}: `docker network ls`)"
+                    if twins
+                    else f" (its container is on {on}: a fault of compose or the engine, "
+                    "as the preflight found a network they share in the compose file)"
+                )
             )
         net = shared[0]
         ip = container.networks[net]
-        holder = self._holder(ip, net, container)
-        if holder:  # the engine gave out an address in use: routing there reaches the other
+        holder = self._holder(ip, net)
+        if holder:  # the engine gave out the proxy's address: routing there reaches the proxy
             raise DeployError(
                 f"the engine gave {container.name} the address {ip} on {net} that {holder} "
                 f"already has (a Docker IP allocation fault: `docker network inspect {net}`); "
@@ -325,17 +331,18 @@ class NginxRotation:
             )
         return f"{ip}:{self.ports[base]}"
 
-    def _holder(self, ip: str, net: str, container: Container) -> str:
-        """Who else has this address on that network, as far as zdd knows: the proxy, or a
-        container in rotation other than this one (or the one it replaces)."""
+    def _holder(self, ip: str, net: str) -> str:
+        """The proxy, if it holds this address on that network now (read again: a proxy that
+        was killed meanwhile left its address free for the new container)."""
         assert self.proxy is not None
-        if self.proxy.networks.get(net) == ip:
+        if self.proxy.networks.get(net) != ip:
+            return ""
+        try:
+            now = inspect(self.runner, [self.proxy.id])
+        except ComposeCommandError:  # removed: it holds nothing
+            return ""
+        if now and now[0].running and now[0].networks.get(net) == ip:
             return f"the proxy {self.proxy.name}"
-        own = {container.name, self._member(container)}
-        for members in self.members.values():
-            for key, address in members.items():
-                if key not in own and address.rpartition(":")[0] == ip:
-                    return key
         return ""
 
     def _read_rendered(self) -> dict[str, str | None]:
