@@ -23,7 +23,10 @@ JOBS ?= 2
 # never reproduced alone); every other failure fails the run at once. The reruns are counted
 # in pytest's summary line.
 ENGINE_FAULTS := --reruns 1 --only-rerun "Docker IP allocation fault" \
-	--only-rerun "two networks are named" --only-rerun "a fault of compose or the engine"
+	--only-rerun "two networks are named" --only-rerun "a fault of compose or the engine" \
+	--only-rerun "gets no HTTP answer from"
+# (the last: the proxy cannot reach a container that passed its gate inside itself; seen only
+# with compose v1 under CI load, 1 run in 2, never alone; its cause is not known yet)
 # xdist, loadscope as tests/conftest.py refines it: each test is its own unit of work, except
 # the modules that share one swarm or SSH engine, which run whole on one worker. (loadgroup
 # with xdist_group marks does not group under pytest 9 + xdist 3.8.)
