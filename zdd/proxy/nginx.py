@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 
 from zdd.compose import ComposeCli
-from zdd.containers import Container, by_service, inspect, project_containers, readiness
+from zdd.containers import Container, by_service, project_containers, readiness
 from zdd.errors import ComposeCommandError, DeployError, UsageError
 from zdd.health import wait_until
 from zdd.ports import CommandRunner, ScriptShell
 from zdd.project import Project, service_port
+from zdd.proxy.address import shared_address
 from zdd.runner import ENDED
 
 UPSTREAM_DIR = "/etc/nginx/zdd"
@@ -40,17 +41,6 @@ MARK = "==zdd=="
 READ_SCRIPT = f'for f in "$@"; do echo "{MARK} $f"; [ ! -f "$f" ] || {{ cat "$f"; echo; }}; done'
 SHOW_CONFIG = "nginx -T 2>&1 || true"  # the whole config nginx runs, every include inlined
 SERVER_LINE = re.compile(r"^server \S+;\s+# (\S+)$", re.MULTILINE)
-
-
-def on_same_networks(container: Container, proxy: Container) -> list[str]:
-    """The networks both are on: the same name and, where the engine said, the same network
-    (the engine lets two networks share a name; a name alone could route nowhere)."""
-    return [
-        net
-        for net in container.networks
-        if net in proxy.networks
-        and container.network_ids.get(net, "") == proxy.network_ids.get(net, "")
-    ]
 
 
 def servers_text(addresses: Mapping[str, str]) -> str:
@@ -288,62 +278,11 @@ class NginxRotation:
         return proxy
 
     def _address(self, base: str, container: Container) -> str:
-        """The container's address and port on a network it shares with the proxy. A container
-        or a proxy read while compose was still attaching it (seen with compose v1 on a busy
-        machine: a proxy zdd had just started showed no network) is read again before that is
-        an error."""
+        """The container's address and port on a network it shares with the proxy (the proxy
+        read again on the way, if it had to be: proxy/address.py)."""
         assert self.proxy is not None
-        shared = on_same_networks(container, self.proxy)
-        twins = [net for net in container.networks if net in self.proxy.networks]
-        if not shared and not twins:  # either may have been read before compose attached it
-            pair = (container.id, self.proxy.id)
-
-            def attached() -> tuple[Container, Container, list[str]] | None:
-                fresh = {c.id: c for c in inspect(self.runner, pair)}
-                if len(fresh) < 2:
-                    return None
-                new, proxy = fresh[pair[0]], fresh[pair[1]]
-                nets = on_same_networks(new, proxy)
-                return (new, proxy, nets) if nets else None
-
-            found = wait_until(attached, 5)
-            if found is not None:
-                container, self.proxy, shared = found
-        if not shared:
-            on = ", ".join(container.networks) or "no network"
-            raise DeployError(
-                f"{container.service} shares no network with the proxy {self.proxy.name}"
-                + (
-                    f" (two networks are named {twins[0]}: `docker network ls`)"
-                    if twins
-                    else f" (its container is on {on}: a fault of compose or the engine, "
-                    "as the preflight found a network they share in the compose file)"
-                )
-            )
-        net = shared[0]
-        ip = container.networks[net]
-        holder = self._holder(ip, net)
-        if holder:  # the engine gave out the proxy's address: routing there reaches the proxy
-            raise DeployError(
-                f"the engine gave {container.name} the address {ip} on {net} that {holder} "
-                f"already has (a Docker IP allocation fault: `docker network inspect {net}`); "
-                "zdd does not route to it"
-            )
+        ip, self.proxy = shared_address(self.runner, container, self.proxy)
         return f"{ip}:{self.ports[base]}"
-
-    def _holder(self, ip: str, net: str) -> str:
-        """The proxy, if it holds this address on that network now (read again: a proxy that
-        was killed meanwhile left its address free for the new container)."""
-        assert self.proxy is not None
-        if self.proxy.networks.get(net) != ip:
-            return ""
-        try:
-            now = inspect(self.runner, [self.proxy.id])
-        except ComposeCommandError:  # removed: it holds nothing
-            return ""
-        if now and now[0].running and now[0].networks.get(net) == ip:
-            return f"the proxy {self.proxy.name}"
-        return ""
 
     def _read_rendered(self) -> dict[str, str | None]:
         """Each group's upstream file as the proxy has it (None: there is none)."""
