@@ -42,7 +42,15 @@ def image_checks(runner: CommandRunner, images: Iterable[str]) -> Mapping[str, f
     out: the plan then says it cannot know."""
     pending: dict[str, Started] = {}
     for image in dict.fromkeys(images):
-        argv = ["docker", "image", "inspect", "--format", "{{json .Config.Healthcheck}}", image]
+        argv = [
+            "docker",
+            "image",
+            "inspect",
+            "--format",
+            "{{json .Config.Healthcheck}}",
+            "--",
+            image,
+        ]
         try:
             pending[image] = runner.start(argv, timeout=30)
         except ZddError:

@@ -61,7 +61,7 @@ def restore_untouched_tags(
     for sibling in built:
         old = baseline.before.get(sibling)
         if old is not None and sibling not in ready:
-            runner.run(["docker", "tag", old.image_id, baseline.image_name(old)])
+            runner.run(["docker", "tag", "--", old.image_id, baseline.image_name(old)])
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class Recovery:
         replaced = any(isinstance(s, Command) and s.verb in REPLACING for s in (*done, failed))
         self.report(Event("warning", f"rolling {sibling} back to image {old.image_id[7:19]}"))
         try:
-            self.runner.run(["docker", "tag", old.image_id, self.baseline.image_name(old)])
+            self.runner.run(["docker", "tag", "--", old.image_id, self.baseline.image_name(old)])
             if not replaced:  # only drained (or retagged): the old container still runs
                 self.rotation.admit(sibling, old)
                 return f"{sibling} kept its running container"
@@ -117,7 +117,7 @@ class Recovery:
                 self.runner.run(["docker", "rm", "-f", "--", *(c.id for c in new)])
             if olds:
                 image = self.baseline.image_name(olds[0])
-                self.runner.run(["docker", "tag", olds[0].image_id, image])
+                self.runner.run(["docker", "tag", "--", olds[0].image_id, image])
         except ZddError as err:
             raise RollbackError(
                 f"rollback of {service} failed ({err}); now: {self._state()}"

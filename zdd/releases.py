@@ -60,10 +60,11 @@ class Ledger:
             return
         repo = release_repo(self.project, service)
         tag = f"r{time.time_ns() // 1_000_000}"
-        commands = [["docker", "tag", image_id, f"{repo}:{tag}"]]
+        commands = [["docker", "tag", "--", image_id, f"{repo}:{tag}"]]
         releases.insert(0, (tag, image_id))
         commands += [
-            ["docker", "rmi", "-f", "--no-prune", f"{repo}:{old}"] for old, _ in releases[KEEP:]
+            ["docker", "rmi", "-f", "--no-prune", "--", f"{repo}:{old}"]
+            for old, _ in releases[KEEP:]
         ]
         del releases[KEEP:]
         self._pending += [self.runner.start(argv) for argv in commands]

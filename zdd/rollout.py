@@ -264,7 +264,7 @@ class Rollout:
         elif isinstance(step, Retag):
             current = self.baseline.before[step.service]
             target = self.baseline.targets[step.service]
-            self.runner.run(["docker", "tag", target, self.baseline.image_name(current)])
+            self.runner.run(["docker", "tag", "--", target, self.baseline.image_name(current)])
         elif step.start_first and step.action is RotateAction.ADMIT:
             self.rotation.route(step.service, admit=self.fresh[step.service])
         elif step.start_first:

@@ -209,7 +209,11 @@ class FakeEngine:
         }
         if args[0] in reads:
             return reads[args[0]](args)
-        self._change(args[0], args[1:], args[args.index("--") + 1 :] if "--" in args else ())
+        after = args[args.index("--") + 1 :] if "--" in args else ()
+        if args[0] in ("tag", "rmi"):  # `docker tag -- SOURCE TARGET`: images, not containers
+            self._change(args[0], after or args[1:], ())
+        else:
+            self._change(args[0], args[1:], after)
         return ""
 
     def _compose(self, words: tuple[str, ...]) -> None:

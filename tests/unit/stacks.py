@@ -142,8 +142,8 @@ def turn(sibling: str, image: str = "legacy-app") -> list[str]:
     or under `zdd rollback` a release's id), the image it ran kept as a release (`zdd
     rollback`: it is one already), stop, up."""
     return [
-        f"docker tag {image} legacy-{sibling}",
-        *([f"docker tag {OLD} zdd-release/legacy/{sibling}:rN"] if image != OLDER else []),
+        f"docker tag -- {image} legacy-{sibling}",
+        *([f"docker tag -- {OLD} zdd-release/legacy/{sibling}:rN"] if image != OLDER else []),
         f"compose stop -- {sibling}",
         f"compose up -d --no-deps --no-build --force-recreate -- {sibling}",
     ]
@@ -153,14 +153,14 @@ def put_back(sibling: str) -> list[str]:
     """The recovery of a replaced seed sibling: its old image's name back, its container
     again."""
     return [
-        f"docker tag {OLD} legacy-{sibling}",
+        f"docker tag -- {OLD} legacy-{sibling}",
         f"compose up -d --no-deps --no-build --force-recreate -- {sibling}",
     ]
 
 
 def released(sibling: str, image: str = NEW) -> str:
     """A seed sibling's gated image kept as its newest release (between siblings)."""
-    return f"docker tag {image} zdd-release/legacy/{sibling}:rN"
+    return f"docker tag -- {image} zdd-release/legacy/{sibling}:rN"
 
 
 @dataclass(frozen=True)

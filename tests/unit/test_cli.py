@@ -183,12 +183,12 @@ DRY_RUNS = {
     # The seed's commands, but the shared context is built once and tagged per sibling.
     "the seed's own": ([], "legacy", [
         "{base} build --no-cache -- app",
-        "docker tag legacy_app legacy_service_a",
+        "docker tag -- legacy_app legacy_service_a",
         "{base} stop -- service_a",
         "{base} up --no-start --no-deps --no-build --force-recreate -- service_a",
         HELD_GATE.format(delay=5, sibling="service_a"),
         CONNECT.format(sibling="service_a"),
-        "docker tag legacy_app legacy_service_b",
+        "docker tag -- legacy_app legacy_service_b",
         "{base} stop -- service_b",
         "{base} up --no-start --no-deps --no-build --force-recreate -- service_b",
         HELD_GATE.format(delay=5, sibling="service_b"),
@@ -197,7 +197,7 @@ DRY_RUNS = {
     "one sibling, flags": (
         ["service_b", "-p", "demo", "--stop-timeout", "20", "--delay", "2", "--cache"], "demo", [
         "{base} build -- app",
-        "docker tag demo_app demo_service_b",
+        "docker tag -- demo_app demo_service_b",
         "{base} stop -t 20 -- service_b",
         "{base} up --no-start --no-deps --no-build --force-recreate -- service_b",
         HELD_GATE.format(delay=2, sibling="service_b"),
@@ -205,11 +205,11 @@ DRY_RUNS = {
     ]),
     "the seed's own, --proxy none": (["--proxy", "none"], "legacy", [
         "{base} build --no-cache -- app",
-        "docker tag legacy_app legacy_service_a",
+        "docker tag -- legacy_app legacy_service_a",
         "{base} stop -- service_a",
         "{base} up -d --no-deps --no-build --force-recreate -- service_a",
         SEED_GATE.format(delay=5, sibling="service_a"),
-        "docker tag legacy_app legacy_service_b",
+        "docker tag -- legacy_app legacy_service_b",
         "{base} stop -- service_b",
         "{base} up -d --no-deps --no-build --force-recreate -- service_b",
         SEED_GATE.format(delay=5, sibling="service_b"),
@@ -262,7 +262,7 @@ def test_deploy_dry_run_with_compose_v2_uses_a_translated_file(
         first,
     )
     assert match, first
-    assert result.stdout.splitlines()[1] == "docker tag legacy-app legacy-service_a"
+    assert result.stdout.splitlines()[1] == "docker tag -- legacy-app legacy-service_a"
     translated = Path(match.group(1))
     assert translated.parent == tmp_path / "cache/zdd/legacy"
     assert translated.is_file()

@@ -48,8 +48,8 @@ GONE_MID_DEPLOY = {
         dies_at="drain service_a",
         writes=[
             BUILD,
-            "docker tag legacy-app legacy-service_a",
-            f"docker tag {OLD} legacy-service_a",
+            "docker tag -- legacy-app legacy-service_a",
+            f"docker tag -- {OLD} legacy-service_a",
         ],
         calls=[*START, "drain service_a", "admit service_a service_a-0"],
         rotation={"service_a": ["service_a-0"], "service_b": ["service_b-1"]},
@@ -117,8 +117,8 @@ def test_a_drain_the_proxy_refuses_keeps_the_old_container_in_rotation() -> None
     engine, failed = deploy(rotation)
     assert engine.writes() == [
         BUILD,
-        "docker tag legacy-app legacy-service_a",
-        f"docker tag {OLD} legacy-service_a",
+        "docker tag -- legacy-app legacy-service_a",
+        f"docker tag -- {OLD} legacy-service_a",
     ]
     assert rotation.calls == [*START, "drain service_a", "admit service_a service_a-0"]
     assert rotation.members == {"service_a": ["service_a-0"], "service_b": ["service_b-1"]}

@@ -178,9 +178,9 @@ WEB_START = [
 ]
 # the build re-tagged `shop-web`: pointed back as untouched, then by the recovery itself
 WEB_PUT_BACK = [
-    f"docker tag {OLD} shop-web",
+    f"docker tag -- {OLD} shop-web",
     "docker rm -f -- web-2 web-3",
-    f"docker tag {OLD} shop-web",
+    f"docker tag -- {OLD} shop-web",
 ]
 
 
@@ -219,7 +219,7 @@ def test_old_replicas_that_cannot_be_stopped_leave_the_new_ones_serving() -> Non
     engine, rotation, error = deploy_web(fail={"stop": 1})
     assert engine.writes() == [
         *WEB_START,
-        f"docker tag {OLD} zdd-release/shop/web:rN",
+        f"docker tag -- {OLD} zdd-release/shop/web:rN",
         "docker stop -- web-0 web-1",
     ]
     assert rotation.calls[2:] == ["route web +web-2,web-3 -", "route web + -web-0,web-1"]

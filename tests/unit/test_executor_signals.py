@@ -72,13 +72,13 @@ class Kind:
 KINDS = {
     "observe": Kind("seed", "engine", "docker ps -aq"),  # the first look: before any step
     "build": Kind("seed", "engine", "legacy build --no-cache"),
-    "tag": Kind("seed", "engine", "docker tag legacy-app legacy-service_a"),
+    "tag": Kind("seed", "engine", "docker tag -- legacy-app legacy-service_a"),
     "drain": Kind("seed", "proxy", "drain service_a"),
     "stop": Kind("seed", "engine", "stop -- service_a"),
     "up": Kind("seed", "engine", "up -d --no-deps --no-build --force-recreate -- service_a"),
     "gate": Kind("seed", "engine", "label=com.docker.compose.service=service_a"),
     "admit": Kind("seed", "proxy", "admit service_a"),
-    "retag": Kind("seed-rollback", "engine", f"docker tag {OLDER} legacy-service_a"),
+    "retag": Kind("seed-rollback", "engine", f"docker tag -- {OLDER} legacy-service_a"),
     "start-first-up": Kind("singles", "engine", "--scale web=2"),
     "start-first-gate": Kind("singles", "engine", "label=com.docker.compose.service=web"),
     "start-first-admit": Kind("singles", "proxy", "route web +web"),
@@ -112,11 +112,11 @@ OUTCOMES = {
         [
             "compose build --no-cache -- web api",
             "compose up -d --no-deps --no-build --no-recreate --scale web=2 -- web",
-            f"docker tag {OLD} zdd-release/shop/web:rN",
+            f"docker tag -- {OLD} zdd-release/shop/web:rN",
             "docker stop -- web-0",
             "docker rm -- web-0",
-            f"docker tag {NEW} zdd-release/shop/web:rN",
-            f"docker tag {OLD} shop-api",  # the build's new image name, pointed back
+            f"docker tag -- {NEW} zdd-release/shop/web:rN",
+            f"docker tag -- {OLD} shop-api",  # the build's new image name, pointed back
         ],
         ["sync", "check_order web api", "route web +web-2 -", "route web + -web-0"],
         {"web": ["web-2"], "api": ["api-1"]},

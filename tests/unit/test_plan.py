@@ -29,8 +29,8 @@ V1 = ComposeBinary(("docker-compose",), "1.29.2")
 SEED_URL = "http://127.0.0.1:3000/"  # the seed siblings' port, asked inside them
 SEED_ANSWERS_GATE = ("gate", GatePolicy.ANSWERS, 60.0, 5.0)  # no healthcheck: `/` on port 3000
 NO_PORT_GATE = ("gate", GatePolicy.DELAY, 5.0, 5.0)  # no healthcheck, no port: the seed's sleep
-TAG_A = "docker tag legacy_app legacy_service_a"
-TAG_B = "docker tag legacy_app legacy_service_b"
+TAG_A = "docker tag -- legacy_app legacy_service_a"
+TAG_B = "docker tag -- legacy_app legacy_service_b"
 
 
 def _cli(project: Project) -> ComposeCli:
@@ -76,8 +76,8 @@ def test_seed_plan_is_the_seed_sequence_with_one_build(seed: Project, seed_file:
     ]
     tags = [s.argv for s in plan.steps if isinstance(s, Command) and s.verb is Verb.TAG]
     assert tags == [
-        ("docker", "tag", "legacy_app", "legacy_service_a"),
-        ("docker", "tag", "legacy_app", "legacy_service_b"),
+        ("docker", "tag", "--", "legacy_app", "legacy_service_a"),
+        ("docker", "tag", "--", "legacy_app", "legacy_service_b"),
     ]
     kinds = ["gate" if isinstance(s, Gate) else str(s.verb) for s in plan.steps]
     assert kinds == ["build", "tag", "stop", "up", "gate", "tag", "stop", "up", "gate"]
@@ -101,12 +101,12 @@ def test_seed_plan_describes_itself(seed: Project, seed_file: Path) -> None:
     base = f"docker-compose -f {seed_file} -p legacy"
     assert [s.describe() for s in plan.steps] == [
         f"{base} build --no-cache -- app",
-        "docker tag legacy_app legacy_service_a",
+        "docker tag -- legacy_app legacy_service_a",
         f"{base} stop -- service_a",
         f"{base} up -d --no-deps --no-build --force-recreate -- service_a",
         f"# wait until {SEED_URL} answers below 500 in service_a (no healthcheck; at most 60 s)"
         + UNSEEN,
-        "docker tag legacy_app legacy_service_b",
+        "docker tag -- legacy_app legacy_service_b",
         f"{base} stop -- service_b",
         f"{base} up -d --no-deps --no-build --force-recreate -- service_b",
         f"# wait until {SEED_URL} answers below 500 in service_b (no healthcheck; at most 60 s)"
@@ -400,7 +400,7 @@ def test_two_groups_build_once_then_roll_each(write: Write, load: Load) -> None:
     project = load(cwd="p")
     assert _steps(build_plan(project, _cli(project), DeployOptions()), project) == [
         "build --no-cache -- api",
-        "docker tag p_api p_api-1",
+        "docker tag -- p_api p_api-1",
         "stop -- api-1",
         "up -d --no-deps --no-build --force-recreate -- api-1",
         NO_PORT_GATE,
@@ -420,32 +420,32 @@ SHARED = (
     ("services", "binary", "options", "expected"),
     [
         pytest.param(SHARED, V2, DeployOptions(), [
-            "build --no-cache -- app", "docker tag p-app p-s1", "docker tag p-app p-s2",
+            "build --no-cache -- app", "docker tag -- p-app p-s1", "docker tag -- p-app p-s2",
         ], id="v2-names"),
         pytest.param(SHARED, V1, DeployOptions(no_cache=False), [
-            "build -- app", "docker tag p_app p_s1", "docker tag p_app p_s2",
+            "build -- app", "docker tag -- p_app p_s1", "docker tag -- p_app p_s2",
         ], id="v1-names-cache"),
         pytest.param(SHARED + "  s3: {extends: app, build: {args: {A: '2'}}}\n", V2,
             DeployOptions(), [
-            "build --no-cache -- app s3", "docker tag p-app p-s1", "docker tag p-app p-s2",
+            "build --no-cache -- app s3", "docker tag -- p-app p-s1", "docker tag -- p-app p-s2",
         ], id="own-args-build-themselves"),
         pytest.param(SHARED + "  s3: {extends: app, build: other}\n", V2, DeployOptions(), [
-            "build --no-cache -- app s3", "docker tag p-app p-s1", "docker tag p-app p-s2",
+            "build --no-cache -- app s3", "docker tag -- p-app p-s1", "docker tag -- p-app p-s2",
         ], id="own-context-builds-itself"),
         pytest.param(
             "  app: {build: ., image: reg/app:next}\n  s1: {extends: app}\n"
             "  s2: {extends: app, image: reg/s2}\n", V2, DeployOptions(), [
-            "build --no-cache -- app", "docker tag reg/app:next reg/s2",
+            "build --no-cache -- app", "docker tag -- reg/app:next reg/s2",
         ], id="image-names-shared-need-no-tag"),
         pytest.param(
             "  app: {build: .}\n  s1: {extends: app, build: a}\n  s2: {extends: app, build: a}\n",
             V2, DeployOptions(), [
-            "build --no-cache -- s1", "docker tag p-s1 p-s2",
+            "build --no-cache -- s1", "docker tag -- p-s1 p-s2",
         ], id="base-nobody-shares-is-not-built"),
         pytest.param(
             "  app: {build: .}\n  s1: {extends: app}\n  web: {image: nginx}\n"
             "  w1: {extends: web}\n  w2: {extends: web}\n", V2, DeployOptions(pull=True), [
-            "build --no-cache --pull -- app", "pull -- w1 w2", "docker tag p-app p-s1",
+            "build --no-cache --pull -- app", "pull -- w1 w2", "docker tag -- p-app p-s1",
         ], id="pull-image-only-siblings"),
         pytest.param(
             "  app: {build: .}\n  s1: {extends: app}\n  web: {image: nginx}\n"
@@ -455,7 +455,7 @@ SHARED = (
         pytest.param(
             "  app: {build: .}\n  s1: {extends: app}\n  web: {extends: app}\n"
             "  w1: {extends: web}\n", V2, DeployOptions(), [
-            "build --no-cache -- app", "docker tag p-app p-s1", "docker tag p-app p-w1",
+            "build --no-cache -- app", "docker tag -- p-app p-s1", "docker tag -- p-app p-w1",
         ], id="chains-share-the-root-build"),
     ],
 )  # fmt: skip

@@ -28,16 +28,16 @@ def test_a_good_rollout_replaces_each_sibling_in_turn() -> None:
     run.run(plan)
     assert engine.writes() == [
         "compose build --no-cache -- app",
-        "docker tag legacy-app legacy-service_a",
-        f"docker tag {OLD} zdd-release/legacy/service_a:rN",
+        "docker tag -- legacy-app legacy-service_a",
+        f"docker tag -- {OLD} zdd-release/legacy/service_a:rN",
         "compose stop -- service_a",
         "compose up -d --no-deps --no-build --force-recreate -- service_a",
-        f"docker tag {NEW} zdd-release/legacy/service_a:rN",
-        "docker tag legacy-app legacy-service_b",
-        f"docker tag {OLD} zdd-release/legacy/service_b:rN",
+        f"docker tag -- {NEW} zdd-release/legacy/service_a:rN",
+        "docker tag -- legacy-app legacy-service_b",
+        f"docker tag -- {OLD} zdd-release/legacy/service_b:rN",
         "compose stop -- service_b",
         "compose up -d --no-deps --no-build --force-recreate -- service_b",
-        f"docker tag {NEW} zdd-release/legacy/service_b:rN",
+        f"docker tag -- {NEW} zdd-release/legacy/service_b:rN",
     ]
     assert engine.running() == {
         "service_a": {"service_a-2": NEW},

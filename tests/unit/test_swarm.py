@@ -216,7 +216,7 @@ def test_dry_run_prints_the_stack_and_the_push_and_deploy_commands(
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].endswith("build --no-cache -- a")
-    assert "docker push reg:5000/p/app:<image-id>" in lines
+    assert "docker push -- reg:5000/p/app:<image-id>" in lines
     assert "docker stack deploy --with-registry-auth --compose-file - -- p" in lines
     assert "  app:" in lines
 

@@ -51,7 +51,7 @@ def build_plan(
                     cli.image_name(n, project.services[n].config) for n in (source, sibling)
                 )
                 if image != name:  # a shared `image:` name is tagged by the build already
-                    steps.append(Command(("docker", "tag", image, name), Verb.TAG, sibling))
+                    steps.append(Command(("docker", "tag", "--", image, name), Verb.TAG, sibling))
             steps += _unit_steps(
                 project, cli, options, sibling, counts=counts, image_checks=image_checks
             )

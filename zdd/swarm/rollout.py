@@ -95,7 +95,7 @@ class SwarmDeploy:
             argv.append(self.cli.build(self.builds(), no_cache=no_cache, pull=pull))
         for unit, image in self.images().items():
             target = f"{repository(self.registry, self.project.name, unit)}:<image-id>"
-            argv += [("docker", "tag", "--", image, target), ("docker", "push", target)]
+            argv += [("docker", "tag", "--", image, target), ("docker", "push", "--", target)]
         deploy = ("docker", "stack", "deploy", "--with-registry-auth", "--compose-file", "-")
         argv.append((*deploy, "--", self.stack_name))
         return argv
@@ -121,7 +121,7 @@ class SwarmDeploy:
             self.runner.run(["docker", "tag", "--", image, target], timeout=60)
             self._step("push", f"push {target}", service=unit)
             try:
-                self.runner.run(["docker", "push", target], timeout=PUSH_TIMEOUT)
+                self.runner.run(["docker", "push", "--", target], timeout=PUSH_TIMEOUT)
             except ComposeCommandError as err:
                 raise ComposeUnavailableError(
                     f"cannot push {target} to {self.registry}: {err.stderr.strip()[-200:]}"
