@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from zdd.cli import app
 from zdd.errors import UsageError
-from zdd.project import is_number, parse_duration
+from zdd.project import HostPort, is_number, parse_duration, published_ports
 
+from .conftest import Load, Write
 from .test_cli import error_line, fake_compose
 
 runner = CliRunner()
@@ -190,3 +191,59 @@ def test_an_empty_path_separator_is_compose_s_default(
         str(folder / "compose.yaml"),
         str(folder / "two.yml"),
     ]
+
+
+# Found by the property tests (test_compose_agrees.py), each where zdd's model differed from
+# compose's own answer.
+
+
+@pytest.mark.parametrize("compose", [2, 1])
+def test_an_extends_file_in_a_linked_release_is_named_as_the_project_sees_it(
+    tmp_path: Path, write: Write, load: Load, compose: int
+) -> None:
+    """`current -> releases/r1`, a service extending `base.yml`: the template is `base.yml`,
+    not `../releases/r1/base.yml` (the link was resolved for one path and not the other)."""
+    write("releases/r1/base.yml", "services:\n  common: {image: img}\n")
+    write(
+        "releases/r1/compose.yaml", "services:\n  a: {extends: {file: base.yml, service: common}}\n"
+    )
+    (tmp_path / "current").symlink_to("releases/r1")
+    project = load("current/compose.yaml", compose=compose)
+    assert project.services["a"].template == "base.yml#common"
+
+
+@pytest.mark.parametrize("compose", [2, 1])
+def test_a_service_named_x_something_is_a_service(write: Write, load: Load, compose: int) -> None:
+    """Under `services:` compose keeps `x-app` (only a v1 file's top-level `x-` keys are
+    extensions): zdd lost its `extends` edge, and with it the group."""
+    write("p/compose.yaml", "services:\n  app: {image: img}\n  x-app: {extends: app}\n")
+    project = load("p/compose.yaml", compose=compose)
+    assert project.services["x-app"].parent == "app"
+    assert [(g.base, g.siblings) for g in project.groups] == [("app", ("x-app",))]
+
+
+def test_compose_v1_s_ipv6_port_without_brackets_is_read() -> None:
+    """compose v1's `config` prints `[::1]:8000:3000` as `::1:8000:3000/tcp`."""
+    assert published_ports({"ports": ["::1:8000:3000/tcp", "[::1]:8001:3000"]}) == [
+        HostPort("::1", 8000, 8000),
+        HostPort("::1", 8001, 8001),
+    ]
+
+
+def test_compose_v1_keeps_a_leading_underscore_in_a_directory_s_name(
+    write: Write, load: Load
+) -> None:
+    write("_app/compose.yaml", "services:\n  a: {image: img}\n")
+    assert load("_app/compose.yaml", compose=1).name == "_app"
+
+
+def test_compose_v1_reads_env_where_it_runs_not_in_the_project_directory(
+    write: Write, load: Load
+) -> None:
+    """Standing in `proj/sub` with no -f: v1 reads `sub/.env` (none), not `proj/.env`; v2 reads
+    the project directory's."""
+    write("proj/compose.yaml", "services:\n  a: {image: img}\n")
+    write("proj/.env", "COMPOSE_PROJECT_NAME=demo\n")
+    write("proj/sub/.keep", "")
+    assert load(cwd="proj/sub", compose=1).name == "proj"
+    assert load(cwd="proj/sub", compose=2).name == "demo"

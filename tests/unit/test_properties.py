@@ -3,17 +3,12 @@
 Hypothesis builds compose projects and runs `zdd services` and `zdd deploy --dry-run` on each.
 Hostile ones (odd names, odd types where numbers and lists belong, `extends` cycles, bytes
 spliced into the YAML): no traceback, an exit code from the contract's table, one line, an
-answer, never a hang. Valid ones: the same, and where the real compose v2 binary (its `config`,
-which needs no engine) accepts the file and zdd does too, both see the same services, each
-with compose's own configuration.
+answer, never a hang. (Valid projects, compared with compose v2's and v1's own answer:
+test_compose_agrees.py.)
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -25,10 +20,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from zdd.cli import app
-from zdd.compose import detect_compose
 from zdd.errors import ExitCode
-from zdd.project import LoadOptions, load_project
-from zdd.runner import Runner
 
 from .test_cli import fake_compose
 
@@ -141,50 +133,3 @@ def test_any_project_gets_an_answer_from_the_table(
     workdir: Path, monkeypatch: pytest.MonkeyPatch, data: bytes, proxy: str
 ) -> None:
     answer(workdir, monkeypatch, data, proxy)
-
-
-@pytest.fixture(scope="module")
-def compose_v2() -> None:
-    """The real compose v2 (its `config` needs no engine); a failure in CI, else a skip."""
-    found = shutil.which("docker") and subprocess.run(
-        ["docker", "compose", "version"], capture_output=True, check=False, timeout=30
-    )
-    if not found or found.returncode:
-        if os.environ.get("ZDD_REQUIRE_ENGINE"):
-            pytest.fail("compose v2 required but not installed (scripts/engine-up.sh)")
-        pytest.skip("compose v2 is not installed (scripts/engine-up.sh)")
-
-
-@SETTINGS
-@given(data=projects(hostile=False), proxy=st.sampled_from(["nginx", "none"]))
-def test_where_compose_and_zdd_accept_a_project_they_see_the_same_services(
-    compose_v2: None, workdir: Path, monkeypatch: pytest.MonkeyPatch, data: bytes, proxy: str
-) -> None:
-    seen = answer(workdir, monkeypatch, data, proxy)
-    theirs = compose_services(workdir / "compose.yaml")
-    event(f"zdd exit {seen.exit_code}, compose {'accepts' if theirs is not None else 'refuses'}")
-    if seen.exit_code == 0 and theirs is not None:
-        ours = json.loads(seen.stdout)
-        found = {s for g in ours["groups"] for s in (g["base"], *g["siblings"])}
-        assert found | set(ours["singles"]) | set(ours["others"]) == set(theirs), data
-        project = load_project(
-            LoadOptions(("compose.yaml",), "prop", cwd=workdir, environ={}),
-            detect_compose(Runner(), "docker compose"),
-            Runner(),
-        )
-        configs = {n: {k: v for k, v in s.config.items() if k != "x-zdd"} for n, s in
-                   project.services.items()}  # fmt: skip
-        assert configs == theirs, data  # each service's configuration is compose's own
-
-
-def compose_services(path: Path) -> dict[str, Any] | None:
-    """Each service's configuration as compose v2 resolves the file; None where it refuses."""
-    argv = ["docker", "compose", "-f", str(path), "-p", "prop", "config", "--format", "json"]
-    try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if result.returncode:
-        return None
-    services: dict[str, Any] = json.loads(result.stdout).get("services") or {}
-    return services

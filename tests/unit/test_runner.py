@@ -100,12 +100,12 @@ def test_a_command_started_and_not_waited_for_ends_with_the_runner() -> None:
     assert _gone(marker) == []
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT])
 def test_zdd_stopped_by_a_signal_leaves_no_process_it_started(
     tmp_path: object, sig: signal.Signals
 ) -> None:
     """A `compose config` that hangs (an alias bomb compose expands), and zdd is stopped by
-    `timeout`, systemd or a closed terminal: exit 130, and compose is ended with it."""
+    Ctrl-C, `timeout`, systemd or a closed terminal: exit 130, and compose is ended with it."""
     import subprocess
     import sys
     import time
@@ -123,7 +123,7 @@ def test_zdd_stopped_by_a_signal_leaves_no_process_it_started(
     (work / "compose.yaml").write_text("services:\n  a: {image: x}\n")
 
     def default_dispositions() -> None:  # a CI runner may ignore SIGHUP or SIGQUIT: zdd would too
-        for stop in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
             signal.signal(stop, signal.SIG_DFL)
 
     zdd = subprocess.Popen(

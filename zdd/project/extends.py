@@ -120,10 +120,10 @@ class ExtendsGraph:
             return path
         if "$" in str(name):
             self.opaque = True
-        beside = (path.parent / str(name)).resolve()
+        beside = Path(os.path.normpath(path.parent / str(name)))  # by the letter, as compose
         if beside.is_file() or not self.paths:
             return beside
-        return (self.paths[0].parent / str(name)).resolve()
+        return Path(os.path.normpath(self.paths[0].parent / str(name)))
 
     def _other(self, path: Path) -> Definitions:
         if path not in self.others:

@@ -51,14 +51,16 @@ def check_formats(documents: Sequence[tuple[Path, Mapping[str, Any]]]) -> bool:
 
 
 def services_of(document: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A raw file's service mappings (the top level of a v1 file); compose has validated it."""
-    services = document if is_legacy(document) else document.get("services")
+    """A raw file's service mappings (the top level of a v1 file, where an `x-` key is an
+    extension; under `services:` compose keeps a service named `x-app`)."""
+    legacy = is_legacy(document)
+    services = document if legacy else document.get("services")
     if not isinstance(services, dict):
         return {}
     return {
         str(name): config
         for name, config in services.items()
-        if isinstance(config, dict) and not str(name).startswith("x-")
+        if isinstance(config, dict) and not (legacy and str(name).startswith("x-"))
     }
 
 

@@ -119,6 +119,19 @@ def dotenv(path: Path) -> dict[str, str]:
     return {key: value for key, value in values.items() if value is not None}
 
 
+def v1_env_directory(options: LoadOptions, cwd: Path) -> Path:
+    """Where compose v1 reads `.env`: --project-directory, else the directory of the first
+    file as given (-f, else COMPOSE_FILE), else where it runs; not the project's directory."""
+    first = (
+        options.files[:1]
+        or (options.environ.get("COMPOSE_FILE") or "").split(
+            options.environ.get("COMPOSE_PATH_SEPARATOR") or os.pathsep
+        )[:1]
+    )
+    given = options.project_directory or (os.path.dirname(first[0]) if first else "")
+    return absolute(cwd, given or ".")
+
+
 def project_name(options: LoadOptions, env: Mapping[str, str], directory: Path) -> str:
     """compose v1's project name (its `config` does not print it): -p, COMPOSE_PROJECT_NAME,
     else the directory name normalised."""
@@ -133,7 +146,7 @@ def project_name(options: LoadOptions, env: Mapping[str, str], directory: Path) 
                     "digits, dashes and underscores, starting with a letter or digit"
                 )
             return value
-    normalised = re.sub(r"[^a-z0-9_-]", "", directory.name.lower()).lstrip("_-")
+    normalised = re.sub(r"[^a-z0-9_-]", "", directory.name.lower())  # `_app` stays `_app`
     if not normalised:
         raise UsageError(f"cannot derive a project name from {directory}; use -p NAME")
     return normalised
@@ -196,9 +209,10 @@ def load_project(options: LoadOptions, binary: ComposeBinary, runner: CommandRun
             f"no services in {', '.join(str(p) for p in files)}; "
             "zdd needs a base service and siblings that `extends` it"
         )
-    name = str(model.get("name") or "") or project_name(
-        options, {**dotenv(env_file or directory / ".env"), **options.environ}, directory
-    )
+    name = str(model.get("name") or "") or project_name(  # v1's `config` prints no name
+        options, {**dotenv(env_file or v1_env_directory(options, cwd) / ".env"),
+                  **options.environ}, directory
+    )  # fmt: skip
     settings = model.get("x-zdd", top_level_settings(doc for _, doc in documents))
     return Project(
         name=name,

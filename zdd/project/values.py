@@ -122,10 +122,10 @@ def published_ports(config: Mapping[str, Any]) -> list[HostPort]:
             protocol = str(entry.get("protocol") or "tcp")
         else:
             text, _, protocol = str(entry).partition("/")
-            match = re.fullmatch(r"(?:(\[[^\]]*\]|[^:]*):)?([^:]*):[^:]+", text)
-            if match is None:
+            parts = text.rsplit(":", 2)  # compose v1 prints `::1:8000:3000`, no brackets
+            if len(parts) < 2:
                 continue
-            address, host = (match.group(1) or "").strip("[]"), match.group(2)
+            address, host = (parts[0].strip("[]") if len(parts) == 3 else ""), parts[-2]
         span = re.fullmatch(r"([0-9]+)(?:-([0-9]+))?", host)
         if span:
             first = int(span.group(1))
