@@ -260,6 +260,15 @@ LockWait = Annotated[
 DryRun = Annotated[
     bool, typer.Option("--dry-run", help="Print every command of the plan; change nothing.")
 ]
+Report = Annotated[
+    str | None,
+    typer.Option(
+        "--report",
+        metavar="FILE",
+        help="Also write the run's record (every event at its second, result, exit code) to "
+        "FILE as JSON; `zdd history` keeps the last 20 on the engine either way.",
+    ),
+]
 
 # Options of `deploy` alone.
 Build = Annotated[bool, typer.Option("--build/--no-build", help="Build images before the rollout.")]
@@ -316,6 +325,11 @@ StaleFor = Annotated[
 
 # Options of `probe`.
 Url = Annotated[str, typer.Argument(help="URL to request, e.g. http://127.0.0.1:8000/")]
+RecordId = Annotated[
+    str | None,
+    typer.Argument(metavar="[ID]", help="One record's every event (default: list them all).",
+                   show_default=False),
+]  # fmt: skip
 Duration = Annotated[
     float,
     typer.Option(min=0.1, max=86400, callback=finite, metavar="SECONDS", help="Seconds to probe."),

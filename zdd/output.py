@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -222,3 +222,26 @@ def setup_lines(made: Setup, *, written: bool) -> list[Line]:
     if written:
         return then
     return [Line(f"# --- {OVERRIDE}\n{made.override}\n# --- {NGINX}\n{made.nginx}"), *then]
+
+
+def history_lines(records: Sequence[dict[str, Any]], *, whole: bool, as_json: bool) -> list[Line]:
+    """The records' summaries, one line each; or one record whole (`whole`): each event at
+    its second, then how the run ended."""
+    if as_json:
+        kind = "record" if whole else "history"
+        return [Line(json.dumps({"event": kind, **record})) for record in records]
+    if not whole:
+        if not records:
+            return [Line("no deploy or rollback recorded for this project on this engine")]
+        return [
+            Line(f"{r['id']}  {r['started']}  {r['command']:8}  {r['result']:11}  "
+                 f"exit {r['exit_code']:<3}  {r['seconds']:7.1f}s")
+            for r in records
+        ]  # fmt: skip
+    record = records[0]
+    lines = [Line(f"{record['command']} of {record['project']}, {record['started']}: "
+                  f"zdd {' '.join(record['argv'])}".rstrip())]  # fmt: skip
+    lines += [Line(f"{event['t']:8.2f}s  {event['message']}") for event in record["events"]]
+    ending = f"{record['result']}, exit {record['exit_code']}, {record['seconds']:.1f}s"
+    return [*lines, Line(f"{record['seconds']:8.2f}s  {ending}{': ' if record['error'] else ''}"
+                         f"{record['error']}")]  # fmt: skip

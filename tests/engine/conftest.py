@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import MEASURED
+from zdd.history import history_repo
 from zdd.probe import Probe, Report
 
 REPO = Path(__file__).resolve().parents[2]
@@ -153,7 +154,12 @@ class Stack:
             line.split()[1]
             for line in docker("images", "--format", "{{.Repository}} {{.ID}}").splitlines()
             if line.startswith(
-                (f"{self.project}-", f"{self.project}_", f"zdd-release/{self.project}/")
+                (
+                    f"{self.project}-",
+                    f"{self.project}_",
+                    f"zdd-release/{self.project}/",
+                    f"{history_repo(self.project)} ",
+                )
             )
         ]
         if images:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import subprocess
 import sys
@@ -215,7 +216,9 @@ def test_second_deploy_waits_its_turn(stack: Stack, lock_wait: str | None) -> No
     first = Background(stack)
     first.wait_for("build")
     started = time.monotonic()
-    second = stack.zdd("deploy", *(["--lock-wait", lock_wait] if lock_wait else []))
+    kept = stack.directory / "second.json"
+    second = stack.zdd("deploy", "--report", str(kept),
+                       *(["--lock-wait", lock_wait] if lock_wait else []))  # fmt: skip
     took = time.monotonic() - started
     assert first.finish() == 0, first.lines
     report = settle(load, 1000)
@@ -229,6 +232,18 @@ def test_second_deploy_waits_its_turn(stack: Stack, lock_wait: str | None) -> No
         assert len(waited) == 1 and "zdd deploy" in waited[0], second.stderr
         record("two deploys, --lock-wait", stack, f"2nd after {took:.1f}s", report)
     assert report.failed == 0, report.summary()
+    # `zdd history`: every deploy that held the lock, newest first, with its result
+    listed = [json.loads(line) for line in stack.zdd("history", "--json").stdout.splitlines()]
+    assert [(r["command"], r["result"], r["exit_code"]) for r in listed] == [
+        ("deploy", "ok", 0)
+    ] * (3 if lock_wait else 2), listed
+    if lock_wait:  # the one that waited: its record, in --report's file and on the engine
+        mine = json.loads(kept.read_text())
+        assert mine["id"] == listed[0]["id"] and mine["exit_code"] == 0
+        shown = stack.zdd("history", mine["id"]).stdout
+        assert "service_b" in shown and "ok, exit 0" in shown, shown
+    else:
+        assert not kept.exists()  # refused before it held the lock: nothing ran to record
 
 
 def test_lock_left_by_a_killed_zdd_is_taken_over(stack: Stack, tmp_path: Path) -> None:

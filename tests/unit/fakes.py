@@ -18,6 +18,7 @@ from zdd.runner import RunOptions
 OLD, NEW = "sha256:old", "sha256:new"  # the image ids before and after the build
 # docker commands that only read (exec: a healthcheck or probe): left out of writes()
 READS = ("ps", "inspect", "image", "images", "logs", "version", "exec")
+RECORDS = "zdd-history/"  # the records of runs (zdd/history.py): left out of writes() too
 NETWORKS_FORMAT = "{{json .NetworkSettings.Networks}}"
 CHECK = {"Test": ["CMD", "true"], "Interval": 10**9}  # FakeEngine.image_check's HEALTHCHECK
 COMPOSE_FLAGS = ("-f", "-p", "--project-directory", "--env-file")  # ComposeCli.base(): flag, value
@@ -88,6 +89,7 @@ class FakeEngine:
 
     project: str
     tags: dict[str, str] = field(default_factory=dict)  # image name or release tag -> image id
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)  # zdd-history tag -> image
     containers: dict[str, dict[str, Any]] = field(default_factory=dict)
     new_image: str = NEW
     crash: set[str] = field(default_factory=set)
@@ -184,8 +186,8 @@ class FakeEngine:
             words = _compose_words(command)
             if words is not None:
                 lines.append(shlex.join(("compose", *words)))
-            elif command[1] not in READS:
-                lines.append(shlex.join(command))
+            elif command[1] not in READS and not any(w.startswith(RECORDS) for w in command):
+                lines.append(shlex.join(command))  # (keeping a run's record changes no stack)
         return [re.sub(r"(zdd-release/\S+):r\d+", r"\1:rN", line) for line in lines]
 
     def _answer(self, argv: tuple[str, ...]) -> str:
@@ -201,7 +203,8 @@ class FakeEngine:
         reads: dict[str, Callable[[tuple[str, ...]], str]] = {
             "ps": self._ps,
             "inspect": self._inspect,
-            "image": lambda args: json.dumps(CHECK if self.image_check else None),
+            "image": self._image,
+            "import": self._import,
             "images": self._images,
             "logs": self._logs,
             "version": lambda args: "27.3.1",
@@ -248,7 +251,9 @@ class FakeEngine:
         if verb == "tag":
             self.tags[args[1]] = self.tags.get(args[0], args[0])
         elif verb == "rmi":
-            self.tags.pop(args[-1], None)
+            for tag in args:
+                self.tags.pop(tag, None)
+                self.records.pop(tag, None)
         for container_id in ids:
             container = self.containers[container_id]
             if verb == "stop":
@@ -280,6 +285,27 @@ class FakeEngine:
         if args[1:3] == ("--format", NETWORKS_FORMAT):
             return json.dumps(self.containers[args[3]]["NetworkSettings"]["Networks"])
         return json.dumps([self.containers[i] for i in args[1:] if i in self.containers])
+
+    def _image(self, args: tuple[str, ...]) -> str:
+        """`image ls -- REPO` and `image inspect -- TAG...` of zdd's records; else an image's
+        HEALTHCHECK."""
+        after = args[args.index("--") + 1 :] if "--" in args else ()
+        if args[1] == "ls":
+            return "\n".join(t.split(":")[1] for t in self.records if t.split(":")[0] in after)
+        if args[1] == "inspect" and after and after[0].startswith("zdd-history/"):
+            missing = [tag for tag in after if tag not in self.records]
+            if missing:
+                raise ComposeCommandError(args, 1, f"Error: No such image: {missing[0]}")
+            return json.dumps([self.records[tag] for tag in after])
+        return json.dumps(CHECK if self.image_check else None)
+
+    def _import(self, args: tuple[str, ...]) -> str:
+        """`docker import -m COMMENT --change "LABEL k=v ..." - TAG`: a record kept."""
+        change = args[args.index("--change") + 1].removeprefix("LABEL ")
+        labels = dict(word.split("=", 1) for word in shlex.split(change))
+        self.records[args[-1]] = {"Comment": args[args.index("-m") + 1],
+                                  "Config": {"Labels": labels}}  # fmt: skip
+        return "sha256:record"
 
     def _images(self, args: tuple[str, ...]) -> str:
         """The release tags, as Ledger lists them: `REPOSITORY TAG ID` lines."""

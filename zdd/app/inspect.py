@@ -6,7 +6,7 @@ import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from zdd.app.rollout import choose_options, choose_proxy
 from zdd.app.session import Connection, open_project
@@ -44,6 +44,16 @@ class SwarmStatus:
 
     project: str
     tasks: list[Task]
+
+
+def project_history(connection: Connection, record: str | None) -> list[dict[str, Any]]:
+    """The project's records on its engine, newest first (history.py); with `record`, that
+    one record whole, alone in the list."""
+    from zdd.history import listing, one
+
+    with open_project(connection) as session:
+        name = session.project.name
+        return [one(session.runner, name, record)] if record else listing(session.runner, name)
 
 
 def project_status(

@@ -3,16 +3,18 @@ choose the proxy, observe, plan, preflight, then return the plan or run it under
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from zdd.app.session import Connection, Progress, open_project
 from zdd.app.swarm import SwarmPreview, swarm_rollout, uses_swarm
+from zdd.history import Recorder
 
 if TYPE_CHECKING:
-    from zdd.events import Reporter
+    from zdd.events import Event, Reporter
     from zdd.guardian import Guardian
     from zdd.plan import DeployOptions, Plan
     from zdd.project import Project
@@ -30,6 +32,7 @@ class RunOptions:
     registry: str | None = None  # --engine swarm: the registry every node pulls from
     dry_run: bool = False  # only the plan, returned: no lock, no change
     lock_wait: float = 0.0  # seconds to wait for another deploy's lock; 0: exit 4 at once
+    report: str | None = None  # a file the run's record is written to, too (history.py)
 
 
 def roll_out(
@@ -41,38 +44,86 @@ def roll_out(
     dry_run = run.dry_run
     lock = None if dry_run else command
     with open_project(connection, lock, on_wait=progress.say, lock_wait=run.lock_wait) as session:
-        from zdd.plan import refuse_role
-
-        for name in asked.services:  # a named database is refused first, whatever the proxy
-            if name in session.project.services:
-                refuse_role(session.project.services[name])
-        if uses_swarm(session.project, run.engine):
-            return swarm_rollout(
-                command,
-                session,
-                asked,
-                registry=run.registry,
-                dry_run=dry_run,
-                report=progress.event,
-            )
-        from zdd.observe import container_counts, image_checks  # inside: Ctrl-C here is 130
-        from zdd.plan import build_plan, build_rollback_plan, image_names, start_first_units
-
-        options = choose_options(session.project, asked)
-        units = start_first_units(session.project, options)
-        existing = container_counts(session.runner, session.project.name, units)
-        if command == "deploy":
-            images = image_names(session.project, session.cli, options)
-            seen = image_checks(session.runner, images)
-            plan = build_plan(session.project, session.cli, options, seen, existing)
-        else:  # the previous releases' images are found while it runs
-            plan = build_rollback_plan(session.project, session.cli, options, existing=existing)
-        _enforce_preflight(session.project, options, plan, progress.event)
         if dry_run:
-            if command == "rollback":  # what the run would refuse first: no release to go to
-                _check_targets(session, plan)
-            return plan
-        _run(session, plan, options, progress, connection.argv(session.project.name))
+            return _roll_out(command, session, asked, run, progress, connection=connection)
+        recorder = Recorder(command, sys.argv[1:])
+
+        def tell(event: Event) -> None:
+            recorder(event)
+            progress.event(event)
+
+        told = replace(progress, event=tell)
+        try:
+            _roll_out(command, session, asked, run, told, connection=connection)
+        except BaseException as err:
+            _keep(session, recorder.record(session.project.name, err), run.report, progress)
+            raise
+        _keep(session, recorder.record(session.project.name, None), run.report, progress)
+    return None
+
+
+def _keep(session: Session, record: dict[str, Any], path: str | None, progress: Progress) -> None:
+    """Keep the run's record on the engine (and in `path`); a record that cannot be kept is
+    said, never the run's failure."""
+    from zdd.errors import ZddError
+    from zdd.history import save
+
+    try:
+        progress.say(f"record {record['id']} kept on the engine ({save(session.runner, record)})")
+    except (ZddError, OSError) as err:
+        progress.say(f"warning: the record of this run was not kept on the engine: {err}")
+    if path:
+        try:
+            with open(path, "w", encoding="utf-8") as out:
+                json.dump(record, out, indent=1)
+        except OSError as err:
+            progress.say(f"warning: --report {path}: {err.strerror or err}")
+
+
+def _roll_out(
+    command: str,
+    session: Session,
+    asked: DeployOptions,
+    run: RunOptions,
+    progress: Progress,
+    *,
+    connection: Connection,
+) -> Plan | SwarmPreview | None:
+    """The use case inside the opened project (see roll_out)."""
+    from zdd.plan import refuse_role
+
+    dry_run = run.dry_run
+
+    for name in asked.services:  # a named database is refused first, whatever the proxy
+        if name in session.project.services:
+            refuse_role(session.project.services[name])
+    if uses_swarm(session.project, run.engine):
+        return swarm_rollout(
+            command,
+            session,
+            asked,
+            registry=run.registry,
+            dry_run=dry_run,
+            report=progress.event,
+        )
+    from zdd.observe import container_counts, image_checks  # inside: Ctrl-C here is 130
+    from zdd.plan import build_plan, build_rollback_plan, image_names, start_first_units
+
+    options = choose_options(session.project, asked)
+    units = start_first_units(session.project, options)
+    existing = container_counts(session.runner, session.project.name, units)
+    if command == "deploy":
+        images = image_names(session.project, session.cli, options)
+        seen = image_checks(session.runner, images)
+        plan = build_plan(session.project, session.cli, options, seen, existing)
+    else:  # the previous releases' images are found while it runs
+        plan = build_rollback_plan(session.project, session.cli, options, existing=existing)
+    _enforce_preflight(session.project, options, plan, progress.event)
+    if dry_run:
+        if command == "rollback":  # what the run would refuse first: no release to go to
+            _check_targets(session, plan)
+        return plan
+    _run(session, plan, options, progress, connection.argv(session.project.name))
     return None
 
 

@@ -12,7 +12,14 @@ import typer
 
 from zdd import options as opt
 from zdd import output
-from zdd.app.inspect import ProbeOptions, check_project, measure, project_status, read_project
+from zdd.app.inspect import (
+    ProbeOptions,
+    check_project,
+    measure,
+    project_history,
+    project_status,
+    read_project,
+)
 from zdd.app.nginx import HealOptions, heal_proxy, init_files
 from zdd.app.rollout import RunOptions, roll_out
 from zdd.app.session import Connection
@@ -77,6 +84,7 @@ def deploy(
     engine: opt.EngineOption = None,
     registry: opt.Registry = None,
     lock_wait: opt.LockWait = 0.0,
+    report: opt.Report = None,
     dry_run: opt.DryRun = False,
     as_json: opt.Json = False,
     debug: opt.Debug = False,
@@ -122,6 +130,7 @@ def rollback(
     engine: opt.EngineOption = None,
     registry: opt.Registry = None,
     lock_wait: opt.LockWait = 0.0,
+    report: opt.Report = None,
     dry_run: opt.DryRun = False,
     as_json: opt.Json = False,
     debug: opt.Debug = False,
@@ -196,6 +205,25 @@ def status(
     connection = _given(Connection, locals())
     with boundary(debug, as_json):
         show(output.status_lines(project_status(connection, proxy, proxy_service, engine), as_json))
+
+
+@app.command()
+def history(
+    record: opt.RecordId = None,
+    file: opt.Files = None,
+    project_name: opt.ProjectName = None,
+    project_directory: opt.ProjectDir = None,
+    env_file: opt.EnvFile = None,
+    compose_cmd: opt.ComposeCmd = None,
+    context: opt.Context = None,
+    as_json: opt.Json = False,
+    debug: opt.Debug = False,
+) -> None:
+    """The project's last 20 deploys and rollbacks on this engine, newest first: when, how
+    long, result and exit code. With an ID, that run's every event at its second."""
+    with boundary(debug, as_json):
+        found = project_history(_given(Connection, locals()), record)
+        show(output.history_lines(found, whole=record is not None, as_json=as_json))
 
 
 @app.command()

@@ -1,0 +1,155 @@
+"""A record of every deploy and rollback: each event it reported (the mode line, every step with
+its time, gates, warnings, the summary) at its second since the start, its result, exit code
+and error. Kept on the engine, beside the release tags, so that whoever deploys next sees it
+from any machine: each record is an empty image `zdd-history/PROJECT:ID` (`docker import`
+of an empty archive) whose labels hold the summary and whose comment holds the whole record,
+compressed; the last KEEP per project are kept. `--report FILE` writes it to a file too."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from zdd.errors import ComposeCommandError, ExitCode, UsageError, ZddError
+
+if TYPE_CHECKING:
+    from zdd.events import Event
+    from zdd.ports import CommandRunner
+
+REPOSITORY = "zdd-history"
+KEEP = 20  # records kept per project
+LABEL = "io.zdd.history"  # the project, on every record
+SUMMARY = ("command", "result", "exit_code", "started", "seconds")  # also kept as labels
+EMPTY_ARCHIVE = "\0" * 1024  # a tar archive with no file: the image has no layer content
+RECORD_ID = re.compile(r"[0-9]{8}T[0-9]{6}-[0-9]{3}")  # UTC time and milliseconds: sortable
+
+
+def history_repo(project: str) -> str:
+    """The repository of the project's records (a valid docker name for any project name)."""
+    return f"{REPOSITORY}/{re.sub(r'[^a-z0-9]+', '-', project).strip('-') or 'project'}"
+
+
+def result_of(exit_code: int) -> str:
+    """How a run ended, in a word."""
+    return {0: "ok", int(ExitCode.INTERRUPTED): "interrupted"}.get(exit_code, "failed")
+
+
+def ending(error: BaseException | None) -> tuple[int, str]:
+    """The exit code and error line a run ends with (as the command line reports them)."""
+    if error is None:
+        return 0, ""
+    if isinstance(error, KeyboardInterrupt):
+        return int(ExitCode.INTERRUPTED), "interrupted"
+    if isinstance(error, ZddError):
+        return int(error.exit_code), f"error: {error}"
+    return int(ExitCode.INTERNAL), f"error: unexpected {type(error).__name__}: {error}"
+
+
+@dataclass
+class Recorder:
+    """Collects a run's events (a Reporter) and makes its record."""
+
+    command: str
+    argv: Sequence[str] = ()
+    clock: Any = time.time
+    started: float = 0.0
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.started = self.started or self.clock()
+
+    def __call__(self, event: Event) -> None:
+        """Keep `event`, at its second since the start."""
+        at = round(self.clock() - self.started, 3)
+        self.events.append({"t": at, "event": event.kind, "message": event.message,
+                            **_plain(event.data)})  # fmt: skip
+
+    def record(self, project: str, error: BaseException | None) -> dict[str, Any]:
+        """The run's record, ended by `error` (None: it succeeded)."""
+        code, message = ending(error)
+        started = time.gmtime(self.started)
+        return {
+            "id": time.strftime("%Y%m%dT%H%M%S", started)
+            + f"-{int(self.started * 1000) % 1000:03d}",
+            "project": project,
+            "command": self.command,
+            "argv": list(self.argv),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", started),
+            "seconds": round(self.clock() - self.started, 2),
+            "exit_code": code,
+            "result": result_of(code),
+            "error": message,
+            "events": self.events,
+        }
+
+
+def _plain(data: Mapping[str, object]) -> dict[str, Any]:
+    """An event's data as JSON can hold it."""
+    return json.loads(json.dumps(dict(data), default=str))  # type: ignore[no-any-return]
+
+
+def save(runner: CommandRunner, record: Mapping[str, Any]) -> str:
+    """Keep `record` on the engine, drop the project's records beyond KEEP; its tag."""
+    repo = history_repo(str(record["project"]))
+    tag = f"{repo}:{record['id']}"
+    packed = base64.b64encode(zlib.compress(json.dumps(record).encode(), 9)).decode()
+    labels = {LABEL: record["project"], **{f"io.zdd.{key}": record[key] for key in SUMMARY}}
+    change = "LABEL " + " ".join(f"{key}={json.dumps(str(v))}" for key, v in labels.items())
+    argv = ["docker", "import", "-m", packed, "--change", change, "-", tag]
+    runner.run(argv, stdin=EMPTY_ARCHIVE, timeout=60)
+    older = sorted(_tags(runner, repo), reverse=True)[KEEP:]
+    if older:
+        runner.run(["docker", "rmi", "--", *(f"{repo}:{old}" for old in older)], timeout=60)
+    return tag
+
+
+def _tags(runner: CommandRunner, repo: str) -> list[str]:
+    output = runner.run(["docker", "image", "ls", "--format", "{{.Tag}}", "--", repo], timeout=30)
+    return [tag for tag in output.split() if RECORD_ID.fullmatch(tag)]
+
+
+def listing(runner: CommandRunner, project: str) -> list[dict[str, Any]]:
+    """The project's records, newest first: each one's summary (no events)."""
+    repo = history_repo(project)
+    tags = sorted(_tags(runner, repo), reverse=True)
+    if not tags:
+        return []
+    images = json.loads(
+        runner.run(["docker", "image", "inspect", "--", *(f"{repo}:{t}" for t in tags)])
+    )
+    found = []
+    for tag, image in zip(tags, images, strict=False):
+        labels = (image.get("Config") or {}).get("Labels") or {}
+        if labels.get(LABEL) != project:
+            continue  # another project whose name maps to the same repository
+        summary = {key: labels.get(f"io.zdd.{key}", "") for key in SUMMARY}
+        summary["exit_code"] = int(summary["exit_code"] or 0)
+        summary["seconds"] = float(summary["seconds"] or 0)
+        found.append({"id": tag, "project": project, **summary})
+    return found
+
+
+def one(runner: CommandRunner, project: str, record_id: str) -> dict[str, Any]:
+    """The whole record `record_id` of the project (exit 2 when there is none)."""
+    if not RECORD_ID.fullmatch(record_id):
+        raise UsageError(f"no record {record_id!r}: an ID looks like 20261207T121500-123 "
+                         "(`zdd history` lists them)")  # fmt: skip
+    tag = f"{history_repo(project)}:{record_id}"
+    try:
+        output = runner.run(["docker", "image", "inspect", "--", tag], timeout=30)
+    except ComposeCommandError as err:
+        if "no such image" not in err.stderr.lower():
+            raise
+        raise UsageError(f"no record {record_id} of {project} (`zdd history` lists them)") from None
+    image = json.loads(output)[0]
+    try:
+        record: dict[str, Any] = json.loads(zlib.decompress(base64.b64decode(image["Comment"])))
+    except (KeyError, ValueError, zlib.error):
+        raise UsageError(f"record {record_id} of {project} cannot be read") from None
+    return record
