@@ -32,7 +32,7 @@ ENGINE_FAULTS := --reruns 1 --only-rerun "Docker IP allocation fault" \
 # with xdist_group marks does not group under pytest 9 + xdist 3.8.)
 PARALLEL := -n $(JOBS) --dist loadscope $(ENGINE_FAULTS)
 
-.PHONY: deploy test test-unit test-compose test-engine unit lint engine images engine-down demo-down
+.PHONY: deploy test test-unit test-compose test-engine unit lint engine images browser engine-down demo-down
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -46,21 +46,24 @@ engine:
 images: engine
 	scripts/images.sh
 
+browser:
+	scripts/browser-up.sh
+
 deploy: $(VENV)/.installed images
 	@if [ -z "$$(docker ps -q --filter label=com.docker.compose.project=zdd-demo --filter label=com.docker.compose.service=service_a)" ]; then \
 		echo "zdd: first start of the demo stack"; $(ZDD) deploy; fi
 	$(ZDD) deploy --verify $(DEMO_URL)
 	@curl -s $(DEMO_URL)
 
-test: $(VENV)/.installed images
+test: $(VENV)/.installed images browser
 	$(PY) -m pytest $(PARALLEL) -m "not restarts_engine"
 	$(PY) -m pytest -m restarts_engine
 
 test-unit: $(VENV)/.installed
-	$(PY) -m pytest tests/unit -m "not compose"
+	$(PY) -m pytest tests/unit -m "not compose and not browser"
 
-test-compose: $(VENV)/.installed engine
-	$(PY) -m pytest tests/unit -m compose -n 2
+test-compose: $(VENV)/.installed engine browser
+	$(PY) -m pytest tests/unit -m "compose or browser" -n 2
 
 test-engine: $(VENV)/.installed images
 	$(PY) -m pytest tests/engine $(PARALLEL) -m "not restarts_engine"

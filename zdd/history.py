@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from zdd.errors import ComposeCommandError, ExitCode, UsageError, ZddError
+from zdd.probe import Report
 
 if TYPE_CHECKING:
     from zdd.events import Event
     from zdd.ports import CommandRunner
+    from zdd.probe import Sample
 
 REPOSITORY = "zdd-history"
 KEEP = 20  # records kept per project
@@ -58,11 +60,26 @@ class Recorder:
     command: str
     argv: Sequence[str] = ()
     clock: Any = time.time
+    monotonic: Any = time.monotonic  # the probe's clock
     started: float = 0.0
     events: list[dict[str, Any]] = field(default_factory=list)
+    traffic: list[dict[str, Any]] = field(default_factory=list)  # per second, from the probe
 
     def __post_init__(self) -> None:
         self.started = self.started or self.clock()
+        self.origin = self.monotonic()
+
+    def probed(self, report: Report) -> None:
+        """Keep what --verify's probe saw, second by second: requests, failed, p99."""
+        seconds: dict[int, list[Sample]] = {}
+        for sample in report.samples:
+            seconds.setdefault(int(sample.started - self.origin), []).append(sample)
+        self.traffic = [
+            {"t": second, "requests": len(samples),
+             "failed": sum(1 for s in samples if s.failure),
+             "p99_ms": round(Report(samples).percentile_ms(0.99), 1)}
+            for second, samples in sorted(seconds.items())
+        ]  # fmt: skip
 
     def __call__(self, event: Event) -> None:
         """Keep `event`, at its second since the start."""
@@ -86,6 +103,7 @@ class Recorder:
             "result": result_of(code),
             "error": message,
             "events": self.events,
+            "traffic": self.traffic,  # empty: no probe ran (--verify)
         }
 
 

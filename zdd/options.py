@@ -325,6 +325,12 @@ StaleFor = Annotated[
 
 # Options of `probe`.
 Url = Annotated[str, typer.Argument(help="URL to request, e.g. http://127.0.0.1:8000/")]
+Html = Annotated[
+    str | None,
+    typer.Option("--html", metavar="FILE", help="With an ID: draw that run as one "
+                 "self-contained page in FILE (each container's steps on a timeline, and "
+                 "under it the probe's requests, failures and p99 per second)."),
+]  # fmt: skip
 RecordId = Annotated[
     str | None,
     typer.Argument(metavar="[ID]", help="One record's every event (default: list them all).",

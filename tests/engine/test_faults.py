@@ -242,6 +242,10 @@ def test_second_deploy_waits_its_turn(stack: Stack, lock_wait: str | None) -> No
         assert mine["id"] == listed[0]["id"] and mine["exit_code"] == 0
         shown = stack.zdd("history", mine["id"]).stdout
         assert "service_b" in shown and "ok, exit 0" in shown, shown
+        drawn = stack.directory / "second.html"  # opened in a browser: test_history_page.py
+        assert stack.zdd("history", mine["id"], "--html", str(drawn)).returncode == 0
+        for sibling in ("service_a", "service_b"):
+            assert f"data-service='{sibling}' data-kind='admit'" in drawn.read_text()
     else:
         assert not kept.exists()  # refused before it held the lock: nothing ran to record
 

@@ -46,14 +46,26 @@ class SwarmStatus:
     tasks: list[Task]
 
 
-def project_history(connection: Connection, record: str | None) -> list[dict[str, Any]]:
+def project_history(
+    connection: Connection, record: str | None, html: str | None = None
+) -> list[dict[str, Any]]:
     """The project's records on its engine, newest first (history.py); with `record`, that
-    one record whole, alone in the list."""
+    one record whole, alone in the list, drawn in the file `html` if given."""
+    from zdd.errors import UsageError
     from zdd.history import listing, one
+    from zdd.history_page import page
 
+    if html and not record:
+        raise UsageError("--html draws one run: give its ID (`zdd history` lists them)")
     with open_project(connection) as session:
         name = session.project.name
-        return [one(session.runner, name, record)] if record else listing(session.runner, name)
+        if not record:
+            return listing(session.runner, name)
+        found = one(session.runner, name, record)
+    if html:
+        with open(html, "w", encoding="utf-8") as out:
+            out.write(page(found))
+    return [found]
 
 
 def project_status(

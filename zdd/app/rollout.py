@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from zdd.events import Event, Reporter
     from zdd.guardian import Guardian
     from zdd.plan import DeployOptions, Plan
+    from zdd.probe import Report as ProbeReport
     from zdd.project import Project
     from zdd.proxy import ProxyMode
     from zdd.proxy.choose import Choice
@@ -52,7 +53,11 @@ def roll_out(
             recorder(event)
             progress.event(event)
 
-        told = replace(progress, event=tell)
+        def probed(report: ProbeReport) -> None:
+            recorder.probed(report)
+            progress.probed(report)
+
+        told = replace(progress, event=tell, probed=probed)
         try:
             _roll_out(command, session, asked, run, told, connection=connection)
         except BaseException as err:

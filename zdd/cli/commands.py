@@ -210,6 +210,7 @@ def status(
 @app.command()
 def history(
     record: opt.RecordId = None,
+    html: opt.Html = None,
     file: opt.Files = None,
     project_name: opt.ProjectName = None,
     project_directory: opt.ProjectDir = None,
@@ -222,8 +223,9 @@ def history(
     """The project's last 20 deploys and rollbacks on this engine, newest first: when, how
     long, result and exit code. With an ID, that run's every event at its second."""
     with boundary(debug, as_json):
-        found = project_history(_given(Connection, locals()), record)
+        found = project_history(_given(Connection, locals()), record, html)
         show(output.history_lines(found, whole=record is not None, as_json=as_json))
+        show([output.said(f"drew {record} in {html}")] if html else [])
 
 
 @app.command()
