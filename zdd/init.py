@@ -16,9 +16,10 @@ from zdd.project import (
     Project,
     Reset,
     dump_yaml,
-    host_ports,
     is_number,
     networks_of,
+    port_entries,
+    published_ports,
     service_port,
 )
 
@@ -91,10 +92,10 @@ def _take_over(
     port over (the app's `ports` reset, its container port exposed), so that a new container
     can start beside the old one."""
     published = {
-        name: host_ports(project.services[name].config)
+        name: [str(port) for port in published_ports(project.services[name].config)]
         for names in members.values()
         for name in names
-        if host_ports(project.services[name].config)
+        if published_ports(project.services[name].config)
     }
     if not published:
         known = ", ".join(project.services) or "none"
@@ -216,27 +217,17 @@ def _taken(name: str, config: Mapping[str, Any], port: int) -> list[tuple[str, i
     """The (host address, host port) pairs zdd's nginx takes over from the app: each entry
     of its `ports` that publishes one TCP host port for the port it serves on; refused for any
     other entry (UDP, a range, another container port), which nginx cannot carry for it."""
-    entries = config.get("ports") or []
     taken = []
-    for entry in [entries] if isinstance(entries, str | int) else entries:
-        if isinstance(entry, dict):
-            address, published = str(entry.get("host_ip") or ""), str(entry.get("published", ""))
-            target, protocol = str(entry.get("target", "")), str(entry.get("protocol") or "tcp")
-        else:
-            text, _, protocol = str(entry).partition("/")
-            parts = text.rsplit(":", 2)
-            address = parts[0] if len(parts) == 3 else ""
-            published = parts[-2] if len(parts) >= 2 else ""
-            target, protocol = parts[-1], protocol or "tcp"
-        if published == "":  # a container port alone: a random host port, nothing to take
+    for entry in port_entries(config):
+        if entry.host == "":  # a container port alone: a random host port, nothing to take
             continue
-        if protocol != "tcp" or not is_number(published) or target != str(port):
+        if entry.protocol != "tcp" or not is_number(entry.host) or entry.target != str(port):
             raise UsageError(
-                f"{name} publishes {entry!r}: zdd init takes over one TCP host port per app, "
-                f"for the port it serves on ({port}); publish only that one, or move the "
-                "others to a proxy of yours"
+                f"{name} publishes {entry.written!r}: zdd init takes over one TCP host port "
+                f"per app, for the port it serves on ({port}); publish only that one, or move "
+                "the others to a proxy of yours"
             )
-        taken.append((address.strip("[]"), int(published)))
+        taken.append((entry.address, int(entry.host)))
     return taken
 
 

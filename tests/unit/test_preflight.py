@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from zdd.cli import app
-from zdd.project import host_ports
+from zdd.project import published_ports
 
 from .test_cli import error_line, fake_compose
 
@@ -151,14 +151,17 @@ def test_no_healthcheck_is_a_warning_said_before_the_plan(tmp_path: Path) -> Non
     [
         (["3000"], []),
         (["8080:3000"], ["8080"]),
+        (["0.0.0.0:8080:3000"], ["8080"]),
         (["127.0.0.1:8080:3000/tcp"], ["127.0.0.1:8080"]),
+        (["[::1]:8080:3000"], ["[::1]:8080"]),
+        (["8080-8081:3000-3001/udp"], ["8080-8081/udp"]),
         ("8080:3000", ["8080"]),
         ([{"target": 3000, "published": 8080}], ["8080"]),
         ([{"target": 3000}], []),
     ],
 )
-def test_host_ports(ports: object, published: list[str]) -> None:
-    assert host_ports({"ports": ports}) == published
+def test_published_ports(ports: object, published: list[str]) -> None:
+    assert [str(port) for port in published_ports({"ports": ports})] == published
 
 
 def test_discovery_says_when_a_held_container_would_lose_its_database(tmp_path: Path) -> None:

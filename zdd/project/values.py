@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from zdd.errors import ComposeFileError, UsageError
@@ -59,22 +59,33 @@ def _port(value: Any, where: str) -> int:
     return int(text)
 
 
-def host_ports(config: Mapping[str, Any]) -> list[str]:
-    """The host ports a service publishes (`HOST:CONTAINER`, `IP:HOST:CONTAINER`, the long
-    syntax's `published`); a container port alone publishes a random one, not listed."""
+@dataclass(frozen=True)
+class PortEntry:
+    """One `ports` entry, in either syntax, by its parts: the host address ("" for every
+    one), host port or range ("" for a random one), container port, protocol."""
+
+    address: str
+    host: str
+    target: str
+    protocol: str
+    written: Any = field(default=None, compare=False)  # the entry as the file has it
+
+
+def port_entries(config: Mapping[str, Any]) -> list[PortEntry]:
+    """The service's `ports` entries, each split into its parts (a single string or number
+    counts as a list of one; compose v1 prints `[::1]:8000:3000` as `::1:8000:3000/tcp`)."""
     entries = config.get("ports") or []
-    found: list[str] = []
+    found = []
     for entry in [entries] if isinstance(entries, str | int) else entries:
         if isinstance(entry, dict):
-            if entry.get("published") not in (None, ""):
-                ip = entry.get("host_ip") or ""
-                found.append(f"{ip}:{entry['published']}".lstrip(":"))
-            continue
-        parts = str(entry).split("/", 1)[0].rsplit(":", 2)
-        if len(parts) == 3 and parts[1]:
-            found.append(f"{parts[0]}:{parts[1]}")
-        elif len(parts) == 2 and parts[0]:
-            found.append(parts[0])
+            address, host = str(entry.get("host_ip") or ""), str(entry.get("published") or "")
+            target, protocol = str(entry.get("target", "")), str(entry.get("protocol") or "tcp")
+        else:
+            text, _, protocol = str(entry).partition("/")
+            parts = text.rsplit(":", 2)
+            address = parts[0].strip("[]") if len(parts) == 3 else ""
+            host, target = (parts[-2] if len(parts) >= 2 else ""), parts[-1]
+        found.append(PortEntry(address, host, target, protocol or "tcp", entry))
     return found
 
 
@@ -114,22 +125,14 @@ class HostPort:
 def published_ports(config: Mapping[str, Any]) -> list[HostPort]:
     """The host ports a service publishes, in either syntax (one that compose would refuse is
     left to compose to say; a container port alone publishes a random one, not listed)."""
-    entries = config.get("ports") or []
     found = []
-    for entry in [entries] if isinstance(entries, str | int) else entries:
-        if isinstance(entry, dict):
-            address, host = str(entry.get("host_ip") or ""), str(entry.get("published") or "")
-            protocol = str(entry.get("protocol") or "tcp")
-        else:
-            text, _, protocol = str(entry).partition("/")
-            parts = text.rsplit(":", 2)  # compose v1 prints `::1:8000:3000`, no brackets
-            if len(parts) < 2:
-                continue
-            address, host = (parts[0].strip("[]") if len(parts) == 3 else ""), parts[-2]
-        span = re.fullmatch(r"([0-9]+)(?:-([0-9]+))?", host)
+    for entry in port_entries(config):
+        span = re.fullmatch(r"([0-9]+)(?:-([0-9]+))?", entry.host)
         if span:
             first = int(span.group(1))
-            found.append(HostPort(address, first, int(span.group(2) or first), protocol or "tcp"))
+            found.append(
+                HostPort(entry.address, first, int(span.group(2) or first), entry.protocol)
+            )
     return found
 
 
