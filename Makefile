@@ -56,7 +56,7 @@ deploy: $(VENV)/.installed images
 	@curl -s $(DEMO_URL)
 
 test: $(VENV)/.installed images browser
-	$(PY) -m pytest $(PARALLEL) -m "not restarts_engine"
+	$(PY) -m pytest $(PARALLEL) -m "not restarts_engine" --durations=25
 	$(PY) -m pytest -m restarts_engine
 
 test-unit: $(VENV)/.installed

@@ -201,14 +201,14 @@ Verify = Annotated[
     ),
 ]
 Monitor = Annotated[
-    float,
+    float | None,
     typer.Option(
         metavar="SECONDS",
         min=0,
         max=86400,
         callback=finite,
         help="Seconds to keep watching a sibling after it turned ready; an exit or `unhealthy` "
-        "in that window rolls it back.",
+        "in that window rolls it back (default: its deploy.update_config.monitor, else 0).",
     ),
 ]
 OrderOption = Annotated[
@@ -218,8 +218,9 @@ OrderOption = Annotated[
         help="How each sibling is replaced: stop-first (the seed's sequence: drained, "
         "stopped, then its new container started and gated) or start-first (its new "
         "container started and gated beside the old one, admitted, then the old one drained "
-        "and removed: capacity never drops). Default: stop-first for siblings, start-first "
-        "for a service without siblings; where its container_name or a fixed host port keeps "
+        "and removed: capacity never drops). Default: its deploy.update_config.order, else "
+        "stop-first for siblings, start-first for a service without siblings; where its "
+        "container_name or a fixed host port keeps "
         "two copies from running at once, refused (exit 2) with the fix unless stop-first is "
         "asked for here.",
     ),

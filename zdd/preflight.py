@@ -25,6 +25,7 @@ from zdd.project import (
     replicas,
     service_port,
     side_by_side_blockers,
+    update_order,
 )
 from zdd.proxy.modes import MODES
 
@@ -205,10 +206,11 @@ def _stop_first_single(
 ) -> Iterator[Finding]:
     """A single service replaced stop-first: its one container is out while it is replaced."""
     blockers = side_by_side_blockers(config)
+    asked = _stop_first_asked(options, config)
     why = (
         f"it cannot run two copies side by side ({', '.join(blockers)})"
-        if blockers and options.order is not Order.STOP_FIRST
-        else "--order stop-first"
+        if blockers and not asked
+        else asked
     )
     count = replicas(config)
     if isinstance(count, int) and count > 1:
@@ -216,12 +218,21 @@ def _stop_first_single(
             "refuse",
             f"{service}: stop-first ({why}) replaces one container, and it has {count} replicas",
         )
-    asked = options.order is Order.STOP_FIRST  # the break was asked for
     yield Finding(
         "refuse" if MODES[options.proxy].controlled or not asked else "warn",
         f"{service} is replaced stop-first because {why}: it serves no request from its stop "
         f"until its new container is ready{_fix(blockers) if not asked else ''}",
     )
+
+
+def _stop_first_asked(options: DeployOptions, config: Mapping[str, Any]) -> str:
+    """Who asked for stop-first (the break it makes is then theirs): --order, else the
+    service's deploy.update_config.order; "" when nobody did."""
+    if options.order is Order.STOP_FIRST:
+        return "--order stop-first"
+    if options.order is None and update_order(config) is Order.STOP_FIRST:
+        return "deploy.update_config.order is stop-first"
+    return ""
 
 
 def _fix(blockers: list[str]) -> str:

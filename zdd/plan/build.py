@@ -17,7 +17,15 @@ from zdd.plan.builds import Builds, plan_builds
 from zdd.plan.gates import gate_for
 from zdd.plan.options import DeployOptions
 from zdd.plan.steps import Command, Plan, Retag, Retire, Rotate, RotateAction, Step, Verb
-from zdd.project import Group, Project, Role, Service, replicas, side_by_side_blockers
+from zdd.project import (
+    Group,
+    Project,
+    Role,
+    Service,
+    replicas,
+    side_by_side_blockers,
+    update_order,
+)
 from zdd.proxy.modes import MODES
 
 
@@ -123,14 +131,22 @@ def _start_first(
     project: Project, groups: Sequence[Group], singles: Sequence[str], options: DeployOptions
 ) -> tuple[str, ...]:
     """The units rolled out start-first: all of them under `--order start-first`, none under
-    `--order stop-first`; by default the single services whose containers can run side by
-    side (the others are stop-first: the preflight refuses that break unless --order stop-first
-    asked for it, and names the fix)."""
+    `--order stop-first`; else those whose `deploy.update_config.order` is start-first, and
+    the single services without one whose containers can run side by side (the others are
+    stop-first: the preflight refuses that break unless stop-first was asked for, and names
+    the fix)."""
     if options.order is Order.START_FIRST:
         return (*(s for g in groups for s in g.siblings), *singles)
     if options.order is Order.STOP_FIRST:
         return ()
-    return tuple(s for s in singles if not side_by_side_blockers(project.services[s].config))
+    chosen = [s for g in groups for s in g.siblings
+              if update_order(project.services[s].config) is Order.START_FIRST]  # fmt: skip
+    for single in singles:
+        config = project.services[single].config
+        order = update_order(config)
+        if order is Order.START_FIRST or (order is None and not side_by_side_blockers(config)):
+            chosen.append(single)
+    return tuple(chosen)
 
 
 def _existing(units: Sequence[str], existing: Mapping[str, int] | None) -> dict[str, int]:

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 from zdd.errors import UsageError
 from zdd.plan.options import DeployOptions
-from zdd.project import healthcheck_disabled, healthcheck_of, service_port
+from zdd.project import healthcheck_disabled, healthcheck_of, service_port, update_monitor
 
 
 class GateSource(StrEnum):
@@ -85,7 +85,8 @@ def gate_for(
     too), else --health-path, else the delay. `image_check`: the image's HEALTHCHECK budget,
     0 for none, None when the image was not there to look at."""
     gate = _gate_policy(config, service, options, image_check)
-    return replace(gate, monitor=options.monitor, health_timeout=options.health_timeout)
+    monitor = options.monitor if options.monitor is not None else update_monitor(config)
+    return replace(gate, monitor=monitor or 0.0, health_timeout=options.health_timeout)
 
 
 def _gate_policy(

@@ -28,5 +28,6 @@ class DeployOptions:
     pre_stop: str | None = None
     post_start: str | None = None
     verify: str | None = None
-    monitor: float = 0.0
-    order: Order | None = None  # None: siblings stop-first, single services start-first
+    monitor: float | None = None  # None: each unit's deploy.update_config.monitor, else 0
+    order: Order | None = None  # None: each unit's update_config.order, else siblings
+    # stop-first, single services start-first

@@ -19,6 +19,8 @@ from zdd.project.values import (
     replicas,
     service_port,
     side_by_side_blockers,
+    update_monitor,
+    update_order,
 )
 
 __all__ = [
@@ -46,4 +48,6 @@ __all__ = [
     "replicas",
     "service_port",
     "side_by_side_blockers",
+    "update_monitor",
+    "update_order",
 ]

@@ -10,6 +10,7 @@ from typing import Any
 
 from zdd.errors import ComposeFileError, UsageError
 from zdd.health import healthcheck_budget
+from zdd.order import Order
 
 # Go's duration units, as compose takes them (`100us`, `100µs` with either micro sign)
 _UNITS = {
@@ -194,6 +195,26 @@ def replicas(config: Mapping[str, Any]) -> int | str | None:
         return None
     text = str(value).strip()
     return int(text) if is_number(text) else text
+
+
+def update_config(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The service's `deploy.update_config` (compose itself ignores it; zdd honours its
+    `order` and `monitor` on the compose engine)."""
+    deploy = config.get("deploy")
+    found = deploy.get("update_config") if isinstance(deploy, Mapping) else None
+    return found if isinstance(found, Mapping) else {}
+
+
+def update_order(config: Mapping[str, Any]) -> Order | None:
+    """`update_config.order` (compose allows only start-first and stop-first)."""
+    value = update_config(config).get("order")
+    return Order(value) if value in tuple(Order) else None
+
+
+def update_monitor(config: Mapping[str, Any]) -> float | None:
+    """`update_config.monitor`, in seconds."""
+    value = update_config(config).get("monitor")
+    return None if value is None else parse_duration(value)
 
 
 def networks_of(config: Mapping[str, Any]) -> set[str]:
