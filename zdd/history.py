@@ -142,15 +142,18 @@ def listing(runner: CommandRunner, project: str) -> list[dict[str, Any]]:
         runner.run(["docker", "image", "inspect", "--", *(f"{repo}:{t}" for t in tags)])
     )
     found = []
-    for tag, image in zip(tags, images, strict=False):
+    for image in images:
         labels = (image.get("Config") or {}).get("Labels") or {}
-        if labels.get(LABEL) != project:
+        named = [
+            t.split(":", 1)[1] for t in image.get("RepoTags") or () if t.startswith(f"{repo}:")
+        ]
+        if labels.get(LABEL) != project or not named:
             continue  # another project whose name maps to the same repository
         summary = {key: labels.get(f"io.zdd.{key}", "") for key in SUMMARY}
         summary["exit_code"] = int(summary["exit_code"] or 0)
         summary["seconds"] = float(summary["seconds"] or 0)
-        found.append({"id": tag, "project": project, **summary})
-    return found
+        found.append({"id": max(named), "project": project, **summary})
+    return sorted(found, key=lambda record: str(record["id"]), reverse=True)
 
 
 def one(runner: CommandRunner, project: str, record_id: str) -> dict[str, Any]:

@@ -303,7 +303,7 @@ class FakeEngine:
         """`docker import -m COMMENT --change "LABEL k=v ..." - TAG`: a record kept."""
         change = args[args.index("--change") + 1].removeprefix("LABEL ")
         labels = dict(word.split("=", 1) for word in shlex.split(change))
-        self.records[args[-1]] = {"Comment": args[args.index("-m") + 1],
+        self.records[args[-1]] = {"Comment": args[args.index("-m") + 1], "RepoTags": [args[-1]],
                                   "Config": {"Labels": labels}}  # fmt: skip
         return "sha256:record"
 
