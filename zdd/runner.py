@@ -9,6 +9,7 @@ import os
 import queue
 import shlex
 import signal
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -80,10 +81,11 @@ class Runner:
         except sh.CommandNotFound as err:
             hint = INSTALL_HINT if argv[0] in ("docker", "docker-compose") else "check the name"
             raise ComposeUnavailableError(f"{argv[0]} not found: {hint}") from err
+        # No `_timeout`: sh notices the exit of a command that has one only at its next 0.1 s
+        # tick (every compose call took 100 ms or more); Pending keeps the timeout instead.
         process = command(
             *argv[1:],
             _in=stdin,
-            _timeout=timeout,
             _env=dict(env) if env is not None else None,
             _err_to_out=merge_stderr,
             _tty_out=False,
@@ -97,6 +99,7 @@ class Runner:
         self.calls += 1
         self.started = [p for p in self.started if not p.done]
         self.started.append(Pending(self, tuple(argv), process, timeout))
+        self.started[-1].arm()
         return self.started[-1]
 
 
@@ -116,6 +119,22 @@ class Pending:
     process: Any  # sh.RunningCommand
     timeout: float | None
     done: bool = False  # waited for
+    expired: bool = False  # stopped at its timeout
+    timer: threading.Timer | None = None
+
+    def arm(self) -> None:
+        """At `timeout`, the command is killed and its process group told to end."""
+        if self.timeout is not None:
+            self.timer = threading.Timer(self.timeout, self._expire)
+            self.timer.daemon = True
+            self.timer.start()
+
+    def _expire(self) -> None:
+        self.expired = True
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.process.pid, signal.SIGKILL)
+        # what it started (`docker compose` runs the compose plugin as its child) is in its group
+        terminate_group(self.process)
 
     def result(self) -> str:
         """Wait for the command; its stdout, or ComposeCommandError."""
@@ -131,17 +150,16 @@ class Pending:
                     self.process.wait(timeout=5)
                 raise
         except sh.ErrorReturnCode as err:
+            if self.expired:
+                raise ComposeCommandError(
+                    self.argv, TIMED_OUT, f"timed out after {self.timeout} s"
+                ) from err
             stderr = err.stderr.decode(errors="replace")
             log.debug("exit %s: %s", err.exit_code, stderr.strip())
             raise ComposeCommandError(self.argv, err.exit_code, stderr) from err
-        except sh.TimeoutException as err:
-            # sh killed the command itself; what it started (`docker compose` runs the
-            # compose plugin as its child) is in the same group
-            terminate_group(self.process)
-            raise ComposeCommandError(
-                self.argv, TIMED_OUT, f"timed out after {self.timeout} s"
-            ) from err
         finally:
+            if self.timer is not None:
+                self.timer.cancel()
             self.done = True
             self.runner.seconds += time.monotonic() - started
         return str(self.process)
