@@ -29,6 +29,7 @@ KEEP = 20  # records kept per project
 LABEL = "io.zdd.history"  # the project, on every record
 SUMMARY = ("command", "result", "exit_code", "started", "seconds")  # also kept as labels
 EMPTY_ARCHIVE = "\0" * 1024  # a tar archive with no file: the image has no layer content
+MAX_RECORD = 16 << 20  # bytes a record may inflate to
 RECORD_ID = re.compile(r"[0-9]{8}T[0-9]{6}-[0-9]{3}")  # UTC time and milliseconds: sortable
 
 
@@ -109,7 +110,8 @@ class Recorder:
 
 def _plain(data: Mapping[str, object]) -> dict[str, Any]:
     """An event's data as JSON can hold it."""
-    return json.loads(json.dumps(dict(data), default=str))  # type: ignore[no-any-return]
+    plain: dict[str, Any] = json.loads(json.dumps(dict(data), default=str))
+    return plain
 
 
 def save(runner: CommandRunner, record: Mapping[str, Any]) -> str:
@@ -168,9 +170,30 @@ def one(runner: CommandRunner, project: str, record_id: str) -> dict[str, Any]:
         if "no such image" not in err.stderr.lower():
             raise
         raise UsageError(f"no record {record_id} of {project} (`zdd history` lists them)") from None
-    image = json.loads(output)[0]
-    try:
-        record: dict[str, Any] = json.loads(zlib.decompress(base64.b64decode(image["Comment"])))
-    except (KeyError, ValueError, zlib.error):
+    try:  # a record is anybody's image: inflated within a bound, its shape checked
+        inflate = zlib.decompressobj()
+        text = inflate.decompress(base64.b64decode(json.loads(output)[0]["Comment"]), MAX_RECORD)
+        if inflate.unconsumed_tail:
+            raise ValueError("too large")
+        record: dict[str, Any] = json.loads(text)
+        _check(record)
+    except (KeyError, IndexError, TypeError, ValueError, zlib.error):
         raise UsageError(f"record {record_id} of {project} cannot be read") from None
     return record
+
+
+def _check(record: Any) -> None:
+    """What zdd's own records hold, where `zdd history` and the page read it (ValueError)."""
+    if not isinstance(record, dict) or not all(
+        isinstance(record.get(k), list) for k in ("events", "traffic", "argv")
+    ):
+        raise ValueError("not a record")
+    for key in ("id", "project", "command", "started", "result", "error"):
+        record[key] = str(record.get(key, ""))
+    record["exit_code"], record["seconds"] = int(record["exit_code"]), float(record["seconds"])
+    for entry in (*record["events"], *record["traffic"]):
+        if not isinstance(entry, dict):
+            raise ValueError("not a record")
+        float(entry["t"])  # every entry has its second
+    for second in record["traffic"]:
+        int(second["requests"]), int(second["failed"]), float(second["p99_ms"])

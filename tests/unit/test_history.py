@@ -4,11 +4,15 @@ there is no such record. The engine tier shows it through real deploys (test_fau
 
 from __future__ import annotations
 
+import base64
+import zlib
+from typing import Any
+
 import pytest
 
 from zdd.errors import DeployError, UsageError
 from zdd.events import Event
-from zdd.history import KEEP, Recorder, history_repo, listing, one, save
+from zdd.history import KEEP, MAX_RECORD, Recorder, history_repo, listing, one, save
 from zdd.output import history_lines
 
 from .fakes import FakeClock, FakeEngine
@@ -16,9 +20,7 @@ from .fakes import FakeClock, FakeEngine
 START = 1_796_645_000.25  # 2026-12-07T...Z
 
 
-def a_run(
-    clock: FakeClock, error: BaseException | None, project: str = "shop"
-) -> dict[str, object]:
+def a_run(clock: FakeClock, error: BaseException | None, project: str = "shop") -> dict[str, Any]:
     """A deploy's record: a mode line, two steps 1.5 s apart, the summary; ended by `error`."""
     clock.now = START
     recorder = Recorder("deploy", ["deploy", "web"], clock=clock)
@@ -47,7 +49,7 @@ def test_a_record_holds_each_event_at_its_second_and_how_the_run_ended(
     error: BaseException | None, result: str, code: int, line: str
 ) -> None:
     record = a_run(FakeClock(), error)
-    assert [(e["t"], e["event"], e["message"]) for e in record["events"]] == [  # type: ignore[attr-defined]
+    assert [(e["t"], e["event"], e["message"]) for e in record["events"]] == [
         (0.0, "mode", "proxy: nginx (managed)"),
         (1.5, "step", "compose build"),
         (3.0, "summary", "deployed web"),
@@ -93,3 +95,25 @@ def test_any_project_name_makes_a_valid_repository() -> None:
     assert history_repo("my_app") == "zdd-history/my-app"
     assert history_repo("_app") == "zdd-history/app"
     assert history_repo("__") == "zdd-history/project"
+
+
+@pytest.mark.parametrize(
+    "comment",
+    [
+        "not base64 at all!",
+        base64.b64encode(
+            zlib.compress(b"0" * (MAX_RECORD + 1))
+        ).decode(),  # inflates past the bound
+        base64.b64encode(
+            zlib.compress(b'{"events": [{"t": "soon"}], "traffic": [], "argv": []}')
+        ).decode(),
+    ],
+)
+def test_a_record_planted_by_someone_else_is_one_line(comment: str) -> None:
+    """A record is an image anybody with the engine can make: zdd reads it within a bound
+    and checks its shape, or refuses it in one line (never a traceback, never 16 MB more)."""
+    engine = FakeEngine("shop")
+    tag = "zdd-history/shop:20261207T120000-000"
+    engine.records[tag] = {"Comment": comment, "RepoTags": [tag], "Config": {"Labels": {}}}
+    with pytest.raises(UsageError, match="cannot be read"):
+        one(engine, "shop", "20261207T120000-000")

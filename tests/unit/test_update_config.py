@@ -18,8 +18,14 @@ from .conftest import Load, Write
 NGINX = DeployOptions(proxy=ProxyMode.NGINX)
 
 
+def _cli(project: Project) -> ComposeCli:
+    """The argv builder that loaded the project (load_project always gives one)."""
+    assert project.cli is not None
+    return project.cli
+
+
 def _plan(project: Project, options: DeployOptions = NGINX) -> tuple[list[str], list[Gate]]:
-    cli = ComposeCli(binary=project.cli.binary, files=project.files, project_name=project.name)  # type: ignore[union-attr]
+    cli = _cli(project)
     plan = build_plan(project, cli, options, existing={s: 1 for s in project.services})
     return [s.kind for s in plan.steps], [s for s in plan.steps if isinstance(s, Gate)]
 
@@ -59,7 +65,7 @@ def test_a_file_that_asks_start_first_where_two_copies_cannot_run_is_refused(
     write("p/compose.yaml", "services:\n  web:\n    build: .\n    ports: ['8080:3000']\n"
           "    deploy: {update_config: {order: start-first}}\n")  # fmt: skip
     project = load(cwd="p")
-    cli = ComposeCli(binary=project.cli.binary, files=project.files, project_name="p")  # type: ignore[union-attr]
+    cli = _cli(project)
     plan = build_plan(project, cli, DeployOptions(proxy=ProxyMode.NONE), existing={"web": 1})
     found = preflight(project, DeployOptions(proxy=ProxyMode.NONE), (), plan.singles,
                       plan.start_first)  # fmt: skip
@@ -73,7 +79,7 @@ def test_a_file_that_asks_stop_first_takes_the_break_as_asked(write: Write, load
     write("p/compose.yaml", "services:\n  web:\n    build: .\n    expose: ['3000']\n"
           "    deploy: {update_config: {order: stop-first}}\n")  # fmt: skip
     project = load(cwd="p")
-    cli = ComposeCli(binary=project.cli.binary, files=project.files, project_name="p")  # type: ignore[union-attr]
+    cli = _cli(project)
     options = DeployOptions(proxy=ProxyMode.NONE)
     plan = build_plan(project, cli, options, existing={"web": 1})
     assert plan.start_first == ()
