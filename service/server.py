@@ -17,6 +17,8 @@ Environment (all off by default):
                            30), exit 0.  abrupt: exit at once with os._exit(143)
   CRASH_ON_START           1: exit 1 right away
   UNHEALTHY_AFTER_SECONDS  /health answers 503 once the process is that old
+  ERROR_RATE               float 0..1: that share of the requests to other paths than /health
+                           answer 500 (spread evenly: with 0.2, every fifth)
   NEEDS_TCP                host:port (a stand-in database): warming up (503) until a TCP
                            connection to it opens, tried every 0.2 s
 """
@@ -67,9 +69,20 @@ LISTEN_DELAY = _env_float("LISTEN_DELAY_SECONDS")
 REQUEST_DELAY = _env_float("REQUEST_DELAY_SECONDS")
 UNHEALTHY_AFTER = _env_float("UNHEALTHY_AFTER_SECONDS", -1.0)
 SHUTDOWN_TIMEOUT = _env_float("SHUTDOWN_TIMEOUT_SECONDS", 30.0)
+ERROR_RATE = _env_float("ERROR_RATE")
 SIGTERM_MODE = (os.environ.get("SIGTERM_MODE", "graceful") or "graceful").strip().lower()
 
 ready_at = None  # monotonic time when warm-up ends; set when the port is bound
+served = [0]  # requests to other paths than /health so far (ERROR_RATE)
+served_lock = threading.Lock()
+
+
+def _fails_now():
+    """Whether this request is one of the ERROR_RATE share that answers 500."""
+    with served_lock:
+        served[0] += 1
+        n = served[0]
+    return int(n * ERROR_RATE) > int((n - 1) * ERROR_RATE)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -119,6 +132,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         if REQUEST_DELAY > 0:
             time.sleep(REQUEST_DELAY)
+        if ERROR_RATE > 0 and _fails_now():
+            self._send(500, "failed (ERROR_RATE)\n")
+            return
         if path == "/version":
             self._send(200, VERSION + "\n")
             return

@@ -10,10 +10,13 @@ from functools import partial
 
 from zdd.containers import Container, inspect, passes_check, project_containers
 from zdd.errors import ComposeCommandError, UsageError, ZddError
-from zdd.health import GateError, wait_healthy, wait_http, wait_running, watch
-from zdd.plan import Gate, GatePolicy, GateSource
+from zdd.health import GateError, check_alive, wait_healthy, wait_http, wait_running, watch
+from zdd.plan import Gate, GatePolicy, GateSource, Watch
 from zdd.ports import CommandRunner
 from zdd.proxy import Rotation
+from zdd.traffic import breach
+
+TICK = 0.5  # seconds between two looks at an admission window's traffic and containers
 
 # Both run inside the new container (`sh -s -- URL`): the URL is requested from the container
 # itself, so it works where container IPs are not reachable from the host. Neither goes through
@@ -87,6 +90,7 @@ class Gating:
     sleep: Callable[[float], None]
     waited: float = 0.0  # seconds spent sleeping between polls of a gate
     said: dict[str, str] = field(default_factory=dict)  # a gate the plan could not know, in words
+    judged: dict[str, dict[str, object]] = field(default_factory=dict)  # unit -> window numbers
 
     def _wait(self, seconds: float) -> None:
         self.waited += seconds
@@ -160,6 +164,61 @@ class Gating:
             return ready
         except GateError as err:
             raise GateError(f"{err}{self._log_tail(container_id)}") from err
+
+    def window(self, step: Watch, new: Sequence[Container]) -> None:
+        """The admission window: for `step.seconds`, the new containers' requests (as the
+        proxy logs them) against the others', and the new containers' state; over budget,
+        gone or unhealthy: GateError, at once."""
+        logged = self.rotation.open_window(step.service, new)
+        if not logged and not step.asked:
+            self.said[step.service] = (
+                f"# no admission window for {step.service}: the proxy does not log requests "
+                "for zdd (README: The error budget)"
+            )
+            return
+        restarts = {c.id: c.restart_count for c in new}
+        started = self.clock()
+        try:
+            looks = 0
+            while (spent := self.clock() - started) < step.seconds:
+                looks += 1  # a broken release is seen within 0.1 s under load: look soon
+                self._wait(min(TICK, 0.1 * looks, step.seconds - spent))
+                for container in inspect(self.runner, list(restarts)):
+                    check_alive(container, restarts[container.id])
+                    if container.health == "unhealthy":
+                        raise GateError(
+                            f"{step.service}: turned unhealthy within the --monitor window"
+                        )
+                fresh, others = self.rotation.traffic()
+                why = breach(fresh, others, step.budget)
+                if why:
+                    raise GateError(
+                        f"{step.service}: over the error budget {self.clock() - started:.1f} s "
+                        f"after admission, {why} (new: {fresh.describe()}; the others: "
+                        f"{others.describe()})"
+                    )
+        finally:
+            self.rotation.close_window()
+        if not logged:
+            self.said[step.service] = (
+                f"# watched {step.service} {step.seconds:g} s: it kept running (its requests "
+                "not judged: the proxy does not log them for zdd)"
+            )
+            return
+        self.judged[step.service] = {
+            "new": {"requests": fresh.requests, "failed": fresh.errors, "median": fresh.median},
+            "others": {"requests": others.requests, "failed": others.errors,
+                       "median": others.median},
+        }  # fmt: skip
+        verdict = (
+            "within budget"
+            if fresh.requests >= step.budget.min_requests
+            else "too few to judge, admitted"
+        )
+        self.said[step.service] = (
+            f"# watched {step.service} {step.seconds:g} s on real traffic: {fresh.describe()}; "
+            f"the others: {others.describe()}: {verdict}"
+        )
 
     def _log_tail(self, container_id: str) -> str:
         try:

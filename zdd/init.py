@@ -295,6 +295,11 @@ events {{ worker_connections 1024; }}
 
 http {{
     resolver 127.0.0.11 valid=1s ipv6=off;   # Docker's DNS, for the fallbacks
+    # zdd's error budget: each request's server, status and time, logged only while zdd
+    # watches a new container (README: The error budget)
+    log_format zdd '$msec $upstream_addr $upstream_status $upstream_response_time';
+    map $host $zdd_window {{ include /etc/nginx/zdd/window*.map; }}
+    access_log /tmp/zdd-traffic.log zdd if=$zdd_window;
 {upstreams}{blocks}}}
 """
 

@@ -208,7 +208,35 @@ Monitor = Annotated[
         max=86400,
         callback=finite,
         help="Seconds to keep watching a sibling after it turned ready; an exit or `unhealthy` "
-        "in that window rolls it back (default: its deploy.update_config.monitor, else 0).",
+        "in that window rolls it back (default: its deploy.update_config.monitor, else 0). "
+        "Behind the managed nginx the window follows admission and judges the sibling on the "
+        "requests the proxy logs for it (the error budget; default 2 s where nginx logs for "
+        "zdd; 0: no window).",
+    ),
+]
+MaxErrorRate = Annotated[
+    float | None,
+    typer.Option(
+        metavar="SHARE",
+        min=0,
+        max=1,
+        callback=finite,
+        help="Error budget: roll a new container back when the share of its requests that fail "
+        "(5xx or no answer, as the managed nginx logs them) exceeds the others' by more "
+        "than this in the admission window (at least 20 requests and 5 failures to judge; "
+        "default: `x-zdd: {max_error_rate}`, else 0.05).",
+    ),
+]
+MaxLatencyRatio = Annotated[
+    float | None,
+    typer.Option(
+        metavar="RATIO",
+        min=0,
+        max=1000,
+        callback=finite,
+        help="Error budget: roll a new container back when its median response time in the "
+        "admission window is more than RATIO times the others' (times under 10 ms count as "
+        "10 ms; 0: off; default: `x-zdd: {max_latency_ratio}`, else 5).",
     ),
 ]
 OrderOption = Annotated[

@@ -86,6 +86,8 @@ class Recovery:
         self.report(Event("warning", f"rolling {sibling} back to image {old.image_id[7:19]}"))
         try:
             self.runner.run(["docker", "tag", "--", old.image_id, self.baseline.image_name(old)])
+            if any(isinstance(s, Rotate) and s.action is RotateAction.ADMIT for s in done):
+                self.rotation.drain(sibling)  # its window failed: out of rotation first
             if not replaced:  # only drained (or retagged): the old container still runs
                 self.rotation.admit(sibling, old)
                 return f"{sibling} kept its running container"

@@ -21,7 +21,18 @@ from zdd.errors import (
 )
 from zdd.events import Event, Reporter
 from zdd.gating import Gating
-from zdd.plan import Command, Gate, Plan, Retag, Retire, RotateAction, Step, Verb, down_first
+from zdd.plan import (
+    Command,
+    Gate,
+    Plan,
+    Retag,
+    Retire,
+    RotateAction,
+    Step,
+    Verb,
+    Watch,
+    down_first,
+)
 from zdd.ports import CommandRunner
 from zdd.proxy import NoRotation, Rotation
 from zdd.proxy.modes import capabilities
@@ -209,14 +220,23 @@ class Rollout:
                 message = f"{err}; {outcome}; the siblings after it were not touched"
                 raise DeployError(message) from err
             done.append(step)
-            seconds = round(self.clock() - step_started, 2)
-            data = {"service": step.service, "kind": step.kind, "seconds": seconds}
-            said = self.gating.said.pop(step.service, "") if isinstance(step, Gate) else ""
-            self.report(Event("step", said or step.describe(), data))  # what zdd really did
+            self._done(step, self.clock() - step_started)
             if self.stop_requested and step.service is not None and not warned:
                 warned = True
                 self.report(Event("warning", f"stopping once {step.service} is done"))
         self._record(sibling)  # the last unit: run() says the summary, then the interrupt
+
+    def _done(self, step: Step, seconds: float) -> None:
+        """Say what the step really did (a gate or window: in the words it found)."""
+        data: dict[str, object] = {
+            "service": step.service,
+            "kind": step.kind,
+            "seconds": round(seconds, 2),
+        }
+        said = self.gating.said.pop(step.service, "") if isinstance(step, Gate | Watch) else ""
+        if isinstance(step, Watch) and step.service in self.gating.judged:
+            data["traffic"] = self.gating.judged.pop(step.service)
+        self.report(Event("step", said or step.describe(), data))
 
     def _check_engine(self, sibling: str | None, err: ZddError) -> None:
         """A step failed: if the engine itself is gone, say so (exit 3) and change nothing more."""
@@ -259,6 +279,9 @@ class Rollout:
             self.ready[step.service] = self.fresh[step.service][0]
         elif isinstance(step, Gate):
             self.ready[step.service] = self.gating.gate(step)
+        elif isinstance(step, Watch):
+            new = self.fresh[step.service] if step.start_first else [self.ready[step.service]]
+            self.gating.window(step, new)
         elif isinstance(step, Retire):
             self._retire(step)
         elif isinstance(step, Retag):

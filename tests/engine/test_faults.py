@@ -88,11 +88,55 @@ def test_bad_release_rolls_back(stack: Stack, flaw: str, proxy: str) -> None:
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith("zdd: error: service_a") and words in error, error
     assert report.failed == 0, report.summary()
-    assert {v for v, *_ in report.versions()} <= old_versions, "only the old version served"
+    if proxy != "nginx" or flaw != "unhealthy-after-5s":  # else it served in its window
+        assert {v for v, *_ in report.versions()} <= old_versions, "only the old version served"
     assert served_versions(report, 1.5) <= old_versions
     assert after["service_b"] == before["service_b"], "service_b never stopped"
     assert after["service_a"][2] == before["service_a"][2], "service_a on its previous image"
     assert after["service_a"][0] != before["service_a"][0]
+
+
+BUDGET_BREACHES = {
+    # name: (image env, zdd flags, words the error must contain)
+    "answers-500-to-20%": ({"ERROR_RATE": "0.2"}, (), "failed share"),
+    "5x-slower": ({"REQUEST_DELAY_SECONDS": "0.1"}, ("--max-latency-ratio", "3"), "median time"),
+}
+
+
+@pytest.mark.parametrize("breach", BUDGET_BREACHES)
+def test_a_release_over_the_error_budget_is_rolled_back(stack: Stack, breach: str) -> None:
+    """It passes its healthcheck, is admitted, and does worse than the others on real
+    requests: rolled back within the admission window (default 2 s), exit 1, with the numbers;
+    the clients' failures are the release's own 500s, bounded by the window."""
+    image_env, flags, words = BUDGET_BREACHES[breach]
+    stack.env["REQUEST_DELAY_SECONDS"] = "0.02"  # the old version: 20 ms a request
+    stack.deploy()
+    before = started_at(stack)
+    old_versions = {a["version"] for a in (fetch(stack.url) for _ in range(10))}
+
+    release(stack, "2", image_env=image_env)
+    load = probe(stack.url).start()
+    time.sleep(1)
+    result = stack.zdd("deploy", *flags)
+    report = settle(load, 300, seconds=2)
+    after = started_at(stack)
+    record(f"over budget: {breach}", stack, f"exit {result.returncode}", report)
+
+    assert result.returncode == 1, result.stderr
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("zdd: error: service_a: over the error budget"), error
+    assert words in error and "the others: 0 of" in error, error
+    assert "service_a is back on its previous version" in error, error
+    new = [s for s in report.samples if s.version and s.version not in old_versions]
+    assert new, "the new version was admitted and served in its window"
+    if "ERROR_RATE" in image_env:  # only the new version's own 500s, a fifth of its requests
+        assert set(report.failures) == {"5xx"}, report.summary()
+        assert 0 < report.failed <= 0.3 * (len(new) + report.failed) + 5, (report.failed, len(new))
+    else:
+        assert report.failed == 0, report.summary()
+    assert served_versions(report, 1.5) <= old_versions, "the old version serves again"
+    assert after["service_b"] == before["service_b"], "service_b never stopped"
+    assert after["service_a"][2] == before["service_a"][2], "service_a on its previous image"
 
 
 def test_rollback_after_good_deploy(stack: Stack) -> None:

@@ -9,14 +9,16 @@ from dataclasses import dataclass, field
 
 from zdd.containers import Container
 from zdd.errors import ComposeCommandError, DeployError
-from zdd.proxy.nginx import APPLY_SCRIPT, MARK, READ_SCRIPT, SHOW_CONFIG
+from zdd.proxy.nginx import MARK, READ_SCRIPT, SHOW_CONFIG
+from zdd.proxy.nginx_log import APPLY_SCRIPT
 from zdd.runner import ENDED
+from zdd.traffic import Sample, Unobserved
 
 from .fakes import FakeEngine
 
 
 @dataclass
-class FakeRotation:
+class FakeRotation(Unobserved):
     """A proxy zdd controls (zdd.proxy.Rotation): which containers of each service are in
     rotation (filled from the running ones at `sync` unless a test set it), every call kept
     in `calls` (`drain service_a`, `admit service_a <id>`, `route web +<ids> -<ids>`).
@@ -31,6 +33,10 @@ class FakeRotation:
     dead: bool = False
     on_call: Callable[[str], None] = lambda call: None
     healed: bool = False  # what sync answers: it changed the proxy
+    # service -> the tries its new containers and the others get in its admission window (a
+    # proxy that logs for zdd); a service left out: nothing logged
+    logged: dict[str, tuple[Sample, Sample]] = field(default_factory=dict)
+    window: str = ""
     _seen: dict[str, int] = field(default_factory=dict)
 
     def sync(self, containers: Sequence[Container]) -> bool:
@@ -72,6 +78,24 @@ class FakeRotation:
         self._call("route", f"route {service} +{','.join(added)} -{','.join(removed)}")
         kept = [i for i in self.members.get(service, []) if i not in removed]
         self.members[service] = kept + [i for i in added if i not in kept]
+
+    def open_window(self, service: str, containers: Sequence[Container]) -> bool:
+        """Logging starts, where the test gave the service's traffic (else: a proxy that does
+        not log for zdd, no call)."""
+        if service not in self.logged:
+            return False
+        self._call("open_window", f"open_window {service} {','.join(c.id for c in containers)}")
+        self.window = service
+        return True
+
+    def traffic(self) -> tuple[Sample, Sample]:
+        """The traffic the test gave."""
+        return self.logged[self.window] if self.window else (Sample(), Sample())
+
+    def close_window(self) -> None:
+        """Logging stops."""
+        self._call("close_window", "close_window")
+        self.window = ""
 
     def _call(self, action: str, call: str) -> None:
         self.calls.append(call)
@@ -116,7 +140,7 @@ class FakeNginx:
                 f"{MARK} {path}\n" + (f"{self.files[path]}\n" if path in self.files else "")
                 for path in paths
             )
-        path, text, ticks, _confirm = shlex.split(script[: -len(APPLY_SCRIPT)])[2:]
+        path, text, ticks, _confirm, *_window = shlex.split(script[: -len(APPLY_SCRIPT)])[2:]
         self.applies.append((path, text, ticks != "0"))
         self.files[path] = text
         return ""

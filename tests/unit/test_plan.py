@@ -303,6 +303,8 @@ services:
                 "up -d --no-deps --no-build --no-recreate --scale app=2 -- app",
                 "# wait until each new app container (1) is healthy (at most 28 s)",
                 "# admit the new app containers: into rotation, confirm each",
+                "# watch the new app containers 2 s on real traffic (failed share at most 5% "
+                "over the others', median time at most 5x theirs), else roll back",
                 "# drain the old app containers: out of rotation, wait for their in-flight "
                 "requests",
                 "# docker stop <the old app containers>, then docker rm them",
@@ -530,8 +532,8 @@ def test_order_start_first_replaces_each_sibling_beside_its_old_one(seed: Projec
     plan = build_plan(seed, _cli(seed), options, existing={"service_a": 1, "service_b": 1})
     assert plan.start_first == ("service_a", "service_b") and plan.singles == ()
     kinds = [s.kind for s in plan.steps]
-    one = ["tag", "start", "gate", "admit", "drain", "retire"]
-    assert kinds == ["build", *one, *one], "admitted before the old one is drained"
+    one = ["tag", "start", "gate", "admit", "watch", "drain", "retire"]
+    assert kinds == ["build", *one, *one], "admitted and watched before the old is drained"
     scale = [s.describe() for s in plan.steps if s.kind == "start"]
     assert [argv.split(" -- ")[0].rsplit(" ", 1)[1] for argv in scale] == [
         "service_a=2",

@@ -8,7 +8,7 @@ import pytest
 
 from zdd.compose import ComposeCli
 from zdd.order import Order
-from zdd.plan import DeployOptions, Gate, build_plan
+from zdd.plan import DeployOptions, Gate, Watch, build_plan
 from zdd.preflight import preflight
 from zdd.project import Project
 from zdd.proxy import ProxyMode
@@ -48,9 +48,14 @@ def test_the_file_s_order_and_monitor_are_honoured_where_no_flag_says_otherwise(
 ) -> None:
     write("p/compose.yaml", SIBLINGS.format(update="{order: start-first, monitor: 15s}"))
     project = load(cwd="p", compose=compose)
-    one = ["tag", "start", "gate", "admit", "drain", "retire"]
-    kinds, gates = _plan(project)
-    assert kinds == ["build", *one, *one], "start-first, as the file asks"
+    one = ["tag", "start", "gate", "admit", "watch", "drain", "retire"]
+    cli = _cli(project)
+    plan = build_plan(project, cli, NGINX, existing={s: 1 for s in project.services})
+    assert [s.kind for s in plan.steps] == ["build", *one, *one], "start-first, as the file asks"
+    windows = [s for s in plan.steps if isinstance(s, Watch)]
+    assert [(w.seconds, w.asked) for w in windows] == [(15.0, True), (15.0, True)]
+    assert "watch the new a containers 15 s on real traffic" in windows[0].describe()
+    kinds, gates = _plan(project, DeployOptions(proxy=ProxyMode.NONE))  # no traffic to read
     assert [g.monitor for g in gates] == [15.0, 15.0]
     assert "then watch it 15 s" in gates[0].describe()
     flags = DeployOptions(proxy=ProxyMode.NGINX, order=Order.STOP_FIRST, monitor=0.0)

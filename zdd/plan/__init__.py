@@ -25,6 +25,7 @@ from zdd.plan.steps import (
     RotateAction,
     Step,
     Verb,
+    Watch,
     down_first,
 )
 
@@ -42,6 +43,7 @@ __all__ = [
     "RotateAction",
     "Step",
     "Verb",
+    "Watch",
     "build_plan",
     "build_rollback_plan",
     "down_first",

@@ -14,9 +14,9 @@ from zdd.compose import ComposeCli
 from zdd.errors import UsageError
 from zdd.order import Order
 from zdd.plan.builds import Builds, plan_builds
-from zdd.plan.gates import gate_for
+from zdd.plan.gates import Gate, gate_for
 from zdd.plan.options import DeployOptions
-from zdd.plan.steps import Command, Plan, Retag, Retire, Rotate, RotateAction, Step, Verb
+from zdd.plan.steps import Command, Plan, Retag, Retire, Rotate, RotateAction, Step, Verb, Watch
 from zdd.project import (
     Group,
     Project,
@@ -26,7 +26,10 @@ from zdd.project import (
     side_by_side_blockers,
     update_order,
 )
-from zdd.proxy.modes import MODES
+from zdd.proxy.modes import MODES, Capabilities
+from zdd.traffic import Budget
+
+WINDOW = 2.0  # seconds: the admission window behind the managed nginx, unless asked otherwise
 
 
 def build_plan(
@@ -215,12 +218,15 @@ def start_first_steps(
     argv = cli.scale_up(service, before + count, start=not held)
     steps.append(Command(argv, Verb.START, service))
     seen = (image_checks or {}).get(cli.image_name(service, config))
-    steps.append(replace(gate_for(config, service, options, seen), containers=count, held=held))
+    gate = replace(gate_for(config, service, options, seen), containers=count, held=held)
+    gate, watch = _window(gate, mode, options, _budget(project, options), start_first=True)
+    steps.append(gate)
     if mode.admits:
         settle = options.settle if held else 0.0
         steps.append(
             Rotate(service, RotateAction.ADMIT, True, held, settle, confirmed=mode.confirms)
         )
+    steps += watch if before else []  # a first deploy: nothing to judge against or go back to
     if before:
         if mode.drains:
             steps.append(Rotate(service, RotateAction.DRAIN, start_first=True))
@@ -250,10 +256,43 @@ def replace_steps(
     config = project.services[sibling].config
     image = cli.image_name(sibling, config)
     seen = (image_checks or {}).get(image)
-    steps.append(replace(gate_for(config, sibling, options, seen), held=held))
+    gate = replace(gate_for(config, sibling, options, seen), held=held)
+    gate, watch = _window(gate, mode, options, _budget(project, options), start_first=False)
+    steps.append(gate)
     if mode.admits:
         settle = options.settle if held else 0.0
         steps.append(
             Rotate(sibling, RotateAction.ADMIT, held=held, settle=settle, confirmed=mode.confirms)
         )
-    return steps
+    return steps + watch
+
+
+def _budget(project: Project, options: DeployOptions) -> Budget:
+    """The error budget: the flags, else the top-level `x-zdd`, else the defaults."""
+    settings, default = project.settings, Budget()
+    rate, ratio = options.max_error_rate, options.max_latency_ratio
+    return Budget(
+        settings.get("max_error_rate", default.max_error_rate) if rate is None else rate,
+        settings.get("max_latency_ratio", default.max_latency_ratio) if ratio is None else ratio,
+    )
+
+
+def _window(
+    gate: Gate,
+    mode: Capabilities,
+    options: DeployOptions,
+    budget: Budget,
+    *,
+    start_first: bool,
+) -> tuple[Gate, list[Step]]:
+    """Behind a proxy whose traffic zdd reads (the managed nginx), the monitor window comes
+    after admission, as the error budget's window (WINDOW when none was asked); elsewhere it
+    stays a watch of the container before admission."""
+    if not mode.observes:
+        return gate, []
+    asked = options.monitor is not None or gate.monitor > 0  # the flag, or the file's
+    seconds = gate.monitor if asked else WINDOW
+    if seconds <= 0:
+        return gate, []
+    watch = Watch(gate.service, seconds, budget, start_first, asked)
+    return replace(gate, monitor=0.0), [watch]

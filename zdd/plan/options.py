@@ -28,6 +28,11 @@ class DeployOptions:
     pre_stop: str | None = None
     post_start: str | None = None
     verify: str | None = None
-    monitor: float | None = None  # None: each unit's deploy.update_config.monitor, else 0
+    # None: each unit's deploy.update_config.monitor, else 0 (behind the managed nginx: the
+    # admission window's default, WINDOW)
+    monitor: float | None = None
+    # the admission window's error budget; None: `x-zdd`'s, else traffic.Budget's default
+    max_error_rate: float | None = None
+    max_latency_ratio: float | None = None
     order: Order | None = None  # None: each unit's update_config.order, else siblings
     # stop-first, single services start-first

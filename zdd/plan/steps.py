@@ -10,6 +10,7 @@ from typing import ClassVar
 
 from zdd.plan.gates import Gate
 from zdd.project import Group
+from zdd.traffic import Budget
 
 
 class Verb(StrEnum):
@@ -88,6 +89,30 @@ class Rotate:
 
 
 @dataclass(frozen=True)
+class Watch:
+    """The admission window: for `seconds` after the new containers were admitted, judge them
+    on the requests the proxy gives them (its `zdd` access log) against the others, and watch
+    them run; over `budget`, unhealthy or gone: the unit's turn fails (rolled back).
+    `asked`: the window was asked for (--monitor, update_config.monitor); else it is the
+    default, run only where the proxy logs for zdd."""
+
+    service: str
+    seconds: float
+    budget: Budget
+    start_first: bool = False
+    asked: bool = False
+    kind: ClassVar[str] = "watch"
+
+    def describe(self) -> str:
+        """What the window does, in words."""
+        who = f"the new {self.service} containers" if self.start_first else self.service
+        return (
+            f"# watch {who} {self.seconds:g} s on real traffic ({self.budget.describe()}), "
+            "else roll back"
+        )
+
+
+@dataclass(frozen=True)
 class Retag:
     """Point the sibling's image name back at its previous release (`zdd rollback`)."""
 
@@ -113,7 +138,7 @@ class Retire:
         return f"# docker stop {flags}<the old {self.service} containers>, then docker rm them"
 
 
-Step = Command | Gate | Rotate | Retag | Retire
+Step = Command | Gate | Rotate | Watch | Retag | Retire
 
 
 @dataclass(frozen=True)

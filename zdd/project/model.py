@@ -21,6 +21,8 @@ SETTINGS_KEYS = (  # the top-level `x-zdd` keys zdd reads
     "proxy_service",
     "engine",
     "registry",
+    "max_error_rate",
+    "max_latency_ratio",
 )
 ENGINES = ("compose", "swarm")
 SERVICE_KEYS = ("port", "role")  # a service's own `x-zdd` keys
@@ -192,6 +194,10 @@ def check_settings(settings: Any) -> Mapping[str, Any]:
         )
     if not isinstance(settings.get("registry", ""), str):
         raise ComposeFileError("x-zdd: registry must be HOST[:PORT]")
+    for key, top in (("max_error_rate", 1), ("max_latency_ratio", 1000)):
+        value = settings.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= top:
+            raise ComposeFileError(f"x-zdd: {key} must be a number from 0 to {top}, got {value!r}")
     if proxy == ProxyMode.AUTO:  # chosen from the project, as with no setting at all
         return {key: value for key, value in settings.items() if key != "proxy"}
     return settings

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from zdd.proxy.modes import ProxyMode, RotationSettings, capabilities
+from zdd.traffic import Sample, Unobserved
 
 if TYPE_CHECKING:
     from zdd.containers import Container
@@ -43,8 +44,18 @@ class Rotation(Protocol):
         """Start-first: put a single service's `admit` containers in rotation and take its
         `drain` ones out; return when the proxy serves the first and is done with the second."""
 
+    def open_window(self, service: str, containers: Sequence[Container]) -> bool:
+        """Start logging the requests of the unit's group, `containers` being the new ones;
+        whether the proxy can (else there is nothing to judge)."""
 
-class NoRotation:
+    def traffic(self) -> tuple[Sample, Sample]:
+        """The tries the new containers and the others got since the window opened."""
+
+    def close_window(self) -> None:
+        """Stop logging (idempotent)."""
+
+
+class NoRotation(Unobserved):
     """`--proxy none`: gating and rollback only."""
 
     def sync(self, containers: Sequence[Container]) -> bool:

@@ -20,6 +20,7 @@ from typing import Any
 from zdd.containers import Container, by_service
 from zdd.ports import CommandRunner
 from zdd.project import Project
+from zdd.traffic import Unobserved
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def attachments_of(project: Project, service: str) -> list[Attachment]:
 
 
 @dataclass
-class DiscoveryRotation:
+class DiscoveryRotation(Unobserved):
     """Holds new containers off the proxy's networks until their gate passes."""
 
     runner: CommandRunner

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from zdd.containers import Container
 from zdd.errors import ComposeCommandError, DeployError, UsageError
 from zdd.ports import CommandRunner
+from zdd.traffic import Unobserved
 
 
 def check_hook(flag: str, command: str | None) -> None:
@@ -29,7 +30,7 @@ def check_hook(flag: str, command: str | None) -> None:
 
 
 @dataclass
-class ExternalRotation:
+class ExternalRotation(Unobserved):
     """Runs the user's host-side hooks around each replacement."""
 
     runner: CommandRunner

@@ -57,6 +57,9 @@ class Capabilities:
     confirms: bool  # admission is confirmed through the proxy: it serves the new container
     controlled: bool  # zdd decides which containers get requests: zero failed requests
     renders_upstream: bool  # zdd writes each container's address and port into the proxy
+    # zdd reads the requests the proxy gave each container (its `zdd` access log): the error
+    # budget of the admission window
+    observes: bool
     needs_proxy_service: bool  # the proxy is a service of the project (refused when missing)
     runs_hooks: bool  # the user's --pre-stop / --post-start run around each replacement
     healed: bool  # a guardian heals the proxy when the deploy dies (`zdd heal`)
@@ -112,11 +115,13 @@ MODES: Mapping[ProxyMode, Capabilities] = {
         confirms=True,
         controlled=True,
         renders_upstream=True,
+        observes=True,
         needs_proxy_service=True,
         runs_hooks=False,
         healed=True,
         promise="zdd drains, gates and admits each sibling (or new container) in the proxy it "
-        "manages: zero failed requests",
+        "manages: zero failed requests; each one admitted is judged on the requests the proxy "
+        "logs for it (error budget), and rolled back if it does worse than the others",
         routing="zdd controlled the routing (its nginx)",
         rotation=_nginx,
     ),
@@ -127,6 +132,7 @@ MODES: Mapping[ProxyMode, Capabilities] = {
         confirms=False,
         controlled=False,
         renders_upstream=False,
+        observes=False,
         needs_proxy_service=False,
         runs_hooks=True,
         healed=False,
@@ -142,6 +148,7 @@ MODES: Mapping[ProxyMode, Capabilities] = {
         confirms=False,
         controlled=False,
         renders_upstream=False,
+        observes=False,
         needs_proxy_service=False,  # its networks are read when there is one
         runs_hooks=False,
         healed=False,
@@ -161,6 +168,7 @@ MODES: Mapping[ProxyMode, Capabilities] = {
         confirms=False,
         controlled=False,
         renders_upstream=False,
+        observes=False,
         needs_proxy_service=False,
         runs_hooks=False,
         healed=False,

@@ -10,8 +10,8 @@ The user's nginx config holds, per group (base service `app` here):
 zdd writes `/etc/nginx/zdd/<base>/servers.conf` inside the proxy container and applies it
 with a script that tests, reloads and waits for the old workers to finish, run in one shell
 (`docker exec -i PROXY sh -s`) kept open for the whole command. Every command starts by
-reconciling that file with the engine (a ready sibling out of rotation is admitted, one that
-is gone is taken out); a proxy that stops mid-deploy is started again and re-rendered.
+reconciling that file with the engine; a proxy that stops mid-deploy is started again and
+re-rendered. An admission window reads the requests nginx logs for zdd (nginx_log.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import shlex
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib.resources import files
 
 from zdd.compose import ComposeCli
 from zdd.containers import Container, by_service, project_containers, readiness
@@ -30,12 +29,13 @@ from zdd.health import wait_until
 from zdd.ports import CommandRunner, ScriptShell
 from zdd.project import Project, service_port
 from zdd.proxy.address import shared_address
+from zdd.proxy.nginx_log import APPLY_SCRIPT, LOGS_FOR_ZDD, TRAFFIC_LOG, WINDOW_MAP, Window
 from zdd.runner import ENDED
+from zdd.traffic import Sample
 
 UPSTREAM_DIR = "/etc/nginx/zdd"
 TICK = 0.05  # the apply script's poll interval, seconds
 REVIVALS = 3  # tries to bring a proxy that stopped mid-command back
-APPLY_SCRIPT = files("zdd.proxy").joinpath("nginx_apply.sh").read_text(encoding="utf-8")
 # Prints each file's text and a newline after a line `MARK FILE` (nothing for a missing one).
 MARK = "==zdd=="
 READ_SCRIPT = f'for f in "$@"; do echo "{MARK} $f"; [ ! -f "$f" ] || {{ cat "$f"; echo; }}; done'
@@ -77,6 +77,8 @@ class NginxRotation:
     shell: ScriptShell | None = None  # in the proxy container, opened by sync()
     stale: set[str] = field(default_factory=set)  # ids never admitted while they run
     beside: dict[str, str] = field(default_factory=dict)  # sibling -> its start-first new one
+    logs: bool = False  # the running nginx logs for zdd (LOGS_FOR_ZDD in `nginx -T`)
+    window: Window | None = None  # the admission window open now
 
     def __post_init__(self) -> None:
         if self.proxy_service not in self.project.services:
@@ -114,6 +116,9 @@ class NginxRotation:
         shown = self._run(SHOW_CONFIG)
         if "# configuration file" not in shown:
             return  # no nginx -T to read: nothing to tell
+        self.logs = bool(LOGS_FOR_ZDD.search(shown))
+        if f"# configuration file {WINDOW_MAP}:" in shown:  # a zdd died with a window open
+            self._run(f"rm -f {WINDOW_MAP} && nginx -s reload && : > {TRAFFIC_LOG}")
         for base in self.units:
             if not re.search(
                 rf"\binclude\s+[\"']?{re.escape(UPSTREAM_DIR)}/{re.escape(base)}/", shown, re.M
@@ -259,6 +264,29 @@ class NginxRotation:
         drained = bool(set(before) - set(members))
         self._apply(base, drain=drained, confirm=" ".join(added.values()))
 
+    def open_window(self, service: str, containers: Sequence[Container]) -> bool:
+        """Start the `zdd` access log (one reload), the unit's new containers being
+        `containers`; whether this nginx logs for zdd at all."""
+        if not self.logs:
+            return False
+        base = self.base_of[service]
+        new = {self._address(base, c) for c in containers}
+        self.window = Window(base, new, set(self.members.get(base, {}).values()) - new)
+        self._apply(base, window="on")
+        return True
+
+    def traffic(self) -> tuple[Sample, Sample]:
+        """The tries the window's new containers and the group's others got so far."""
+        if self.window is None:
+            return Sample(), Sample()
+        return self.window.take(self._run(self.window.read_script()))
+
+    def close_window(self) -> None:
+        """Stop the `zdd` access log (one reload) and empty it."""
+        if self.window is not None:
+            base, self.window = self.window.base, None
+            self._apply(base, window="off")
+
     def _use(self, proxy: Container) -> None:
         """Work with this proxy container, through a shell opened in it."""
         if self.shell is not None:
@@ -302,12 +330,15 @@ class NginxRotation:
             for base, path in zip(bases, paths, strict=True)
         }
 
-    def _apply(self, base: str, *, drain: bool = False, confirm: str = "") -> None:
+    def _apply(
+        self, base: str, *, drain: bool = False, confirm: str = "", window: str = ""
+    ) -> None:
         """Render and reload. Admitting (`confirm`) does not wait for the old workers: they
-        finish their requests to the siblings that stay in rotation."""
+        finish their requests to the siblings that stay in rotation. `window`: on, off."""
         assert self.proxy is not None
         ticks = max(1, round(self.drain_timeout / TICK)) if drain else 0
-        arguments = [upstream_file(base), servers_text(self.members[base]), str(ticks), confirm]
+        servers = servers_text(self.members[base])
+        arguments = [upstream_file(base), servers, str(ticks), confirm, window]
         script = f"{shlex.join(['set', '--', *arguments])}\n{APPLY_SCRIPT}"
         try:
             # the confirm: 10 tries of at most 2 s and a 1 s pause, per address
@@ -364,5 +395,5 @@ class NginxRotation:
         self._use(running[0])
         assert self.shell is not None
         for base, members in self.members.items():
-            arguments = [upstream_file(base), servers_text(members), "0", ""]
+            arguments = [upstream_file(base), servers_text(members), "0", "", ""]
             self.shell.run(f"{shlex.join(['set', '--', *arguments])}\n{APPLY_SCRIPT}", 30)

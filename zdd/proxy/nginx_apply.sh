@@ -1,15 +1,18 @@
 # Runs inside the proxy container, in a subshell of zdd's shell there (POSIX sh), after
-# `set -- FILE SERVERS DRAIN_TICKS [CONFIRM]`; its stderr is merged into its stdout.
+# `set -- FILE SERVERS DRAIN_TICKS [CONFIRM [WINDOW]]`; its stderr is merged into its stdout.
 # Writes the upstream servers (nothing more when FILE already holds them), tests and reloads
 # nginx, waits until the new worker generation serves, then until every worker of the old
 # generation has exited (their in-flight requests are done), at most DRAIN_TICKS x 50 ms
 # (DRAIN_TICKS 0: no wait). CONFIRM (IP:PORT, or several separated by spaces) is then
-# requested from here.
+# requested from here. WINDOW `on` starts the `zdd` access log (LOG, emptied; the map file
+# WINDOW_MAP turns it on) with the reload, `off` stops it; empty: left as it is.
 # Exit: 0 done; 3 nginx -t refused the config; 5 the reload failed (the previous file is
 # put back in both cases); 4 no new workers after the reload. Prints `unchanged`,
 # `drained TICKS` or `drain-timeout ALIVE` on stdout.
 set -eu
-file=$1 servers=$2 ticks=$3 confirm=${4:-}
+LOG=/tmp/zdd-traffic.log               # the `zdd` access log (nginx.conf: access_log)
+WINDOW_MAP=/etc/nginx/zdd/window.map   # included by the map that turns it on
+file=$1 servers=$2 ticks=$3 confirm=${4:-} window=${5:-}
 
 workers() {
     for dir in /proc/[0-9]*; do
@@ -38,7 +41,7 @@ done
 echo $$ > "$lock/pid"
 trap '[ "$(cat "$lock/pid" 2> /dev/null)" != "$$" ] || rm -rf "$lock"' EXIT
 printf '%s' "$servers" > "$file.next"
-if [ -z "$confirm" ] && [ -f "$file" ] && cmp -s "$file.next" "$file"; then
+if [ -z "$confirm$window" ] && [ -f "$file" ] && cmp -s "$file.next" "$file"; then
     rm -f "$file.next"
     echo unchanged
     exit 0
@@ -46,6 +49,10 @@ fi
 if [ -f "$file" ]; then cp "$file" "$file.prev"; else : > "$file.prev"; fi
 old=$(workers)
 mv "$file.next" "$file"
+case "$window" in
+    on) : > "$LOG" && printf 'default 1;\n' > "$WINDOW_MAP" ;;
+    off) rm -f "$WINDOW_MAP" ;;
+esac
 if ! out=$(nginx -t 2>&1); then
     mv "$file.prev" "$file"
     printf '%s\n' "$out" | grep -m 1 emerg >&2 || printf '%s\n' "$out" | head -n 1 >&2
@@ -67,6 +74,7 @@ while :; do
     if [ "$i" -ge 200 ]; then echo "no new nginx workers 10 s after reload" >&2; exit 4; fi
     sleep 0.05
 done
+[ "$window" != off ] || : > "$LOG"
 
 j=0
 while [ "$ticks" -gt 0 ]; do
