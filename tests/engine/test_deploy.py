@@ -41,8 +41,10 @@ def test_first_deploy_then_new_version(stack: Stack) -> None:
     report = load.stop()
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
-    per_sibling = ["tag", "drain", "stop", "up", "gate", "admit"]
+    per_sibling = ["tag", "drain", "stop", "up", "gate", "admit", "watch"]
     assert [e["kind"] for e in events if e["event"] == "step"] == ["build", *per_sibling * 2]
+    windows = [e["traffic"] for e in events if e.get("kind") == "watch"]
+    assert all(w["new"]["requests"] > 0 and w["new"]["failed"] == 0 for w in windows), windows
     summary = events[-1]
     assert summary["event"] == "summary" and summary["siblings"] == list(SIBLINGS)
     assert summary["seconds"] > summary["command_seconds"] + summary["waited_seconds"] > 0

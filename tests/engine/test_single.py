@@ -91,7 +91,7 @@ def test_start_first_zero_failed(stack: Stack, scenario: str, replicas: int) -> 
     # capacity never drops: the new ones are admitted before any old one is drained
     events = [json.loads(line) for line in result.stdout.splitlines()]
     kinds = [e["kind"] for e in events if e["event"] == "step"]
-    assert kinds == ["build", "start", "gate", "admit", "drain", "retire"]
+    assert kinds == ["build", "start", "gate", "admit", "watch", "drain", "retire"]
     assert events[-1]["services"] == ["app"] and events[-1]["routing_controlled"] is True
 
     new = app_containers(stack)
@@ -169,7 +169,7 @@ def test_sibling_group_start_first(stack: Stack, scenario: str) -> None:
     assert all(v.startswith("2-") for v in served_versions(report, 1.5))
     events = [json.loads(line) for line in result.stdout.splitlines()]
     kinds = [e["kind"] for e in events if e["event"] == "step"]
-    one = ["tag", "start", "gate", "admit", "drain", "retire"]
+    one = ["tag", "start", "gate", "admit", "watch", "drain", "retire"]
     assert kinds == ["build", *one, *one], "never below full capacity: admit before drain"
     after = stack.containers()
     assert set(after) == {"proxy", "service_a", "service_b"}
