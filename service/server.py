@@ -3,6 +3,9 @@
 GET|POST|HEAD /   200, JSON {"version", "host", "method", "path", "received"}
 GET /version      200, the version as plain text
 GET /health       200 "ok" when ready, 503 while warming up or once unhealthy
+GET /stream?seconds=S   server-sent events: `data: N` every 0.2 s for S seconds (default 5),
+                        then `event: end`
+GET /ws?seconds=S       a WebSocket: a text frame `N` every 0.2 s for S seconds, then a close
 
 version = "<VERSION>-<BUILD_ID>" (files next to this script; BUILD_ID is written at image
 build time, "dev" when absent). host = the hostname (the container id under Docker).
@@ -23,6 +26,8 @@ Environment (all off by default):
                            connection to it opens, tried every 0.2 s
 """
 
+import base64
+import hashlib
 import json
 import os
 import select
@@ -138,9 +143,40 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/version":
             self._send(200, VERSION + "\n")
             return
+        if path in ("/stream", "/ws"):
+            self._stream(path == "/ws")
+            return
         body = {"version": VERSION, "host": HOSTNAME, "method": self.command,
                 "path": path, "received": received}
         self._send(200, json.dumps(body) + "\n", "application/json")
+
+    def _stream(self, websocket):
+        """A long-lived response: server-sent events, or WebSocket frames; one every 0.2 s."""
+        query = dict(p.partition("=")[::2] for p in self.path.partition("?")[2].split("&") if p)
+        seconds = float(query.get("seconds") or 5)
+        if websocket:
+            key = self.headers.get("Sec-WebSocket-Key", "")
+            accept = base64.b64encode(hashlib.sha1(
+                (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+            self.wfile.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                              f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
+                              f"X-Version: {VERSION}\r\n\r\n").encode())
+        else:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("X-Accel-Buffering", "no")  # nginx: pass each event on at once
+            self.send_header("X-Version", VERSION)
+            self.end_headers()
+        n, end = 0, time.monotonic() + seconds
+        while time.monotonic() < end:
+            text = str(n).encode()
+            self.wfile.write(bytes([0x81, len(text)]) + text if websocket
+                             else b"data: " + text + b"\n\n")
+            self.wfile.flush()
+            n += 1
+            time.sleep(0.2)
+        # the end, said: a stream cut short (its container stopped) ends without it
+        self.wfile.write(bytes([0x88, 0]) if websocket else b"event: end\ndata: end\n\n")
 
     do_GET = do_POST = do_HEAD = _handle
 

@@ -1,9 +1,9 @@
 """One run's record drawn as one self-contained page (`zdd history ID --html FILE`): a timeline
 per container (each step it went through: built, drained, stopped, started, gated, admitted,
-retired), and under it, on the same time axis, the requests and failures per second and the
-p99 latency the --verify probe saw, so that one sees at a glance where the deploy spent its
-time and whether anyone noticed. Inline SVG and CSS, no script, nothing fetched; every name
-and message from the record is escaped."""
+watched in its admission window, retired), and under it, on the same time axis, the requests
+and failures per second and the p99 latency the --verify probe saw, so that one sees at a
+glance where the deploy spent its time and whether anyone noticed. Inline SVG and CSS, no
+script, nothing fetched; every name and message from the record is escaped."""
 
 from __future__ import annotations
 
@@ -23,10 +23,11 @@ COLORS = {  # a step's kind -> its colour
     "start": "#2e86c1",
     "gate": "#8e44ad",
     "admit": "#27ae60",
+    "watch": "#16a085",  # the admission window: judged on real traffic
     "retire": "#7f8c8d",
     "retag": "#b0b0b0",
 }
-PHASES = ("build", "drain", "stop", "up", "start", "gate", "admit", "retire")  # the legend
+PHASES = ("build", "drain", "stop", "up", "start", "gate", "admit", "watch", "retire")  # the legend
 
 
 def _steps(record: Mapping[str, Any]) -> list[dict[str, Any]]:

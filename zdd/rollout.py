@@ -27,6 +27,7 @@ from zdd.plan import (
     Plan,
     Retag,
     Retire,
+    Rotate,
     RotateAction,
     Step,
     Verb,
@@ -36,6 +37,7 @@ from zdd.plan import (
 from zdd.ports import CommandRunner
 from zdd.proxy import NoRotation, Rotation
 from zdd.proxy.modes import capabilities
+from zdd.proxy.nginx_files import Connections
 from zdd.recovery import Baseline, Recovery, restore_untouched_tags, rollback_targets
 from zdd.releases import Ledger
 from zdd.runner import check_engine
@@ -236,7 +238,18 @@ class Rollout:
         said = self.gating.said.pop(step.service, "") if isinstance(step, Gate | Watch) else ""
         if isinstance(step, Watch) and step.service in self.gating.judged:
             data["traffic"] = self.gating.judged.pop(step.service)
+        counted = self._drained(step)
+        if counted is not None:  # long-lived ones (streams, WebSockets) cut, if any, said
+            data["connections"] = {"open": counted.open, "finished": counted.open - counted.cut,
+                                   "cut": counted.cut}  # fmt: skip
+            said = f"{step.describe()} ({counted.describe()})" if counted.open else said
         self.report(Event("step", said or step.describe(), data))
+
+    def _drained(self, step: Step) -> Connections | None:
+        """A drain step's count of the proxy's connections to what it took out."""
+        if isinstance(step, Rotate) and step.action is RotateAction.DRAIN:
+            return self.rotation.drained(step.service)
+        return None
 
     def _check_engine(self, sibling: str | None, err: ZddError) -> None:
         """A step failed: if the engine itself is gone, say so (exit 3) and change nothing more."""

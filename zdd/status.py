@@ -11,7 +11,7 @@ from zdd.errors import ComposeCommandError
 from zdd.lock import holder
 from zdd.project import service_port
 from zdd.proxy.modes import MODES, ProxyMode
-from zdd.proxy.nginx import upstream_file
+from zdd.proxy.nginx_files import upstream_file
 from zdd.releases import Ledger
 from zdd.session import Session
 

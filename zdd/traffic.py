@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from zdd.containers import Container
+    from zdd.proxy.nginx_files import Connections
 
 LOG_FORMAT = "zdd"  # the log_format's name zdd looks for in `nginx -T`
 LATENCY_FLOOR = 0.01  # seconds: a median below it counts as it (nginx logs milliseconds)
@@ -136,7 +137,8 @@ def breach(new: Sample, others: Sample, budget: Budget) -> str:
 
 
 class Unobserved:
-    """A proxy whose traffic zdd does not read: no admission window to judge."""
+    """A proxy whose traffic zdd does not read: no admission window to judge, no connections
+    counted at a drain."""
 
     def open_window(self, service: str, containers: Sequence[Container]) -> bool:
         """Nothing to log: no window."""
@@ -148,3 +150,7 @@ class Unobserved:
 
     def close_window(self) -> None:
         """Nothing to close."""
+
+    def drained(self, service: str) -> Connections | None:
+        """No connections counted."""
+        return None

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 
 from zdd.containers import Container
 from zdd.errors import ComposeCommandError, DeployError
-from zdd.proxy.nginx import MARK, READ_SCRIPT, SHOW_CONFIG
-from zdd.proxy.nginx_log import APPLY_SCRIPT
+from zdd.proxy.nginx_files import APPLY_SCRIPT, MARK, READ_SCRIPT, SHOW_CONFIG, Connections
 from zdd.runner import ENDED
 from zdd.traffic import Sample, Unobserved
 
@@ -37,6 +36,7 @@ class FakeRotation(Unobserved):
     # proxy that logs for zdd); a service left out: nothing logged
     logged: dict[str, tuple[Sample, Sample]] = field(default_factory=dict)
     window: str = ""
+    connections: dict[str, Connections] = field(default_factory=dict)  # service -> at its drain
     _seen: dict[str, int] = field(default_factory=dict)
 
     def sync(self, containers: Sequence[Container]) -> bool:
@@ -96,6 +96,10 @@ class FakeRotation(Unobserved):
         """Logging stops."""
         self._call("close_window", "close_window")
         self.window = ""
+
+    def drained(self, service: str) -> Connections | None:
+        """The connections the test said the service's drain found."""
+        return self.connections.pop(service, None)
 
     def _call(self, action: str, call: str) -> None:
         self.calls.append(call)

@@ -14,7 +14,7 @@ from zdd.errors import ComposeFileError, DeployError, ExitCode
 from zdd.plan import DeployOptions, Watch, build_plan
 from zdd.project import check_settings
 from zdd.proxy import ProxyMode
-from zdd.proxy.nginx_log import LOGS_FOR_ZDD, Window
+from zdd.proxy.nginx_files import LOGS_FOR_ZDD, Window
 from zdd.traffic import Budget, Sample, breach, parse
 
 from .fake_proxy import FakeRotation

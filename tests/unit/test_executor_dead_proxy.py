@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from zdd.errors import DeployError, ExitCode, RollbackError, ZddError
-from zdd.proxy.nginx import NginxRotation, servers_text, upstream_file
+from zdd.proxy.nginx import NginxRotation
+from zdd.proxy.nginx_files import servers_text, upstream_file
 
 from .fake_proxy import FakeNginx, FakeRotation
 from .fakes import NEW, OLD, FakeEngine

@@ -18,7 +18,8 @@ from zdd.containers import Container
 from zdd.errors import DeployError, ExitCode, UsageError
 from zdd.plan import DeployOptions, build_plan, down_first
 from zdd.proxy import ProxyMode
-from zdd.proxy.nginx import NginxRotation, rendered_siblings, servers_text, upstream_file
+from zdd.proxy.nginx import NginxRotation
+from zdd.proxy.nginx_files import rendered_siblings, servers_text, upstream_file
 
 from .fake_proxy import FakeNginx
 from .fakes import FakeEngine

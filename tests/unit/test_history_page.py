@@ -22,7 +22,7 @@ from zdd.probe import Report, Sample
 from .fakes import FakeClock
 
 pytestmark = pytest.mark.browser
-SIBLING_STEPS = ("drain", "stop", "up", "gate", "admit")
+SIBLING_STEPS = ("drain", "stop", "up", "gate", "admit", "watch")
 
 
 def a_deploy() -> dict[str, Any]:

@@ -11,6 +11,7 @@ from zdd.traffic import Sample, Unobserved
 
 if TYPE_CHECKING:
     from zdd.containers import Container
+    from zdd.proxy.nginx_files import Connections
     from zdd.session import Session
 
 __all__ = ["NoRotation", "ProxyMode", "Rotation", "make_rotation"]
@@ -53,6 +54,10 @@ class Rotation(Protocol):
 
     def close_window(self) -> None:
         """Stop logging (idempotent)."""
+
+    def drained(self, service: str) -> Connections | None:
+        """The proxy's connections to what the unit's last drain took out: open when it began,
+        still open at its end (None: not counted)."""
 
 
 class NoRotation(Unobserved):

@@ -137,7 +137,8 @@ MODES: Mapping[ProxyMode, Capabilities] = {
         runs_hooks=True,
         healed=False,
         promise="zdd gates each sibling (or new container) and runs your hooks around it; "
-        "draining and admission are the hooks' to do",
+        "draining and admission are the hooks' to do; no error budget (zdd sees none of the "
+        "proxy's requests)",
         routing="routing was your hooks' (zdd ran them)",
         rotation=_external,
     ),
@@ -155,8 +156,9 @@ MODES: Mapping[ProxyMode, Capabilities] = {
         promise="the proxy finds containers by itself: zdd keeps each new container off the "
         "proxy's network until its gate passes, then connects it, and rolls a bad one back; "
         "but it cannot drain an old one before it stops, so requests in flight to it fail "
-        "unless the app finishes them on SIGTERM (for zero failed requests in every case let "
-        "zdd manage the nginx: README, Put zdd in front of your own stack)",
+        "unless the app finishes them on SIGTERM, and no error budget judges it on real "
+        "requests (for both, let zdd manage the nginx: README, Put zdd in front of your own "
+        "stack)",
         routing="zdd did not control the routing (proxy: discovery): new containers joined the "
         "proxy's network only once ready; old ones were not drained",
         rotation=_discovery,
@@ -173,7 +175,7 @@ MODES: Mapping[ProxyMode, Capabilities] = {
         runs_hooks=False,
         healed=False,
         promise="zdd gates each sibling (or new container) and rolls a bad one back; routing "
-        "is not zdd's",
+        "is not zdd's; no error budget (no proxy's requests to judge it on)",
         routing="zdd did not control the routing (proxy: none)",
         rotation=_none,
     ),

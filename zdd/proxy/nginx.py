@@ -16,10 +16,9 @@ re-rendered. An admission window reads the requests nginx logs for zdd (nginx_lo
 
 from __future__ import annotations
 
-import re
 import shlex
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from zdd.compose import ComposeCli
@@ -29,34 +28,28 @@ from zdd.health import wait_until
 from zdd.ports import CommandRunner, ScriptShell
 from zdd.project import Project, service_port
 from zdd.proxy.address import shared_address
-from zdd.proxy.nginx_log import APPLY_SCRIPT, LOGS_FOR_ZDD, TRAFFIC_LOG, WINDOW_MAP, Window
+from zdd.proxy.nginx_files import (
+    APPLY_SCRIPT,
+    LOGS_FOR_ZDD,
+    SHOW_CONFIG,
+    TRAFFIC_LOG,
+    UPSTREAM_DIR,
+    WINDOW_MAP,
+    Connections,
+    Window,
+    includes,
+    proc_address,
+    read_files,
+    read_script,
+    rendered_siblings,
+    servers_text,
+    upstream_file,
+)
 from zdd.runner import ENDED
 from zdd.traffic import Sample
 
-UPSTREAM_DIR = "/etc/nginx/zdd"
 TICK = 0.05  # the apply script's poll interval, seconds
 REVIVALS = 3  # tries to bring a proxy that stopped mid-command back
-# Prints each file's text and a newline after a line `MARK FILE` (nothing for a missing one).
-MARK = "==zdd=="
-READ_SCRIPT = f'for f in "$@"; do echo "{MARK} $f"; [ ! -f "$f" ] || {{ cat "$f"; echo; }}; done'
-SHOW_CONFIG = "nginx -T 2>&1 || true"  # the whole config nginx runs, every include inlined
-SERVER_LINE = re.compile(r"^server \S+;\s+# (\S+)$", re.MULTILINE)
-
-
-def servers_text(addresses: Mapping[str, str]) -> str:
-    """The rendered upstream file: one `server` line per in-rotation container."""
-    lines = [f"server {address};  # {sibling}\n" for sibling, address in sorted(addresses.items())]
-    return "# rendered by zdd; do not edit\n" + "".join(lines)
-
-
-def rendered_siblings(text: str) -> set[str]:
-    """The siblings a rendered upstream file routes to."""
-    return set(SERVER_LINE.findall(text))
-
-
-def upstream_file(base: str) -> str:
-    """Where zdd writes the group's servers inside the proxy."""
-    return f"{UPSTREAM_DIR}/{base}/servers.conf"
 
 
 @dataclass
@@ -79,6 +72,7 @@ class NginxRotation:
     beside: dict[str, str] = field(default_factory=dict)  # sibling -> its start-first new one
     logs: bool = False  # the running nginx logs for zdd (LOGS_FOR_ZDD in `nginx -T`)
     window: Window | None = None  # the admission window open now
+    counted: dict[str, Connections | None] = field(default_factory=dict)  # unit -> last drain
 
     def __post_init__(self) -> None:
         if self.proxy_service not in self.project.services:
@@ -120,9 +114,7 @@ class NginxRotation:
         if f"# configuration file {WINDOW_MAP}:" in shown:  # a zdd died with a window open
             self._run(f"rm -f {WINDOW_MAP} && nginx -s reload && : > {TRAFFIC_LOG}")
         for base in self.units:
-            if not re.search(
-                rf"\binclude\s+[\"']?{re.escape(UPSTREAM_DIR)}/{re.escape(base)}/", shown, re.M
-            ):
+            if not includes(shown, base):
                 recreate = shlex.join(self.cli.up(self.proxy_service))
                 raise UsageError(
                     f"proxy {self.proxy.name} runs an nginx config without zdd's upstream for "
@@ -220,8 +212,8 @@ class NginxRotation:
             raise DeployError(
                 f"{sibling} is the only sibling of {base} in rotation: zdd does not drain it"
             )
-        del members[sibling]
-        self._apply(base, drain=True)
+        address = members.pop(sibling)
+        self.counted[sibling] = self._apply(base, drain=True, count=[address])
 
     def admit(self, sibling: str, container: Container) -> None:
         """Render with the new container, reload, confirm the proxy reaches it."""
@@ -261,8 +253,11 @@ class NginxRotation:
         if not members:
             raise DeployError(f"zdd never takes the last container of {service} out of rotation")
         self.members[base] = members
-        drained = bool(set(before) - set(members))
-        self._apply(base, drain=drained, confirm=" ".join(added.values()))
+        drained = [before[key] for key in set(before) - set(members)]
+        found = self._apply(base, drain=bool(drained), confirm=" ".join(added.values()),
+                            count=drained)  # fmt: skip
+        if drained:
+            self.counted[service] = found
 
     def open_window(self, service: str, containers: Sequence[Container]) -> bool:
         """Start the `zdd` access log (one reload), the unit's new containers being
@@ -314,31 +309,26 @@ class NginxRotation:
 
     def _read_rendered(self) -> dict[str, str | None]:
         """Each group's upstream file as the proxy has it (None: there is none)."""
-        bases = list(self.units)
-        paths = [upstream_file(base) for base in bases]
-        output = self._run(f"{shlex.join(['set', '--', *paths])}\n{READ_SCRIPT}")
-        texts: dict[str, list[str]] = {}
-        lines: list[str] = []
-        for line in output.splitlines(keepends=True):
-            if line.startswith(f"{MARK} "):
-                lines = texts.setdefault(line.split(" ", 1)[1].strip(), [])
-            else:
-                lines.append(line)
-        # without the newline the script added; an empty file routes to nothing, as a missing one
-        return {
-            base: "".join(texts.get(path, []))[:-1] or None
-            for base, path in zip(bases, paths, strict=True)
-        }
+        paths = {base: upstream_file(base) for base in self.units}
+        return read_files(paths, self._run(read_script(list(paths.values()))))
 
     def _apply(
-        self, base: str, *, drain: bool = False, confirm: str = "", window: str = ""
-    ) -> None:
+        self,
+        base: str,
+        *,
+        drain: bool = False,
+        confirm: str = "",
+        window: str = "",
+        count: Sequence[str] = (),
+    ) -> Connections | None:
         """Render and reload. Admitting (`confirm`) does not wait for the old workers: they
-        finish their requests to the siblings that stay in rotation. `window`: on, off."""
+        finish their requests to the siblings that stay in rotation. `window`: on, off.
+        `count`: the drained servers, whose connections from nginx are counted."""
         assert self.proxy is not None
         ticks = max(1, round(self.drain_timeout / TICK)) if drain else 0
         servers = servers_text(self.members[base])
-        arguments = [upstream_file(base), servers, str(ticks), confirm, window]
+        peers = " ".join(filter(None, map(proc_address, count)))
+        arguments = [upstream_file(base), servers, str(ticks), confirm, window, peers]
         script = f"{shlex.join(['set', '--', *arguments])}\n{APPLY_SCRIPT}"
         try:
             # the confirm: 10 tries of at most 2 s and a 1 s pause, per address
@@ -350,6 +340,7 @@ class NginxRotation:
             }.get(err.returncode, str(err))
             detail = (err.stderr.strip().splitlines() or [""])[-1]
             raise DeployError(f"proxy {self.proxy.name}: {what}: {detail}") from err
+        found = None
         for line in output.splitlines():
             word, _, value = line.partition(" ")
             if word == "drain-timeout":
@@ -357,6 +348,13 @@ class NginxRotation:
             code, _, address = value.partition(" ")
             if word == "confirm" and code in ("000", ""):
                 raise DeployError(f"proxy {self.proxy.name} gets no HTTP answer from {address}")
+            if word == "connections" and f"{code} {address}".replace(" ", "").isdigit():
+                found = Connections(int(code), int(address))
+        return found
+
+    def drained(self, service: str) -> Connections | None:
+        """nginx's connections to what the unit's last drain took out (None: not counted)."""
+        return self.counted.pop(service, None)
 
     def _run(self, script: str, timeout: float = 30) -> str:
         """Run a script in the proxy. If its shell ended because the proxy stopped (killed,

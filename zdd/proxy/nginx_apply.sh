@@ -1,24 +1,37 @@
 # Runs inside the proxy container, in a subshell of zdd's shell there (POSIX sh), after
-# `set -- FILE SERVERS DRAIN_TICKS [CONFIRM [WINDOW]]`; its stderr is merged into its stdout.
+# `set -- FILE SERVERS DRAIN_TICKS [CONFIRM [WINDOW [COUNT]]]`; its stderr is merged into its
+# stdout.
 # Writes the upstream servers (nothing more when FILE already holds them), tests and reloads
 # nginx, waits until the new worker generation serves, then until every worker of the old
 # generation has exited (their in-flight requests are done), at most DRAIN_TICKS x 50 ms
 # (DRAIN_TICKS 0: no wait). CONFIRM (IP:PORT, or several separated by spaces) is then
 # requested from here. WINDOW `on` starts the `zdd` access log (LOG, emptied; the map file
-# WINDOW_MAP turns it on) with the reload, `off` stops it; empty: left as it is.
+# WINDOW_MAP turns it on) with the reload, `off` stops it; empty: left as it is. COUNT: the
+# drained servers' addresses as /proc/net/tcp writes them (`030012AC:0BB8`, space-separated):
+# nginx's connections to them are counted before the reload and after the drain, printed as
+# `connections BEFORE AFTER`.
 # Exit: 0 done; 3 nginx -t refused the config; 5 the reload failed (the previous file is
 # put back in both cases); 4 no new workers after the reload. Prints `unchanged`,
 # `drained TICKS` or `drain-timeout ALIVE` on stdout.
 set -eu
 LOG=/tmp/zdd-traffic.log               # the `zdd` access log (nginx.conf: access_log)
 WINDOW_MAP=/etc/nginx/zdd/window.map   # included by the map that turns it on
-file=$1 servers=$2 ticks=$3 confirm=${4:-} window=${5:-}
+file=$1 servers=$2 ticks=$3 confirm=${4:-} window=${5:-} count=${6:-}
 
 workers() {
     for dir in /proc/[0-9]*; do
         cmd=$(tr '\0' ' ' 2> /dev/null < "$dir/cmdline") || continue
         case "$cmd" in "nginx: worker process"*) printf '%s ' "${dir#/proc/}" ;; esac
     done
+}
+
+connections() { # established (01), from this proxy to the COUNT addresses
+    n=0
+    for address in $count; do
+        c=$(grep -c " $address 01 " /proc/net/tcp 2> /dev/null) || :
+        n=$((n + ${c:-0}))
+    done
+    echo "$n"
 }
 
 mkdir -p "${file%/*}"
@@ -48,6 +61,7 @@ if [ -z "$confirm$window" ] && [ -f "$file" ] && cmp -s "$file.next" "$file"; th
 fi
 if [ -f "$file" ]; then cp "$file" "$file.prev"; else : > "$file.prev"; fi
 old=$(workers)
+[ -z "$count" ] || open=$(connections)
 mv "$file.next" "$file"
 case "$window" in
     on) : > "$LOG" && printf 'default 1;\n' > "$WINDOW_MAP" ;;
@@ -85,6 +99,8 @@ while [ "$ticks" -gt 0 ]; do
     if [ "$j" -ge "$ticks" ]; then echo "drain-timeout $alive"; break; fi
     sleep 0.05
 done
+
+[ -z "$count" ] || echo "connections $open $(connections)"
 
 # not through a proxy the environment names (the docker CLI's `proxies` put one in containers)
 unset http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY
