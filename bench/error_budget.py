@@ -81,6 +81,7 @@ def measure(version: str, way: str, flaw: str) -> dict[str, object]:
         shutil.copytree(REPO / "compose", demo / "compose", symlinks=True)
         stack = Stack(demo, COMPOSE[version])
         stack.env["REQUEST_DELAY_SECONDS"] = "0.02"
+        stack.env["PYTHONPATH"] = str(REPO)  # the zdd beside this script, whatever is installed
         try:
             stack.deploy()
             release(stack, "2", image_env=image_env)

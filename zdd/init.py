@@ -300,6 +300,7 @@ http {{
     log_format zdd '$msec $upstream_addr $upstream_status $upstream_response_time';
     map $host $zdd_window {{ include /etc/nginx/zdd/window*.map; }}
     access_log /tmp/zdd-traffic.log zdd if=$zdd_window;
+    map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}   # WebSockets pass
 {upstreams}{blocks}}}
 """
 
@@ -323,7 +324,8 @@ def _server(listen: int, base: str, port: int, pools: set[str], others: str) -> 
             proxy_pass http://{base};
             {_fallback(base, pools)}
             proxy_http_version 1.1;
-            proxy_set_header Connection "";
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
             proxy_set_header Host $host;
         }}
 {others}{fallback}    }}
