@@ -16,7 +16,6 @@ exit (the rollback). Writes the table into RESULTS.md's `error_budget` section.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from discovery import commit  # noqa: E402
 from sections import write_section  # noqa: E402
 
-from tests.engine.conftest import COMPOSE, Stack, probe  # noqa: E402
+from tests.engine.conftest import COMPOSE, Stack, copy_demo, probe  # noqa: E402
 from tests.engine.test_faults import release  # noqa: E402
 
 FLAWS = {
@@ -74,12 +73,7 @@ def measure(version: str, way: str, flaw: str) -> dict[str, object]:
     """One fresh stack, one flawed release deployed under the probe."""
     image_env, flaw_flags = FLAWS[flaw]
     with tempfile.TemporaryDirectory(prefix="zdd-bench-") as scratch:
-        demo = Path(scratch) / "demo"
-        demo.mkdir()
-        shutil.copy(REPO / "docker-compose.yml", demo)
-        shutil.copytree(REPO / "service", demo / "service")
-        shutil.copytree(REPO / "compose", demo / "compose", symlinks=True)
-        stack = Stack(demo, COMPOSE[version])
+        stack = Stack(copy_demo(Path(scratch) / "demo", REPO), COMPOSE[version])
         stack.env["REQUEST_DELAY_SECONDS"] = "0.02"
         stack.env["PYTHONPATH"] = str(REPO)  # the zdd beside this script, whatever is installed
         try:

@@ -12,7 +12,6 @@ deploy faults, what the next `zdd deploy --verify` saw.
 from __future__ import annotations
 
 import argparse
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.engine.conftest import COMPOSE, Stack, docker, probe  # noqa: E402
+from tests.engine.conftest import COMPOSE, Stack, copy_demo, docker, probe  # noqa: E402
 from tests.engine.test_deploy import wait_serving  # noqa: E402
 from tests.engine.test_faults import Background, release  # noqa: E402
 from tests.engine.test_heal import routing_healed  # noqa: E402
@@ -121,12 +120,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     source = args.source.resolve()
     with tempfile.TemporaryDirectory(prefix="zdd-faults-") as tmp:
-        directory = Path(tmp) / "demo"
-        directory.mkdir()
-        shutil.copy(source / "docker-compose.yml", directory)
-        shutil.copytree(source / "service", directory / "service")
-        shutil.copytree(source / "compose", directory / "compose", symlinks=True)
-        stack = Stack(directory, COMPOSE[args.compose])
+        stack = Stack(copy_demo(Path(tmp) / "demo", source), COMPOSE[args.compose])
         stack.env["PYTHONPATH"] = str(source)
         try:
             stack.deploy()

@@ -194,16 +194,20 @@ def docker(*args: str, check: bool = True) -> str:
 @pytest.fixture
 def stack(tmp_path: Path, compose_cmd: str) -> Iterator[Stack]:
     """A private copy of the demo (compose file, service/, compose/) and its teardown."""
-    directory = tmp_path / "demo"
-    directory.mkdir()
-    shutil.copy(REPO / "docker-compose.yml", directory)
-    shutil.copytree(REPO / "service", directory / "service")
-    shutil.copytree(REPO / "compose", directory / "compose", symlinks=True)
-    created = Stack(directory, compose_cmd)
+    created = Stack(copy_demo(tmp_path / "demo"), compose_cmd)
     try:
         yield created
     finally:
         created.teardown()
+
+
+def copy_demo(directory: Path, source: Path = REPO) -> Path:
+    """A private copy of `source`'s demo (compose file, service/, compose/) in `directory`."""
+    directory.mkdir()
+    shutil.copy(source / "docker-compose.yml", directory)
+    shutil.copytree(source / "service", directory / "service")
+    shutil.copytree(source / "compose", directory / "compose", symlinks=True)
+    return directory
 
 
 def probe(url: str, method: str = "GET", clients: int = 8) -> Probe:

@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import socket
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -75,31 +76,29 @@ class Client:
             self.ended = b"event: end" in data
 
 
-def open_streams(stack: Stack, seconds: float) -> list[tuple[Client, threading.Thread]]:
+def deploy_across(
+    stack: Stack, seconds: float, drain_timeout: str
+) -> tuple[subprocess.CompletedProcess[str], list[Client], dict[str, dict[str, int]]]:
+    """Streams of `seconds` opened, then a deploy under them; its result, the clients once
+    done, and each drain's connection counts."""
+    stack.deploy()
     clients = [Client(stack.port, kind, seconds) for kind in ("sse", "ws") for _ in range(CLIENTS)]
-    started = [(c, c.start()) for c in clients]
+    threads = [c.start() for c in clients]
     time.sleep(1)
     assert all(c.opened and c.events for c in clients), [(c.kind, c.events) for c in clients]
-    return started
-
-
-def drains(stdout: str) -> dict[str, dict[str, int]]:
-    events = [json.loads(line) for line in stdout.splitlines()]
-    return {e["service"]: e["connections"] for e in events if e.get("kind") == "drain"}
+    result = stack.zdd("deploy", "--json", "--drain-timeout", drain_timeout)
+    for thread in threads:
+        thread.join(30)
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    counted = {e["service"]: e["connections"] for e in events if e.get("kind") == "drain"}
+    ended = sum(c.ended for c in clients)
+    note(f"streams of {seconds:g} s, --drain-timeout {drain_timeout}: {counted}, {ended} ended")
+    assert result.returncode == 0, result.stderr
+    return result, clients, counted
 
 
 def test_streams_that_end_within_the_drain_window_are_not_cut(stack: Stack) -> None:
-    stack.deploy()
-    streams = open_streams(stack, 4)
-    result = stack.zdd("deploy", "--json", "--drain-timeout", "15")
-    for _, thread in streams:
-        thread.join(30)
-    clients = [c for c, _ in streams]
-    counted = drains(result.stdout)
-    note(
-        f"streams within the drain window: {counted}, clients ended {sum(c.ended for c in clients)}"
-    )
-    assert result.returncode == 0, result.stderr
+    _, clients, counted = deploy_across(stack, 4, "15")
     assert all(c.ended and c.events >= 15 for c in clients), [(c.kind, c.events) for c in clients]
     assert counted["service_a"]["open"] >= 1, counted  # the streams to it, waited for
     assert all(d["cut"] == 0 and d["finished"] == d["open"] for d in counted.values()), counted
@@ -107,17 +106,7 @@ def test_streams_that_end_within_the_drain_window_are_not_cut(stack: Stack) -> N
 
 def test_streams_that_outlast_the_drain_window_are_counted_as_cut(stack: Stack) -> None:
     stack.env["SHUTDOWN_TIMEOUT_SECONDS"] = "1"  # the app ends its streams 1 s after SIGTERM
-    stack.deploy()
-    streams = open_streams(stack, 120)
-    result = stack.zdd("deploy", "--json", "--drain-timeout", "1")
-    for _, thread in streams:
-        thread.join(30)
-    clients = [c for c, _ in streams]
-    counted = drains(result.stdout)
-    note(
-        f"streams outlasting the drain: {counted}, clients cut {sum(not c.ended for c in clients)}"
-    )
-    assert result.returncode == 0, result.stderr
+    result, clients, counted = deploy_across(stack, 120, "1")
     assert not any(c.ended for c in clients), "every stream was cut by its sibling's stop"
     assert sum(d["cut"] for d in counted.values()) == len(clients), counted
     assert all(d["open"] >= d["cut"] for d in counted.values()), counted
