@@ -98,3 +98,21 @@ class InterruptedDeployError(ZddError):
     """SIGINT/SIGTERM: zdd stopped before the first sibling or between two, all serving."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+def ending(error: BaseException | None) -> tuple[int, str]:
+    """The exit code and the error line a command ends with (0 and "" without an error): a
+    ZddError's own code, an OSError (an unwritable cache or lock directory) a usage error,
+    anything else a bug."""
+    if error is None:
+        return 0, ""
+    if isinstance(error, KeyboardInterrupt):
+        return int(ExitCode.INTERRUPTED), "interrupted"
+    if isinstance(error, ZddError):
+        return int(error.exit_code), f"error: {error}"
+    if isinstance(error, OSError):
+        what = f"{error.strerror or error}: {error.filename or ''}".rstrip(": ")
+        return int(ExitCode.USAGE), f"error: {what}"
+    what = f"{type(error).__name__}: {error}"[:300]
+    bug = "a bug in zdd: rerun with --debug for the traceback"
+    return int(ExitCode.INTERNAL), f"error: unexpected {what} ({bug})"

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from zdd.errors import ComposeCommandError, ExitCode, UsageError, ZddError
+from zdd.errors import ComposeCommandError, ExitCode, UsageError, ending
 from zdd.probe import Report
 
 if TYPE_CHECKING:
@@ -41,17 +41,6 @@ def history_repo(project: str) -> str:
 def result_of(exit_code: int) -> str:
     """How a run ended, in a word."""
     return {0: "ok", int(ExitCode.INTERRUPTED): "interrupted"}.get(exit_code, "failed")
-
-
-def ending(error: BaseException | None) -> tuple[int, str]:
-    """The exit code and error line a run ends with (as the command line reports them)."""
-    if error is None:
-        return 0, ""
-    if isinstance(error, KeyboardInterrupt):
-        return int(ExitCode.INTERRUPTED), "interrupted"
-    if isinstance(error, ZddError):
-        return int(error.exit_code), f"error: {error}"
-    return int(ExitCode.INTERNAL), f"error: unexpected {type(error).__name__}: {error}"
 
 
 @dataclass

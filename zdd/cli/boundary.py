@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from typer.core import TyperGroup
 
 from zdd import output
 from zdd.app.session import Progress
-from zdd.errors import ExitCode, ZddError
+from zdd.errors import ExitCode, ending
 
 
 class OneLineErrors(TyperGroup):
@@ -63,20 +64,10 @@ def boundary(debug: bool, as_json: bool = False) -> Iterator[None]:
         return
     except (typer.Exit, typer.Abort):
         raise
-    except KeyboardInterrupt:
-        message, code = "interrupted", ExitCode.INTERRUPTED
-    except Exception as err:
-        if debug:
+    except (KeyboardInterrupt, Exception) as err:
+        if debug and not isinstance(err, KeyboardInterrupt):
             raise
-        if isinstance(err, ZddError):
-            message, code = f"error: {err}", err.exit_code
-        elif isinstance(err, OSError):  # e.g. an unwritable cache or lock directory
-            what = f"{err.strerror or err}: {err.filename or ''}".rstrip(": ")
-            message, code = f"error: {what}", ExitCode.USAGE
-        else:
-            what = f"{type(err).__name__}: {err}"[:300]
-            bug = "a bug in zdd: rerun with --debug for the traceback"
-            message, code = f"error: unexpected {what} ({bug})", ExitCode.INTERNAL
+        code, message = ending(err)
     _error(message, code, as_json)
     raise typer.Exit(int(code)) from None
 
@@ -103,8 +94,6 @@ def echo(text: str, *, err: bool = False) -> None:
     try:
         typer.echo(text, err=err)
     except OSError:
-        import os
-
         devnull = open(os.devnull, "w")  # noqa: SIM115 - kept open for the rest of the run
         sys.stdout = sys.stderr = devnull
 

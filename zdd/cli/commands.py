@@ -4,6 +4,7 @@ it returns. A command's options are named after the fields of the request its us
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -107,44 +108,24 @@ def deploy(
     _roll_out("deploy", locals())
 
 
-@app.command()
-def rollback(
-    services: opt.Services = None,
-    file: opt.Files = None,
-    project_name: opt.ProjectName = None,
-    project_directory: opt.ProjectDir = None,
-    env_file: opt.EnvFile = None,
-    compose_cmd: opt.ComposeCmd = None,
-    context: opt.Context = None,
-    delay: opt.Delay = 5.0,
-    stop_timeout: opt.StopTimeout = None,
-    health_timeout: opt.HealthTimeout = None,
-    health_path: opt.HealthPath = None,
-    monitor: opt.Monitor = None,
-    max_error_rate: opt.MaxErrorRate = None,
-    max_latency_ratio: opt.MaxLatencyRatio = None,
-    order: opt.OrderOption = None,
-    proxy: opt.Proxy = ProxyMode.AUTO,
-    proxy_service: opt.ProxyService = "",
-    drain_timeout: opt.DrainTimeout = 30.0,
-    settle: opt.Settle = 2.0,
-    pre_stop: opt.PreStop = None,
-    post_start: opt.PostStart = None,
-    verify: opt.Verify = None,
-    engine: opt.EngineOption = None,
-    registry: opt.Registry = None,
-    lock_wait: opt.LockWait = 0.0,
-    report: opt.Report = None,
-    dry_run: opt.DryRun = False,
-    as_json: opt.Json = False,
-    debug: opt.Debug = False,
-) -> None:
+def rollback(**params: Any) -> None:
     """Put each sibling's previous release back, one at a time, drained, gated and admitted.
 
     zdd tags every image a sibling served (zdd-release/PROJECT/SERVICE, the last 3 kept),
     so this works after a good deploy too. Run it twice to return to the newer release.
     """
-    _roll_out("rollback", {**locals(), "build": False})
+    _roll_out("rollback", {**params, "build": False})
+
+
+def _without(command: Any, *names: str) -> inspect.Signature:
+    """A command's options but `names`, for typer to read as another command's."""
+    shown = inspect.signature(command, eval_str=True)
+    return shown.replace(parameters=[p for p in shown.parameters.values() if p.name not in names])
+
+
+# deploy's options, but the build's own: rollback builds nothing
+rollback.__signature__ = _without(deploy, "build", "no_cache", "pull")  # type: ignore[attr-defined]
+app.command()(rollback)
 
 
 def _roll_out(command: str, params: Mapping[str, Any]) -> None:
@@ -281,35 +262,20 @@ def init(
         show(output.setup_lines(made, written=write))
 
 
-@app.command()
-def check(
-    services: opt.Services = None,
-    file: opt.Files = None,
-    project_name: opt.ProjectName = None,
-    project_directory: opt.ProjectDir = None,
-    env_file: opt.EnvFile = None,
-    compose_cmd: opt.ComposeCmd = None,
-    context: opt.Context = None,
-    delay: opt.Delay = 5.0,
-    health_path: opt.HealthPath = None,
-    order: opt.OrderOption = None,
-    proxy: opt.Proxy = ProxyMode.AUTO,
-    proxy_service: opt.ProxyService = "",
-    pre_stop: opt.PreStop = None,
-    post_start: opt.PostStart = None,
-    verify: opt.Verify = None,
-    engine: opt.EngineOption = None,
-    as_json: opt.Json = False,
-    debug: opt.Debug = False,
-) -> None:
-    """The preflight alone: what `zdd deploy` would refuse (exit 2) or warn about. Changes
-    nothing and needs no engine; deploy, rollback and --dry-run run it first. With --engine
-    swarm: what the stack file cannot carry."""
+def check(**params: Any) -> None:
+    """The preflight alone: what `zdd deploy` would refuse (exit 2) or warn about, with the
+    same options. Changes nothing and needs no engine; deploy, rollback and --dry-run run it
+    first. With --engine swarm: what the stack file cannot carry."""
     from zdd.plan import DeployOptions
 
-    with boundary(debug, as_json):
-        asked = _given(DeployOptions, locals())
-        findings = check_project(_given(Connection, locals()), asked, engine)
-        show(output.finding_lines(findings, as_json))
+    with boundary(params["debug"], params["as_json"]):
+        asked = _given(DeployOptions, params)
+        findings = check_project(_given(Connection, params), asked, params["engine"])
+        show(output.finding_lines(findings, params["as_json"]))
         if any(finding.level == "refuse" for finding in findings):
             raise typer.Exit(int(ExitCode.USAGE))
+
+
+# deploy's options, but those of a run: `deploy` in a command line can become `check`
+check.__signature__ = _without(deploy, "dry_run", "lock_wait", "report")  # type: ignore[attr-defined]
+app.command()(check)
