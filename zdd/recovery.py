@@ -14,6 +14,7 @@ from zdd.events import Event, Reporter
 from zdd.gating import Gating
 from zdd.plan import Command, Gate, Plan, Retag, Retire, Rotate, RotateAction, Step, Verb
 from zdd.ports import CommandRunner
+from zdd.project import UpdatePolicy
 from zdd.proxy import Rotation
 from zdd.releases import Ledger
 
@@ -64,9 +65,49 @@ def restore_untouched_tags(
             runner.run(["docker", "tag", "--", old.image_id, baseline.image_name(old)])
 
 
+@dataclass
+class Failures:
+    """The units (or batches) of a rollout that failed and were put back, and whether it goes
+    on after each: `update_config.failure_action: continue`, or while their share of the
+    plan's units and batches (`total`) is at most its `max_failure_ratio`."""
+
+    total: int
+    said: list[str] = field(default_factory=list)  # each failure: what failed, what was done
+    failed: int = 0
+
+    def goes_on(self, policy: UpdatePolicy) -> bool:
+        """Count a failure; whether the rollout goes on after it."""
+        self.failed += 1
+        ratio = self.failed <= policy.max_failure_ratio * self.total
+        return policy.failure_action == "continue" or ratio
+
+    def why(self, policy: UpdatePolicy) -> str:
+        """Why the rollout goes on, in the file's words."""
+        if policy.failure_action == "continue":
+            return "update_config.failure_action: continue"
+        return f"{self.failed} of {self.total} failed: within its max_failure_ratio"
+
+    def stopped(self, said: str) -> str:
+        """The error of a rollout that stops at this failure."""
+        text = f"{said}; the siblings after it were not touched"
+        earlier = self.said[:-1]
+        return text + (
+            f" (failed before it, and went on: {' | '.join(earlier)})" if earlier else ""
+        )
+
+    def summary(self) -> str:
+        """The error of a rollout that went on past its failures to the end."""
+        return (
+            f"{len(self.said)} of {self.total} failed, each put back, and the rollout went on: "
+            + " | ".join(self.said)
+        )
+
+
 @dataclass(frozen=True)
 class Recovery:
-    """Puts a unit whose turn failed back on what it ran before, and says what was done."""
+    """Puts a unit whose turn failed back on what it ran before, and says what was done.
+    A unit replaced in batches: `kept`, the new containers of its batches before (they serve),
+    `retired`, how many of its old ones those batches removed."""
 
     runner: CommandRunner
     cli: ComposeCli
@@ -75,6 +116,8 @@ class Recovery:
     report: Reporter
     gating: Gating
     baseline: Baseline
+    kept: frozenset[str] = frozenset()
+    retired: int = 0
 
     def recover(self, sibling: str, done: Sequence[Step], failed: Step, plan: Plan) -> str:
         """Put the sibling back on the container or image it had; say what was done."""
@@ -102,22 +145,23 @@ class Recovery:
 
     def recover_start_first(self, service: str, done: Sequence[Step], failed: Step) -> str:
         """Start-first failed before the old containers were retired: the old ones back in
-        rotation (if drained), the new ones removed, the image name back on the old image."""
-        olds = self.baseline.olds.get(service, [])
+        rotation (if drained), the new ones removed, the image name back on the old image
+        (unless batches before this one serve the new one)."""
+        olds = self.baseline.olds.get(service, [])[self.retired :]
         if isinstance(failed, Retire):
             ids = " ".join(c.id[:12] for c in olds)
             return f"its new containers serve; stopping the old ones failed: docker rm -f {ids}"
         steps = [s for s in (*done, failed) if isinstance(s, Rotate)]
         drained = any(s.action is RotateAction.DRAIN for s in steps)
         try:
-            kept = {c.id for c in olds}
-            new = [c for c in project_containers(self.runner, self.project, service)]
-            new = [c for c in new if c.id not in kept]
+            kept = {c.id for c in olds} | self.kept
+            found = project_containers(self.runner, self.project, service)
+            new = [c for c in found if c.id not in kept]
             if steps and olds:
                 self.rotation.route(service, admit=olds if drained else (), drain=new)
             if new:
                 self.runner.run(["docker", "rm", "-f", "--", *(c.id for c in new)])
-            if olds:
+            if olds and not self.kept:
                 image = self.baseline.image_name(olds[0])
                 self.runner.run(["docker", "tag", "--", olds[0].image_id, image])
         except ZddError as err:
@@ -127,7 +171,17 @@ class Recovery:
         if not olds:
             return f"{service} had no previous version: its new containers are removed"
         running = sum(c.running for c in olds)
-        return f"{service} kept its {running} old container(s); the new ones are removed"
+        text = f"{service} kept its {running} old container(s); the new ones are removed"
+        if self.kept:
+            text += f" ({len(self.kept)} new one(s) of the batches before serve)"
+        return text
+
+    def undo(self, unit: str, steps: Sequence[Step], plan: Plan) -> str:
+        """`failure_action: rollback`: a unit this rollout replaced goes back too (a sibling:
+        drained, on its old image, gated, admitted; start-first: its old containers are gone)."""
+        if unit in plan.existing or not steps:
+            return f"{unit} keeps the new version (its old containers were removed)"
+        return self.recover(unit, steps, steps[-1], plan)
 
     def _state(self) -> str:
         try:

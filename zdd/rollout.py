@@ -31,14 +31,22 @@ from zdd.plan import (
     RotateAction,
     Step,
     Verb,
+    Wait,
     Watch,
     down_first,
 )
 from zdd.ports import CommandRunner
+from zdd.project import UpdatePolicy
 from zdd.proxy import NoRotation, Rotation
 from zdd.proxy.modes import capabilities
 from zdd.proxy.nginx_files import Connections
-from zdd.recovery import Baseline, Recovery, restore_untouched_tags, rollback_targets
+from zdd.recovery import (
+    Baseline,
+    Failures,
+    Recovery,
+    restore_untouched_tags,
+    rollback_targets,
+)
 from zdd.releases import Ledger
 from zdd.runner import check_engine
 from zdd.signals import on_stop_signals
@@ -62,7 +70,9 @@ class Rollout:
     proxy: str = "none"  # the proxy mode, for the summary's word on routing
     baseline: Baseline = field(default_factory=Baseline)  # what ran at the start
     ready: dict[str, Container] = field(default_factory=dict)  # sibling -> its gated container
-    fresh: dict[str, list[Container]] = field(default_factory=dict)  # single -> its gated new
+    fresh: dict[str, list[Container]] = field(default_factory=dict)  # unit -> its batch's new
+    served: dict[str, list[Container]] = field(default_factory=dict)  # unit -> all its new ones
+    turns: dict[str, list[Step]] = field(default_factory=dict)  # unit -> its steps done
     ledger: Ledger = field(init=False)
     gating: Gating = field(init=False)
 
@@ -85,7 +95,8 @@ class Rollout:
         total = round(self.clock() - started, 2)
         replaced = [f"{len(plan.siblings)} sibling(s)"] if plan.siblings else []
         replaced += [
-            f"{s} start-first ({len(self.fresh.get(s, []))} new container(s))" for s in plan.singles
+            f"{s} start-first ({len(self.served.get(s, []))} new container(s))"
+            for s in plan.singles
         ]
         self.report(
             Event(
@@ -178,55 +189,101 @@ class Rollout:
 
     def _each_step(self, plan: Plan) -> None:
         sibling: str | None = None
-        done: list[Step] = []
-        warned = False
+        done: list[Step] = []  # the steps of the unit's (or its batch's) turn so far
+        warned = skipping = False
+        failures = Failures(sum(isinstance(s, Gate) for s in plan.steps))
         for step in plan.steps:
             if step.service != sibling:
                 self._between_siblings(sibling, plan)
-                sibling, done = step.service, []
+                sibling, done, skipping = step.service, [], False
+            if isinstance(step, Command) and step.verb is Verb.START:
+                done, skipping = [], False  # a batch begins
+            if skipping:  # the rest of a batch or unit that failed, under failure_action
+                continue
             step_started = self.clock()
             if step.service is not None:  # from the first sibling's turn on, for good
                 self.changing = True
-            old = self.baseline.before.get(step.service) if step.service is not None else None
-            if isinstance(step, Retire):  # the guardian's heal must not admit these again
-                olds = self.baseline.olds.get(step.service, [])
-                self.on_step(step, ",".join(c.id for c in olds))
-            elif step.service in plan.existing:  # start-first: the old ones serve till retired
-                self.on_step(step, "")
-            else:
-                self.on_step(step, old.id if old is not None else "")
+            self._announce(step, plan)
             try:
                 self._step(step)
             except ZddError as err:
-                self._check_engine(sibling, err)
-                self._restore_untouched_tags(plan)
-                if sibling is None:
-                    verb = step.verb if isinstance(step, Command) else "build"
-                    raise DeployError(f"{verb} failed, {self._unchanged()}: {err}") from err
-                recovery = Recovery(
-                    self.runner,
-                    self.cli,
-                    self.project,
-                    self.rotation,
-                    self.report,
-                    self.gating,
-                    self.baseline,
-                )
-                try:
-                    if sibling in plan.existing:
-                        outcome = recovery.recover_start_first(sibling, done, step)
-                    else:
-                        outcome = recovery.recover(sibling, done, step, plan)
-                except RollbackError as failed:  # say what failed first, then the rollback
-                    raise RollbackError(f"{err}; then the {failed}") from failed
-                message = f"{err}; {outcome}; the siblings after it were not touched"
-                raise DeployError(message) from err
+                self._fail(plan, sibling, (done, step), err, failures)  # raises, or goes on
+                skipping = True
+                continue
             done.append(step)
+            self.turns.setdefault(step.service or "", []).append(step)
             self._done(step, self.clock() - step_started)
             if self.stop_requested and step.service is not None and not warned:
                 warned = True
                 self.report(Event("warning", f"stopping once {step.service} is done"))
         self._record(sibling)  # the last unit: run() says the summary, then the interrupt
+        if failures.said:
+            self._restore_untouched_tags(plan)
+            raise DeployError(failures.summary())
+
+    def _announce(self, step: Step, plan: Plan) -> None:
+        """Tell the guardian the step and the container(s) it is about to take away."""
+        old = self.baseline.before.get(step.service) if step.service is not None else None
+        if isinstance(step, Retire):  # the guardian's heal must not admit these again
+            olds = self.baseline.olds.get(step.service, [])
+            self.on_step(
+                step, ",".join(c.id for c in (step.part.pick(olds) if step.part else olds))
+            )
+        elif step.service in plan.existing:  # start-first: the old ones serve till retired
+            self.on_step(step, "")
+        else:
+            self.on_step(step, old.id if old is not None else "")
+
+    def _fail(
+        self,
+        plan: Plan,
+        sibling: str | None,
+        turn: tuple[list[Step], Step],
+        err: ZddError,
+        failures: Failures,
+    ) -> None:
+        """A step failed: its unit (or batch) is put back; then the rollout goes on where the
+        unit's update_config says so, else stops (DeployError; RollbackError when putting it
+        back failed too)."""
+        done, step = turn
+        self._check_engine(sibling, err)
+        if sibling is None:
+            self._restore_untouched_tags(plan)
+            verb = step.verb if isinstance(step, Command) else "build"
+            raise DeployError(f"{verb} failed, {self._unchanged()}: {err}") from err
+        earlier = self.served.get(sibling, [])  # a batched unit's batches before this one
+        if any(isinstance(s, Gate) for s in done):  # this batch's own new ones are not kept
+            earlier = earlier[: len(earlier) - len(self.fresh.get(sibling, []))]
+        retired = [s.part for s in self.turns.get(sibling, []) if isinstance(s, Retire)]
+        recovery = Recovery(
+            self.runner, self.cli, self.project, self.rotation, self.report, self.gating,
+            self.baseline, frozenset(c.id for c in earlier),
+            sum(p.end - p.start for p in retired if p is not None),
+        )  # fmt: skip
+        policy = plan.policies.get(sibling, UpdatePolicy())
+        going_on = failures.goes_on(policy)
+        if not going_on:  # the build's tags of the units not replaced go back first
+            self._restore_untouched_tags(plan)
+        try:
+            if sibling in plan.existing:
+                outcome = recovery.recover_start_first(sibling, done, step)
+            else:
+                outcome = recovery.recover(sibling, done, step, plan)
+        except RollbackError as failed:  # say what failed first, then the rollback
+            if going_on:
+                self._restore_untouched_tags(plan)
+            raise RollbackError(f"{err}; then the {failed}") from failed
+        if going_on:
+            failures.said.append(f"{err}; {outcome}")
+            self.report(Event("warning", f"{err}; {outcome}; going on ({failures.why(policy)})"))
+            return
+        if policy.failure_action == "rollback":
+            outcome += "".join(
+                f"; {recovery.undo(unit, steps, plan)}"
+                for unit, steps in reversed(self.turns.items())
+                if unit and unit != sibling
+            )
+        raise DeployError(failures.stopped(f"{err}; {outcome}")) from err
 
     def _done(self, step: Step, seconds: float) -> None:
         """Say what the step really did (a gate or window: in the words it found)."""
@@ -287,9 +344,13 @@ class Rollout:
                 self.ledger.record(old.service, old.image_id)
             self.runner.run(step.argv)
         elif isinstance(step, Gate) and step.containers:
-            olds = self.baseline.olds.get(step.service, [])
+            earlier = self.served.get(step.service, [])  # the batches before this one
+            olds = [*self.baseline.olds.get(step.service, []), *earlier]
             self.fresh[step.service] = self.gating.gate_new(step, olds)
+            self.served[step.service] = [*earlier, *self.fresh[step.service]]
             self.ready[step.service] = self.fresh[step.service][0]
+        elif isinstance(step, Wait):
+            self._wait(step.seconds)
         elif isinstance(step, Gate):
             self.ready[step.service] = self.gating.gate(step)
         elif isinstance(step, Watch):
@@ -301,18 +362,33 @@ class Rollout:
             current = self.baseline.before[step.service]
             target = self.baseline.targets[step.service]
             self.runner.run(["docker", "tag", "--", target, self.baseline.image_name(current)])
-        elif step.start_first and step.action is RotateAction.ADMIT:
+        else:
+            self._rotate(step)
+
+    def _rotate(self, step: Rotate) -> None:
+        if step.start_first and step.action is RotateAction.ADMIT:
             self.rotation.route(step.service, admit=self.fresh[step.service])
         elif step.start_first:
-            self.rotation.route(step.service, drain=self.baseline.olds[step.service])
+            self.rotation.route(step.service, drain=self._olds(step))
         elif step.action is RotateAction.DRAIN:
             self.rotation.drain(step.service)
         else:
             self.rotation.admit(step.service, self.ready[step.service])
 
+    def _olds(self, step: Rotate | Retire) -> list[Container]:
+        """The old containers a start-first drain or retire is about: its batch's part."""
+        olds = self.baseline.olds.get(step.service, [])
+        return step.part.pick(olds) if step.part else list(olds)
+
+    def _wait(self, seconds: float) -> None:
+        """update_config.delay: sleep, but not past a stop signal."""
+        end = self.clock() + seconds
+        while not self.stop_requested and (left := end - self.clock()) > 0:
+            self.sleep(min(left, 0.2))
+
     def _retire(self, step: Retire) -> None:
         """Stop the unit's old containers gracefully, then remove them."""
-        olds = self.baseline.olds.get(step.service, [])
+        olds = self._olds(step)
         if not olds:
             return
         self.ledger.record(step.service, olds[0].image_id)

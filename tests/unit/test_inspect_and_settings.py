@@ -49,7 +49,8 @@ def test_inspect_gives_the_image_healthcheck_budget() -> None:
         ),
         (
             "x-zdd: {proxy: nginx, proxy-service: web}",
-            "x-zdd: unknown key 'proxy-service' (known: proxy, proxy_service, engine, registry)",
+            "x-zdd: unknown key 'proxy-service' (known: proxy, proxy_service, engine, registry, "
+            "max_error_rate, max_latency_ratio)",
         ),
         ("x-zdd: [nginx]", "top-level `x-zdd` must be a mapping"),
         ("x-zdd: {proxy_service: [a]}", "x-zdd: proxy_service must be a service name"),

@@ -355,3 +355,25 @@ def test_odd_but_valid_compose_renders_as_swarm_reads_it(
     }
     assert web["deploy"]["restart_policy"] == {"condition": "any"}, "Swarm's default, not none"
     assert stack.document["networks"]["back"] == {"driver": "overlay", "internal": True}
+
+
+@pytest.mark.parametrize("compose", [2, 1])
+def test_the_file_s_update_and_rollback_policies_pass_through_to_swarm(
+    write: Write, load: Load, compose: int
+) -> None:
+    update = "{parallelism: 2, delay: 5s, failure_action: pause, max_failure_ratio: 0.25}"
+    path = write(
+        "p/docker-compose.yml",
+        "services:\n  web:\n    image: web\n    deploy:\n      replicas: 4\n"
+        f"      update_config: {update}\n      rollback_config: {{parallelism: 4}}\n",
+    )
+    stack = render(load(str(path), compose=compose), {"web": "reg:5000/p/web:1"})
+    deploy = stack.document["services"]["web"]["deploy"]
+    assert {k: deploy["update_config"][k] for k in ("parallelism", "failure_action")} == {
+        "parallelism": 2,
+        "failure_action": "pause",
+    }
+    assert deploy["update_config"]["max_failure_ratio"] == 0.25
+    assert str(deploy["update_config"]["delay"]) in ("5s", "5000000000")
+    assert deploy["rollback_config"]["parallelism"] == 4
+    assert deploy["rollback_config"]["failure_action"] == "pause"  # zdd's, none given

@@ -18,6 +18,7 @@ from zdd.plan.gates import Gate, GatePolicy, GateSource, gate_for
 from zdd.plan.options import DeployOptions
 from zdd.plan.steps import (
     Command,
+    Part,
     Plan,
     Retag,
     Retire,
@@ -25,6 +26,7 @@ from zdd.plan.steps import (
     RotateAction,
     Step,
     Verb,
+    Wait,
     Watch,
     down_first,
 )
@@ -36,6 +38,7 @@ __all__ = [
     "Gate",
     "GatePolicy",
     "GateSource",
+    "Part",
     "Plan",
     "Retag",
     "Retire",
@@ -43,6 +46,7 @@ __all__ = [
     "RotateAction",
     "Step",
     "Verb",
+    "Wait",
     "Watch",
     "build_plan",
     "build_rollback_plan",

@@ -16,15 +16,29 @@ from zdd.order import Order
 from zdd.plan.builds import Builds, plan_builds
 from zdd.plan.gates import Gate, gate_for
 from zdd.plan.options import DeployOptions
-from zdd.plan.steps import Command, Plan, Retag, Retire, Rotate, RotateAction, Step, Verb, Watch
+from zdd.plan.steps import (
+    Command,
+    Part,
+    Plan,
+    Retag,
+    Retire,
+    Rotate,
+    RotateAction,
+    Step,
+    Verb,
+    Wait,
+    Watch,
+)
 from zdd.project import (
     Group,
     Project,
     Role,
     Service,
+    UpdatePolicy,
     replicas,
     side_by_side_blockers,
     update_order,
+    update_policy,
 )
 from zdd.proxy.modes import MODES, Capabilities
 from zdd.traffic import Budget
@@ -71,7 +85,27 @@ def build_plan(
             project, cli, options, single, counts=counts, image_checks=image_checks
         )
     images = _image_names(project, cli, groups, singles)
-    return Plan(groups, tuple(steps), builds.targets, images, singles, counts)
+    policies = _policies(project, units)
+    steps = _delays(steps, policies)
+    return Plan(groups, tuple(steps), builds.targets, images, singles, counts, policies)
+
+
+def _policies(project: Project, units: Sequence[str]) -> dict[str, UpdatePolicy]:
+    """Each unit's update_config: batches, delay, what a failure does."""
+    return {unit: update_policy(project.services[unit].config) for unit in units}
+
+
+def _delays(steps: Sequence[Step], policies: Mapping[str, UpdatePolicy]) -> list[Step]:
+    """A Wait of the unit's update_config.delay after each unit but the last."""
+    out: list[Step] = []
+    for index, step in enumerate(steps):
+        out.append(step)
+        following = steps[index + 1].service if index + 1 < len(steps) else None
+        unit = step.service
+        delay = policies[unit].delay if unit is not None and unit in policies else 0.0
+        if unit is not None and delay and following is not None and following != unit:
+            out.append(Wait(unit, delay))
+    return out
 
 
 def _unit_steps(
@@ -165,15 +199,31 @@ def build_rollback_plan(
     existing: Mapping[str, int] | None = None,
 ) -> Plan:
     """`zdd rollback`: per sibling, its previous release retagged, then replaced as in a deploy."""
+    project = _rolling_back(project)
     groups, singles = _units(project, options)
     counts = _existing(_start_first(project, groups, singles, options), existing)
     steps: list[Step] = []
-    for unit in (*(s for g in groups for s in g.siblings), *singles):
+    units = (*(s for g in groups for s in g.siblings), *singles)
+    for unit in units:
         steps += _unit_steps(
             project, cli, options, unit, counts=counts, image_checks=image_checks, retag=True
         )
     images = _image_names(project, cli, groups, singles)
-    return Plan(groups, tuple(steps), images=images, singles=singles, existing=counts)
+    policies = _policies(project, units)
+    return Plan(groups, tuple(_delays(steps, policies)), images=images, singles=singles,
+                existing=counts, policies=policies)  # fmt: skip
+
+
+def _rolling_back(project: Project) -> Project:
+    """The project as `zdd rollback` rolls it out: each service's `deploy.rollback_config` in
+    place of its `update_config` (as Swarm rolls back), where it has one."""
+    services = {}
+    for name, service in project.services.items():
+        deploy = service.config.get("deploy")
+        deploy = dict(deploy) if isinstance(deploy, Mapping) else {}
+        deploy["update_config"] = deploy.get("rollback_config") or deploy.get("update_config")
+        services[name] = replace(service, config={**service.config, "deploy": deploy})
+    return replace(project, services=services)
 
 
 def _image_names(
@@ -212,11 +262,39 @@ def start_first_steps(
     configured = replicas(config)
     count = configured if isinstance(configured, int) and configured > 0 else max(existing, 1)
     before = max(existing, 0) if existing >= 0 else count
+    policy = update_policy(config)
+    size = policy.parallelism if 0 < policy.parallelism < count and before == count else count
+    steps: list[Step] = [Retag(service)] if retag else []
+    for start in range(0, count, size):  # batches: in place of `size` old ones, `size` new
+        part = Part(start, min(start + size, count), count) if size < count else None
+        new = part.end - part.start if part else count
+        steps += _batch(project, cli, options, service, new=new, before=before, part=part,
+                        image_checks=image_checks)  # fmt: skip
+        if part is not None and part.end < count and policy.delay:
+            steps.append(Wait(service, policy.delay))
+    return steps
+
+
+def _batch(
+    project: Project,
+    cli: ComposeCli,
+    options: DeployOptions,
+    service: str,
+    *,
+    new: int,
+    before: int,
+    part: Part | None,
+    image_checks: Mapping[str, float] | None,
+) -> list[Step]:
+    """One batch of a start-first unit: `new` containers beside the `before` old ones, gated,
+    admitted, watched; then the old ones (their `part`, in batches) drained, stopped and
+    removed."""
+    config = project.services[service].config
+    count = new
     mode = MODES[options.proxy]
     held = mode.holds
-    steps: list[Step] = [Retag(service)] if retag else []
-    argv = cli.scale_up(service, before + count, start=not held)
-    steps.append(Command(argv, Verb.START, service))
+    steps: list[Step] = [Command(cli.scale_up(service, before + count, start=not held),
+                                 Verb.START, service)]  # fmt: skip
     seen = (image_checks or {}).get(cli.image_name(service, config))
     gate = replace(gate_for(config, service, options, seen), containers=count, held=held)
     gate, watch = _window(gate, mode, options, _budget(project, options), start_first=True)
@@ -229,8 +307,8 @@ def start_first_steps(
     steps += watch if before else []  # a first deploy: nothing to judge against or go back to
     if before:
         if mode.drains:
-            steps.append(Rotate(service, RotateAction.DRAIN, start_first=True))
-        steps.append(Retire(service, options.stop_timeout))
+            steps.append(Rotate(service, RotateAction.DRAIN, start_first=True, part=part))
+        steps.append(Retire(service, options.stop_timeout, part))
     return steps
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from zdd.plan.gates import Gate
-from zdd.project import Group
+from zdd.project import Group, UpdatePolicy
 from zdd.traffic import Budget
+
+T = TypeVar("T")
 
 
 class Verb(StrEnum):
@@ -59,6 +61,7 @@ class Rotate:
     held: bool = False  # admit = connect to the proxy's network(s) with compose's aliases
     settle: float = 0.0  # held: seconds for the proxy to find what was connected
     confirmed: bool = True  # admit: zdd checks through the proxy that it serves the new one
+    part: Part | None = None  # start-first drain in batches: which of the old containers
 
     @property
     def kind(self) -> str:
@@ -74,9 +77,10 @@ class Rotate:
                 f"gave, then wait {self.settle:g} s for the proxy to find it"
             )
         if self.start_first and self.action is RotateAction.DRAIN:
+            which = self.part.describe() if self.part else ""
             return (
-                f"# drain the old {self.service} containers: out of rotation, wait for their "
-                "in-flight requests"
+                f"# drain the old {self.service} containers{which}: out of rotation, wait for "
+                "their in-flight requests"
             )
         if self.action is RotateAction.DRAIN:
             return f"# drain {self.service}: out of rotation, wait for its in-flight requests"
@@ -130,15 +134,50 @@ class Retire:
 
     service: str
     stop_timeout: int | None = None
+    part: Part | None = None  # in batches: which of the old containers
     kind: ClassVar[str] = "retire"
 
     def describe(self) -> str:
         """What the step does, in words."""
         flags = f"-t {self.stop_timeout} " if self.stop_timeout is not None else ""
-        return f"# docker stop {flags}<the old {self.service} containers>, then docker rm them"
+        which = self.part.describe() if self.part else ""
+        return (
+            f"# docker stop {flags}<the old {self.service} containers{which}>, then docker rm them"
+        )
 
 
-Step = Command | Gate | Rotate | Watch | Retag | Retire
+@dataclass(frozen=True)
+class Part:
+    """A batch's share of a unit's old containers, in the order zdd found them: [start:end]
+    of `of`."""
+
+    start: int
+    end: int
+    of: int
+
+    def describe(self) -> str:
+        """` 1-2 of 4`, after the step's `old containers`."""
+        return f" {self.start + 1}-{self.end} of {self.of}"
+
+    def pick(self, olds: Sequence[T]) -> list[T]:
+        """This batch's share of `olds`."""
+        return list(olds[self.start : self.end])
+
+
+@dataclass(frozen=True)
+class Wait:
+    """`update_config.delay`: a pause between two batches, or before the next unit."""
+
+    service: str
+    seconds: float
+    kind: ClassVar[str] = "wait"
+
+    def describe(self) -> str:
+        """What the step does, in words."""
+        return f"# wait {self.seconds:g} s (update_config.delay)"
+
+
+Step = Command | Gate | Rotate | Watch | Retag | Retire | Wait
 
 
 @dataclass(frozen=True)
@@ -155,6 +194,8 @@ class Plan:
     # each unit rolled out start-first -> its containers when planned (the scale-up counts on
     # it; -1: not known)
     existing: Mapping[str, int] = field(default_factory=dict)
+    # each unit's update_config (rollback: rollback_config): batches, delay, what a failure does
+    policies: Mapping[str, UpdatePolicy] = field(default_factory=dict)
 
     @property
     def start_first(self) -> tuple[str, ...]:

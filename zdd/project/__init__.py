@@ -9,6 +9,7 @@ from zdd.project.rawyaml import Reset, dump_yaml
 from zdd.project.roles import Evidence, Role
 from zdd.project.values import (
     HostPort,
+    UpdatePolicy,
     healthcheck_disabled,
     healthcheck_of,
     is_number,
@@ -19,8 +20,10 @@ from zdd.project.values import (
     replicas,
     service_port,
     side_by_side_blockers,
+    update_config,
     update_monitor,
     update_order,
+    update_policy,
 )
 
 __all__ = [
@@ -34,6 +37,7 @@ __all__ = [
     "Role",
     "Routing",
     "Service",
+    "UpdatePolicy",
     "check_settings",
     "dump_yaml",
     "find_groups",
@@ -48,6 +52,8 @@ __all__ = [
     "replicas",
     "service_port",
     "side_by_side_blockers",
+    "update_config",
     "update_monitor",
     "update_order",
+    "update_policy",
 ]

@@ -197,24 +197,56 @@ def replicas(config: Mapping[str, Any]) -> int | str | None:
     return int(text) if is_number(text) else text
 
 
-def update_config(config: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The service's `deploy.update_config` (compose itself ignores it; zdd honours its
-    `order` and `monitor` on the compose engine)."""
+def update_config(config: Mapping[str, Any], key: str = "update_config") -> Mapping[str, Any]:
+    """The service's `deploy.update_config` (or `rollback_config`, for `zdd rollback`):
+    compose itself ignores both; zdd honours them on the compose engine."""
     deploy = config.get("deploy")
-    found = deploy.get("update_config") if isinstance(deploy, Mapping) else None
+    found = deploy.get(key) if isinstance(deploy, Mapping) else None
     return found if isinstance(found, Mapping) else {}
 
 
-def update_order(config: Mapping[str, Any]) -> Order | None:
+def update_order(config: Mapping[str, Any], key: str = "update_config") -> Order | None:
     """`update_config.order` (compose allows only start-first and stop-first)."""
-    value = update_config(config).get("order")
+    value = update_config(config, key).get("order")
     return Order(value) if value in tuple(Order) else None
 
 
-def update_monitor(config: Mapping[str, Any]) -> float | None:
+def update_monitor(config: Mapping[str, Any], key: str = "update_config") -> float | None:
     """`update_config.monitor`, in seconds."""
-    value = update_config(config).get("monitor")
+    value = update_config(config, key).get("monitor")
     return None if value is None else parse_duration(value)
+
+
+FAILURE_ACTIONS = ("pause", "continue", "rollback")
+
+
+@dataclass(frozen=True)
+class UpdatePolicy:
+    """How a unit's replicas are replaced and what a failure does (`update_config`)."""
+
+    parallelism: int = 0  # replicas replaced at once (0: all)
+    delay: float = 0.0  # seconds between two batches (or two units)
+    failure_action: str = "pause"  # pause: stop there; continue; rollback: the earlier ones too
+    max_failure_ratio: float = 0.0  # the share of units (or batches) that may fail and go on
+
+
+def update_policy(config: Mapping[str, Any], key: str = "update_config") -> UpdatePolicy:
+    """`parallelism`, `delay`, `failure_action`, `max_failure_ratio`, checked."""
+    found = update_config(config, key)
+    where = f"deploy.{key}"
+    parallelism = found.get("parallelism", 0)
+    if isinstance(parallelism, bool) or not isinstance(parallelism, int) or parallelism < 0:
+        raise UsageError(f"{where}.parallelism must be a whole number, got {parallelism!r}")
+    action = found.get("failure_action", "pause")
+    if action not in FAILURE_ACTIONS:
+        raise UsageError(
+            f"{where}.failure_action must be pause, continue or rollback, got {action!r}"
+        )
+    ratio = found.get("max_failure_ratio", 0)
+    if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio <= 1:
+        raise UsageError(f"{where}.max_failure_ratio must be from 0 to 1, got {ratio!r}")
+    delay = parse_duration(found.get("delay", 0))
+    return UpdatePolicy(parallelism, delay, str(action), float(ratio))
 
 
 def networks_of(config: Mapping[str, Any]) -> set[str]:

@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zdd.errors import UsageError
-from zdd.project import Group, Project, healthcheck_of, is_number, parse_duration
+from zdd.project import (
+    Group,
+    Project,
+    healthcheck_of,
+    is_number,
+    parse_duration,
+    update_config,
+)
 from zdd.swarm.keys import (
     AS_IS,
     CONVERT,
@@ -226,9 +233,14 @@ def _deploy(
     # A task that publishes a host port cannot run beside its replacement on one node.
     order = "stop-first" if publishes else "start-first"
     policy_of = {"parallelism": 1, "delay": "0s", "order": order, "monitor": monitor}
-    deploy["update_config"] = {**policy_of, "failure_action": "rollback", "max_failure_ratio": 0}
-    deploy["rollback_config"] = {**policy_of, "failure_action": "pause", "max_failure_ratio": 0}
+    for key, action in (("update_config", "rollback"), ("rollback_config", "pause")):
+        # the file's own batches, delay and failure policy pass through to Swarm
+        given = {k: v for k, v in update_config(config, key).items() if k in PASSED_THROUGH}
+        deploy[key] = {**policy_of, "failure_action": action, "max_failure_ratio": 0, **given}
     return deploy
+
+
+PASSED_THROUGH = ("parallelism", "delay", "failure_action", "max_failure_ratio")
 
 
 def _network(name: str, given: Mapping[str, Any] | None) -> dict[str, Any]:
