@@ -107,7 +107,7 @@ class Failures:
 class Recovery:
     """Puts a unit whose turn failed back on what it ran before, and says what was done.
     A unit replaced in batches: `kept`, the new containers of its batches before (they serve),
-    `retired`, how many of its old ones those batches removed."""
+    `retired`, how many of its old ones those batches removed (`retag`: see below)."""
 
     runner: CommandRunner
     cli: ComposeCli
@@ -118,6 +118,7 @@ class Recovery:
     baseline: Baseline
     kept: frozenset[str] = frozenset()
     retired: int = 0
+    retag: bool = True  # False: the rollout goes on, its next batch needs the new image name
 
     def recover(self, sibling: str, done: Sequence[Step], failed: Step, plan: Plan) -> str:
         """Put the sibling back on the container or image it had; say what was done."""
@@ -161,7 +162,7 @@ class Recovery:
                 self.rotation.route(service, admit=olds if drained else (), drain=new)
             if new:
                 self.runner.run(["docker", "rm", "-f", "--", *(c.id for c in new)])
-            if olds and not self.kept:
+            if olds and not self.kept and self.retag:
                 image = self.baseline.image_name(olds[0])
                 self.runner.run(["docker", "tag", "--", olds[0].image_id, image])
         except ZddError as err:

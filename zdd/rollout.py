@@ -251,6 +251,10 @@ class Rollout:
             self._restore_untouched_tags(plan)
             verb = step.verb if isinstance(step, Command) else "build"
             raise DeployError(f"{verb} failed, {self._unchanged()}: {err}") from err
+        policy = plan.policies.get(sibling, UpdatePolicy())
+        going_on = failures.goes_on(policy)
+        if not going_on:  # the build's tags of the units not replaced go back first
+            self._restore_untouched_tags(plan)
         earlier = self.served.get(sibling, [])  # a batched unit's batches before this one
         if any(isinstance(s, Gate) for s in done):  # this batch's own new ones are not kept
             earlier = earlier[: len(earlier) - len(self.fresh.get(sibling, []))]
@@ -258,12 +262,8 @@ class Rollout:
         recovery = Recovery(
             self.runner, self.cli, self.project, self.rotation, self.report, self.gating,
             self.baseline, frozenset(c.id for c in earlier),
-            sum(p.end - p.start for p in retired if p is not None),
+            sum(p.end - p.start for p in retired if p is not None), retag=not going_on,
         )  # fmt: skip
-        policy = plan.policies.get(sibling, UpdatePolicy())
-        going_on = failures.goes_on(policy)
-        if not going_on:  # the build's tags of the units not replaced go back first
-            self._restore_untouched_tags(plan)
         try:
             if sibling in plan.existing:
                 outcome = recovery.recover_start_first(sibling, done, step)
@@ -273,6 +273,7 @@ class Rollout:
             if going_on:
                 self._restore_untouched_tags(plan)
             raise RollbackError(f"{err}; then the {failed}") from failed
+        self.served[sibling] = earlier  # this batch's new ones are gone
         if going_on:
             failures.said.append(f"{err}; {outcome}")
             self.report(Event("warning", f"{err}; {outcome}; going on ({failures.why(policy)})"))

@@ -237,3 +237,51 @@ def test_discovery_proxy_gets_gated_admission(stack: Stack, shape: str, scenario
     for container in stack.containers().values():
         if container["Config"]["Labels"]["com.docker.compose.service"] not in started:
             assert "app-pool" in aliases(container), "connected with compose's aliases"
+
+
+def test_parallelism_2_over_4_replicas_with_a_delay(stack: Stack) -> None:
+    """update_config's batches on the compose engine: 2 new beside the 4 old, admitted, 2 old
+    retired, a 1 s pause, then the other 2; no request fails."""
+    single(stack, 4)
+    path = stack.directory / SINGLE
+    policy = "\n      update_config: {parallelism: 2, delay: 1s}"
+    path.write_text(path.read_text().replace("replicas: 4", "replicas: 4" + policy))
+    stack.deploy()
+    old = set(app_containers(stack))
+    (stack.directory / "service" / "VERSION").write_text("2\n")
+    result, _ = deploy_under_probe(stack, "single x4 parallelism 2", "GET", 8)
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    batch = ["start", "gate", "admit", "watch", "drain", "retire"]
+    assert [e["kind"] for e in events if e["event"] == "step"] == ["build", *batch, "wait", *batch]
+    retired = [e["message"] for e in events if e.get("kind") == "retire"]
+    assert ["1-2 of 4" in retired[0], "3-4 of 4" in retired[1]] == [True, True], retired
+    now = app_containers(stack)
+    assert len(now) == 4 and not set(now) & old, "four new containers, every old one gone"
+
+
+@pytest.mark.parametrize("action", ["pause", "continue"])
+def test_a_bad_release_in_batches_pauses_or_goes_on(stack: Stack, action: str) -> None:
+    """A release that crashes: its first batch is put back; `pause` stops there, `continue`
+    tries the second batch too (put back as well); either way exit 1 and the 4 old serve."""
+    single(stack, 4)
+    path = stack.directory / SINGLE
+    policy = f"\n      update_config: {{parallelism: 2, failure_action: {action}}}"
+    path.write_text(path.read_text().replace("replicas: 4", "replicas: 4" + policy))
+    stack.deploy()
+    old = set(app_containers(stack))
+    release(stack, "2", image_env={"CRASH_ON_START": "1"})
+    load = probe(stack.url).start()
+    result = stack.zdd("deploy", "--json")
+    report = settle(load, 300, seconds=1)
+    record(f"single x4 batches, bad release, {action}", stack, f"exit {result.returncode}", report)
+    assert result.returncode == 1, result.stderr
+    assert report.failed == 0, report.summary()
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    starts = [e for e in events if e.get("kind") == "start"]
+    error = result.stderr.strip().splitlines()[-1]
+    if action == "pause":
+        assert len(starts) == 1 and "the siblings after it were not touched" in error, error
+    else:
+        assert len(starts) == 2, "the second batch was tried too"
+        assert "2 of 2 failed, each put back, and the rollout went on" in error, error
+    assert set(app_containers(stack)) == old, "the four old containers serve, nothing else"

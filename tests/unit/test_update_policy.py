@@ -153,3 +153,16 @@ def test_zdd_rollback_follows_rollback_config() -> None:
 def test_an_update_config_zdd_cannot_follow_is_refused(update: dict[str, Any], words: str) -> None:
     with pytest.raises(UsageError, match=words):
         update_policy(Service("web", {"deploy": {"update_config": update}}).config)
+
+
+def test_continue_tries_each_batch_with_the_new_image_and_puts_the_name_back_at_the_end() -> None:
+    shop, engine = web(4, {"parallelism": 2, "failure_action": "continue"})
+    engine.crash.add(NEW)
+    run, plan, _ = prepare(shop, engine, NONE, FakeRotation(), existing={"web": 4})
+    with pytest.raises(DeployError) as failed:
+        run.run(plan)
+    scaled = [a for a in engine.argv if "--scale" in a]
+    assert len(scaled) == 2, "the second batch was tried"
+    assert str(failed.value).startswith("2 of 2 failed, each put back, and the rollout went on")
+    assert engine.running() == {"web": dict.fromkeys(["web-0", "web-1", "web-2", "web-3"], OLD)}
+    assert engine.tags["shop-web"] == OLD, "nothing new serves: the image name is back"
