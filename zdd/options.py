@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -96,14 +96,16 @@ def finite(value: float | None) -> float | None:
     return value
 
 
+def number(top: float, least: float = 0, metavar: str = "SECONDS", **more: Any) -> Any:
+    """A number option from `least` to `top` (NaN refused)."""
+    return typer.Option(metavar=metavar, min=least, max=top, callback=finite, **more)
+
+
 # Options of `deploy`, `rollback`, `check` and `heal`.
 Delay = Annotated[
     float,
-    typer.Option(
-        metavar="SECONDS",
-        min=0,
-        max=3600,
-        callback=finite,
+    number(
+        3600,
         help="Seconds to wait for a sibling without a healthcheck (the seed's sleep).",
     ),
 ]
@@ -118,11 +120,9 @@ StopTimeout = Annotated[
 ]
 HealthTimeout = Annotated[
     float | None,
-    typer.Option(
-        metavar="SECONDS",
-        min=0.1,
-        max=86400,
-        callback=finite,
+    number(
+        86400,
+        least=0.1,
         help="Seconds a new container may take to turn healthy "
         "(default: from its healthcheck: start_period + interval x retries, + margin); "
         "--engine swarm deploy: each task's share of zdd's wait, in place of its healthcheck's "
@@ -160,21 +160,15 @@ ProxyService = Annotated[
 ]
 DrainTimeout = Annotated[
     float,
-    typer.Option(
-        metavar="SECONDS",
-        min=0,
-        max=3600,
-        callback=finite,
+    number(
+        3600,
         help="Seconds to wait for a drained sibling's in-flight requests.",
     ),
 ]
 Settle = Annotated[
     float,
-    typer.Option(
-        metavar="SECONDS",
-        min=0,
-        max=600,
-        callback=finite,
+    number(
+        600,
         help="--proxy discovery: seconds to give the proxy to find a container zdd just "
         "connected (its DNS cache or event loop) before the next old one is stopped.",
     ),
@@ -202,11 +196,8 @@ Verify = Annotated[
 ]
 Monitor = Annotated[
     float | None,
-    typer.Option(
-        metavar="SECONDS",
-        min=0,
-        max=86400,
-        callback=finite,
+    number(
+        86400,
         help="Seconds to keep watching a sibling after it turned ready; an exit or `unhealthy` "
         "in that window rolls it back (default: its deploy.update_config.monitor, else 0). "
         "Behind the managed nginx the window follows admission and judges the sibling on the "
@@ -216,11 +207,9 @@ Monitor = Annotated[
 ]
 MaxErrorRate = Annotated[
     float | None,
-    typer.Option(
+    number(
+        1,
         metavar="SHARE",
-        min=0,
-        max=1,
-        callback=finite,
         help="Error budget: roll a new container back when the share of its requests that fail "
         "(5xx or no answer, as the managed nginx logs them) exceeds the others' by more "
         "than this in the admission window (at least 20 requests and 5 failures to judge; "
@@ -229,11 +218,9 @@ MaxErrorRate = Annotated[
 ]
 MaxLatencyRatio = Annotated[
     float | None,
-    typer.Option(
+    number(
+        1000,
         metavar="RATIO",
-        min=0,
-        max=1000,
-        callback=finite,
         help="Error budget: roll a new container back when its median response time in the "
         "admission window is more than RATIO times the others' (times under 10 ms count as "
         "10 ms; 0: off; default: `x-zdd: {max_latency_ratio}`, else 5).",
@@ -325,11 +312,8 @@ WaitFor = Annotated[
 ]
 Wait = Annotated[
     float,
-    typer.Option(
-        min=0,
-        max=3600,
-        callback=finite,
-        metavar="SECONDS",
+    number(
+        3600,
         help="At most this long for --wait-for.",
     ),
 ]
@@ -343,11 +327,8 @@ Stale = Annotated[
 ]
 StaleFor = Annotated[
     float,
-    typer.Option(
-        min=0,
-        max=3600,
-        callback=finite,
-        metavar="SECONDS",
+    number(
+        3600,
         help="How long a --stale container may still be stopping (its stop timeout + 5).",
     ),
 ]
@@ -374,10 +355,10 @@ Method = Annotated[str, typer.Option(help="GET or POST.")]
 MaxRequests = Annotated[int, typer.Option(min=1, max=100_000_000, help="Stop after this many.")]
 Rate = Annotated[
     float | None,
-    typer.Option(
-        min=0.1,
-        max=1_000_000,
-        callback=finite,
+    number(
+        1_000_000,
+        least=0.1,
+        metavar=None,
         help="Requests per second over all clients (default: no limit).",
     ),
 ]
