@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from zdd.errors import ComposeCommandError
+from zdd.errors import ComposeCommandError, ZddError
 from zdd.health import healthcheck_budget
 from zdd.ports import CommandRunner
 
@@ -168,3 +168,11 @@ def by_service(containers: Iterable[Container]) -> dict[str, list[Container]]:
     for container in containers:
         grouped.setdefault(container.service, []).append(container)
     return grouped
+
+
+def image_id(runner: CommandRunner, name: str) -> str:
+    """The image a name points at now ("" when none)."""
+    try:
+        return runner.run(["docker", "image", "inspect", "-f", "{{.Id}}", "--", name]).strip()
+    except ZddError:
+        return ""

@@ -14,7 +14,7 @@ from zdd.health import GateError, check_alive, wait_healthy, wait_http, wait_run
 from zdd.plan import Gate, GatePolicy, GateSource, Watch
 from zdd.ports import CommandRunner
 from zdd.proxy import Rotation
-from zdd.traffic import breach
+from zdd.traffic import Sample, breach
 
 TICK = 0.5  # seconds between two looks at an admission window's traffic and containers
 
@@ -159,7 +159,7 @@ class Gating:
                 ready = self._answers_or_delay(gate, read)
             else:
                 ready = wait_running(read, gate.delay, sleep=self._wait)
-            if gate.monitor:
+            if gate.monitor and not self.rotation.observes():  # else: after admission
                 ready = watch(read, gate.monitor, clock=self.clock, sleep=self._wait)
             return ready
         except GateError as err:
@@ -169,42 +169,25 @@ class Gating:
         """The admission window: for `step.seconds`, the new containers' requests (as the
         proxy logs them) against the others', and the new containers' state; over budget,
         gone or unhealthy: GateError, at once."""
-        logged = self.rotation.open_window(step.service, new)
-        if not logged and not step.asked:
-            self.said[step.service] = (
-                f"# no admission window for {step.service}: the proxy does not log requests "
-                "for zdd (README: The error budget)"
-            )
-            return
-        restarts = {c.id: c.restart_count for c in new}
-        started = self.clock()
+        failure: BaseException | None = None
         try:
-            looks = 0
-            while (spent := self.clock() - started) < step.seconds:
-                looks += 1  # a broken release is seen within 0.1 s under load: look soon
-                self._wait(min(TICK, 0.1 * looks, step.seconds - spent))
-                for container in inspect(self.runner, list(restarts)):
-                    check_alive(container, restarts[container.id])
-                    if container.health == "unhealthy":
-                        raise GateError(
-                            f"{step.service}: turned unhealthy within the --monitor window"
-                        )
-                fresh, others = self.rotation.traffic()
-                why = breach(fresh, others, step.budget)
-                if why:
-                    raise GateError(
-                        f"{step.service}: over the error budget {self.clock() - started:.1f} s "
-                        f"after admission, {why} (new: {fresh.describe()}; the others: "
-                        f"{others.describe()})"
-                    )
+            if not self.rotation.open_window(step.service, new):
+                before = " (its --monitor watch ran before admission)" if step.asked else ""
+                self.said[step.service] = (
+                    f"# no admission window for {step.service}: the proxy does not log "
+                    f"requests for zdd (README: The error budget){before}"
+                )
+                return
+            fresh, others = self._judge(step, new)
+        except BaseException as err:
+            failure = err
+            raise
         finally:
-            self.rotation.close_window()
-        if not logged:
-            self.said[step.service] = (
-                f"# watched {step.service} {step.seconds:g} s: it kept running (its requests "
-                "not judged: the proxy does not log them for zdd)"
-            )
-            return
+            try:
+                self.rotation.close_window()
+            except ZddError:
+                if failure is None:  # else the failure that ended the window is the one said
+                    raise
         self.judged[step.service] = {
             "new": {"requests": fresh.requests, "failed": fresh.errors, "median": fresh.median},
             "others": {"requests": others.requests, "failed": others.errors,
@@ -219,6 +202,30 @@ class Gating:
             f"# watched {step.service} {step.seconds:g} s on real traffic: {fresh.describe()}; "
             f"the others: {others.describe()}: {verdict}"
         )
+
+    def _judge(self, step: Watch, new: Sequence[Container]) -> tuple[Sample, Sample]:
+        """Every TICK (sooner at first) until the window ends: the new containers still run
+        and are not unhealthy, and their requests are within budget; else GateError."""
+        restarts = {c.id: c.restart_count for c in new}
+        started = self.clock()
+        fresh, others = self.rotation.traffic()
+        looks = 0
+        while (spent := self.clock() - started) < step.seconds:
+            looks += 1  # a broken release is seen within 0.1 s under load: look soon
+            self._wait(min(TICK, 0.1 * looks, step.seconds - spent))
+            for container in inspect(self.runner, list(restarts)):
+                check_alive(container, restarts[container.id])
+                if container.health == "unhealthy":
+                    raise GateError(f"{step.service}: turned unhealthy within the --monitor window")
+            fresh, others = self.rotation.traffic()
+            why = breach(fresh, others, step.budget)
+            if why:
+                raise GateError(
+                    f"{step.service}: over the error budget {self.clock() - started:.1f} s "
+                    f"after admission, {why} (new: {fresh.describe()}; the others: "
+                    f"{others.describe()})"
+                )
+        return fresh, others
 
     def _log_tail(self, container_id: str) -> str:
         try:

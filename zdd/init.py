@@ -300,6 +300,7 @@ http {{
     log_format zdd '$msec $upstream_addr $upstream_status $upstream_response_time';
     map $host $zdd_window {{ include /etc/nginx/zdd/window*.map; }}
     access_log /tmp/zdd-traffic.log zdd if=$zdd_window;
+    access_log /var/log/nginx/access.log;     # nginx's own log, as without zdd's line
     map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}   # WebSockets pass
 {upstreams}{blocks}}}
 """

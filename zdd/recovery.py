@@ -68,24 +68,29 @@ def restore_untouched_tags(
 @dataclass
 class Failures:
     """The units (or batches) of a rollout that failed and were put back, and whether it goes
-    on after each: `update_config.failure_action: continue`, or while their share of the
-    plan's units and batches (`total`) is at most its `max_failure_ratio`."""
+    on after each: `update_config.failure_action: continue`, or while their share of their
+    service's units and batches (a group's siblings, a service's batches: `total`) is at most
+    its `max_failure_ratio`, as Swarm counts a service's tasks."""
 
-    total: int
+    total: Mapping[str, int]  # a group's base, or a single service -> its gates in the plan
+    group_of: Mapping[str, str] = field(default_factory=dict)  # sibling -> its group's base
     said: list[str] = field(default_factory=list)  # each failure: what failed, what was done
-    failed: int = 0
+    failed: dict[str, int] = field(default_factory=dict)
+    last: str = ""  # the service the last failure counted for
 
-    def goes_on(self, policy: UpdatePolicy) -> bool:
-        """Count a failure; whether the rollout goes on after it."""
-        self.failed += 1
-        ratio = self.failed <= policy.max_failure_ratio * self.total
+    def goes_on(self, unit: str, policy: UpdatePolicy) -> bool:
+        """Count a failure of `unit`; whether the rollout goes on after it."""
+        self.last = self.group_of.get(unit, unit)
+        self.failed[self.last] = self.failed.get(self.last, 0) + 1
+        ratio = self.failed[self.last] <= policy.max_failure_ratio * self.total.get(self.last, 1)
         return policy.failure_action == "continue" or ratio
 
     def why(self, policy: UpdatePolicy) -> str:
         """Why the rollout goes on, in the file's words."""
         if policy.failure_action == "continue":
             return "update_config.failure_action: continue"
-        return f"{self.failed} of {self.total} failed: within its max_failure_ratio"
+        failed, total = self.failed[self.last], self.total.get(self.last, 1)
+        return f"{failed} of {total} of {self.last} failed: within its max_failure_ratio"
 
     def stopped(self, said: str) -> str:
         """The error of a rollout that stops at this failure."""
@@ -97,8 +102,9 @@ class Failures:
 
     def summary(self) -> str:
         """The error of a rollout that went on past its failures to the end."""
+        total = sum(self.total.values())
         return (
-            f"{len(self.said)} of {self.total} failed, each put back, and the rollout went on: "
+            f"{len(self.said)} of {total} failed, each put back, and the rollout went on: "
             + " | ".join(self.said)
         )
 
@@ -107,7 +113,7 @@ class Failures:
 class Recovery:
     """Puts a unit whose turn failed back on what it ran before, and says what was done.
     A unit replaced in batches: `kept`, the new containers of its batches before (they serve),
-    `retired`, how many of its old ones those batches removed (`retag`: see below)."""
+    `retired`, the ids of its old ones those batches removed (`retag`: see below)."""
 
     runner: CommandRunner
     cli: ComposeCli
@@ -117,13 +123,15 @@ class Recovery:
     gating: Gating
     baseline: Baseline
     kept: frozenset[str] = frozenset()
-    retired: int = 0
+    retired: frozenset[str] = frozenset()  # ids
     retag: bool = True  # False: the rollout goes on, its next batch needs the new image name
 
     def recover(self, sibling: str, done: Sequence[Step], failed: Step, plan: Plan) -> str:
         """Put the sibling back on the container or image it had; say what was done."""
         old = self.baseline.before.get(sibling)
         if old is None:
+            if any(isinstance(s, Rotate) and s.action is RotateAction.ADMIT for s in done):
+                self.rotation.drain(sibling)  # its window failed: out of rotation first
             self.runner.run(self.cli.stop(sibling, None))
             return f"{sibling} had no previous version to go back to: its new container is stopped"
         replaced = any(isinstance(s, Command) and s.verb in REPLACING for s in (*done, failed))
@@ -148,7 +156,7 @@ class Recovery:
         """Start-first failed before the old containers were retired: the old ones back in
         rotation (if drained), the new ones removed, the image name back on the old image
         (unless batches before this one serve the new one)."""
-        olds = self.baseline.olds.get(service, [])[self.retired :]
+        olds = [c for c in self.baseline.olds.get(service, []) if c.id not in self.retired]
         if isinstance(failed, Retire):
             ids = " ".join(c.id[:12] for c in olds)
             return f"its new containers serve; stopping the old ones failed: docker rm -f {ids}"
@@ -171,18 +179,26 @@ class Recovery:
             ) from err
         if not olds:
             return f"{service} had no previous version: its new containers are removed"
-        running = sum(c.running for c in olds)
+        alive = {c.id for c in found if c.running}
+        running = sum(c.id in alive for c in olds)
         text = f"{service} kept its {running} old container(s); the new ones are removed"
         if self.kept:
             text += f" ({len(self.kept)} new one(s) of the batches before serve)"
         return text
 
-    def undo(self, unit: str, steps: Sequence[Step], plan: Plan) -> str:
+    def undo(self, unit: str, steps: Sequence[Step], plan: Plan, ledger: Ledger) -> str:
         """`failure_action: rollback`: a unit this rollout replaced goes back too (a sibling:
-        drained, on its old image, gated, admitted; start-first: its old containers are gone)."""
+        drained, on its old image, gated, admitted, its new release tag dropped; start-first:
+        its old containers are gone)."""
         if unit in plan.existing or not steps:
             return f"{unit} keeps the new version (its old containers were removed)"
-        return self.recover(unit, steps, steps[-1], plan)
+        ledger.flush()
+        newest = ledger.releases(unit)[:1]  # the release this rollout recorded for it
+        said = self.recover(unit, steps, steps[-1], plan)
+        old = self.baseline.before.get(unit)
+        if newest and old is not None and newest[0][1] != old.image_id:
+            ledger.forget(unit, newest[0][1])
+        return said
 
     def _state(self) -> str:
         try:

@@ -82,6 +82,23 @@ class Ledger:
                 errors.append(err)
         return errors
 
+    def forget(self, service: str, image_id: str) -> None:
+        """Drop the sibling's release tags of `image_id`: a release its own deploy rolled
+        back, so that `zdd rollback` does not bring it back."""
+        self.flush()
+        releases = self.releases(service)
+        for tag, found in [r for r in releases if r[1] == image_id]:
+            releases.remove((tag, found))
+            argv = [
+                "docker",
+                "rmi",
+                "-f",
+                "--no-prune",
+                "--",
+                f"{release_repo(self.project, service)}:{tag}",
+            ]
+            self.runner.run(argv)
+
     def previous(self, service: str, current_id: str) -> str | None:
         """The newest release that is not `current_id`."""
         return next((i for _, i in self.releases(service) if i != current_id), None)

@@ -5,11 +5,12 @@ the unit in progress is done (signals.py)."""
 from __future__ import annotations
 
 import time
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from zdd.compose import ComposeCli
-from zdd.containers import Container, project_containers
+from zdd.containers import Container, image_id, project_containers
 from zdd.errors import (
     ComposeCommandError,
     ComposeUnavailableError,
@@ -39,7 +40,6 @@ from zdd.ports import CommandRunner
 from zdd.project import UpdatePolicy
 from zdd.proxy import NoRotation, Rotation
 from zdd.proxy.modes import capabilities
-from zdd.proxy.nginx_files import Connections
 from zdd.recovery import (
     Baseline,
     Failures,
@@ -49,6 +49,7 @@ from zdd.recovery import (
 )
 from zdd.releases import Ledger
 from zdd.runner import check_engine
+from zdd.said import said
 from zdd.signals import on_stop_signals
 
 
@@ -73,6 +74,7 @@ class Rollout:
     fresh: dict[str, list[Container]] = field(default_factory=dict)  # unit -> its batch's new
     served: dict[str, list[Container]] = field(default_factory=dict)  # unit -> all its new ones
     turns: dict[str, list[Step]] = field(default_factory=dict)  # unit -> its steps done
+    retired: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     ledger: Ledger = field(init=False)
     gating: Gating = field(init=False)
 
@@ -191,12 +193,15 @@ class Rollout:
         sibling: str | None = None
         done: list[Step] = []  # the steps of the unit's (or its batch's) turn so far
         warned = skipping = False
-        failures = Failures(sum(isinstance(s, Gate) for s in plan.steps))
+        group_of = {s: g.base for g in plan.groups for s in g.siblings}
+        units = (group_of.get(s.service, s.service) for s in plan.steps if isinstance(s, Gate))
+        failures = Failures(Counter(units), group_of)
         for step in plan.steps:
             if step.service != sibling:
                 self._between_siblings(sibling, plan)
                 sibling, done, skipping = step.service, [], False
             if isinstance(step, Command) and step.verb is Verb.START:
+                self._between_batches(sibling, plan)
                 done, skipping = [], False  # a batch begins
             if skipping:  # the rest of a batch or unit that failed, under failure_action
                 continue
@@ -212,7 +217,7 @@ class Rollout:
                 continue
             done.append(step)
             self.turns.setdefault(step.service or "", []).append(step)
-            self._done(step, self.clock() - step_started)
+            self.report(said(step, self.clock() - step_started, self.gating, self.rotation))
             if self.stop_requested and step.service is not None and not warned:
                 warned = True
                 self.report(Event("warning", f"stopping once {step.service} is done"))
@@ -225,10 +230,7 @@ class Rollout:
         """Tell the guardian the step and the container(s) it is about to take away."""
         old = self.baseline.before.get(step.service) if step.service is not None else None
         if isinstance(step, Retire):  # the guardian's heal must not admit these again
-            olds = self.baseline.olds.get(step.service, [])
-            self.on_step(
-                step, ",".join(c.id for c in (step.part.pick(olds) if step.part else olds))
-            )
+            self.on_step(step, ",".join(c.id for c in self._olds(step)))
         elif step.service in plan.existing:  # start-first: the old ones serve till retired
             self.on_step(step, "")
         else:
@@ -252,62 +254,48 @@ class Rollout:
             verb = step.verb if isinstance(step, Command) else "build"
             raise DeployError(f"{verb} failed, {self._unchanged()}: {err}") from err
         policy = plan.policies.get(sibling, UpdatePolicy())
-        going_on = failures.goes_on(policy)
+        going_on = failures.goes_on(sibling, policy)
         if not going_on:  # the build's tags of the units not replaced go back first
             self._restore_untouched_tags(plan)
         earlier = self.served.get(sibling, [])  # a batched unit's batches before this one
         if any(isinstance(s, Gate) for s in done):  # this batch's own new ones are not kept
             earlier = earlier[: len(earlier) - len(self.fresh.get(sibling, []))]
-        retired = [s.part for s in self.turns.get(sibling, []) if isinstance(s, Retire)]
+        later = plan.later_batch(step)
+        name = plan.images.get(sibling, "")
+        shared = going_on and any(plan.images.get(u) == name for u in plan.units if u != sibling)
+        new_id = (
+            image_id(self.runner, name) if shared else ""
+        )  # the next units' image, put back after
         recovery = Recovery(
             self.runner, self.cli, self.project, self.rotation, self.report, self.gating,
-            self.baseline, frozenset(c.id for c in earlier),
-            sum(p.end - p.start for p in retired if p is not None), retag=not going_on,
+            self.baseline, frozenset(c.id for c in earlier), frozenset(self.retired[sibling]),
+            retag=not (going_on and later),
         )  # fmt: skip
         try:
             if sibling in plan.existing:
                 outcome = recovery.recover_start_first(sibling, done, step)
             else:
                 outcome = recovery.recover(sibling, done, step, plan)
+            if new_id:
+                self.runner.run(["docker", "tag", "--", new_id, name])
         except RollbackError as failed:  # say what failed first, then the rollback
             if going_on:
                 self._restore_untouched_tags(plan)
             raise RollbackError(f"{err}; then the {failed}") from failed
         self.served[sibling] = earlier  # this batch's new ones are gone
+        if not earlier:  # nothing of the new version serves: not a release to keep
+            self.ready.pop(sibling, None)
         if going_on:
             failures.said.append(f"{err}; {outcome}")
             self.report(Event("warning", f"{err}; {outcome}; going on ({failures.why(policy)})"))
             return
         if policy.failure_action == "rollback":
             outcome += "".join(
-                f"; {recovery.undo(unit, steps, plan)}"
+                f"; {recovery.undo(unit, steps, plan, self.ledger)}"
                 for unit, steps in reversed(self.turns.items())
                 if unit and unit != sibling
             )
         raise DeployError(failures.stopped(f"{err}; {outcome}")) from err
-
-    def _done(self, step: Step, seconds: float) -> None:
-        """Say what the step really did (a gate or window: in the words it found)."""
-        data: dict[str, object] = {
-            "service": step.service,
-            "kind": step.kind,
-            "seconds": round(seconds, 2),
-        }
-        said = self.gating.said.pop(step.service, "") if isinstance(step, Gate | Watch) else ""
-        if isinstance(step, Watch) and step.service in self.gating.judged:
-            data["traffic"] = self.gating.judged.pop(step.service)
-        counted = self._drained(step)
-        if counted is not None:  # long-lived ones (streams, WebSockets) cut, if any, said
-            data["connections"] = {"open": counted.open, "finished": counted.open - counted.cut,
-                                   "cut": counted.cut}  # fmt: skip
-            said = f"{step.describe()} ({counted.describe()})" if counted.open else said
-        self.report(Event("step", said or step.describe(), data))
-
-    def _drained(self, step: Step) -> Connections | None:
-        """A drain step's count of the proxy's connections to what it took out."""
-        if isinstance(step, Rotate) and step.action is RotateAction.DRAIN:
-            return self.rotation.drained(step.service)
-        return None
 
     def _check_engine(self, sibling: str | None, err: ZddError) -> None:
         """A step failed: if the engine itself is gone, say so (exit 3) and change nothing more."""
@@ -327,6 +315,17 @@ class Rollout:
         """Keep the release tag of a unit that was replaced."""
         if finished is not None and finished in self.ready:
             self.ledger.record(finished, self.ready[finished].image_id, wait=False)
+
+    def _between_batches(self, unit: str | None, plan: Plan) -> None:
+        """A stop signal between two batches of a unit stops there: every container serves."""
+        if self.stop_requested and unit in self.served:
+            self._record(unit)
+            self._restore_untouched_tags(plan)
+            raise InterruptedDeployError(
+                f"interrupted between two batches of {unit}: {len(self.served[unit])} new "
+                "container(s) serve beside the old ones not replaced yet; the units after it "
+                "untouched"
+            )
 
     def _between_siblings(self, finished: str | None, plan: Plan) -> None:
         self._record(finished)
@@ -397,3 +396,4 @@ class Rollout:
         flags = ["-t", str(step.stop_timeout)] if step.stop_timeout is not None else []
         self.runner.run(["docker", "stop", *flags, "--", *ids], timeout=None)
         self.runner.run(["docker", "rm", "--", *ids])
+        self.retired[step.service].update(ids)

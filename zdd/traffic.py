@@ -140,6 +140,10 @@ class Unobserved:
     """A proxy whose traffic zdd does not read: no admission window to judge, no connections
     counted at a drain."""
 
+    def observes(self) -> bool:
+        """No requests to judge."""
+        return False
+
     def open_window(self, service: str, containers: Sequence[Container]) -> bool:
         """Nothing to log: no window."""
         return False

@@ -10,8 +10,16 @@ from typing import Any
 
 import pytest
 
-from zdd.errors import DeployError, UsageError
-from zdd.plan import DeployOptions, Part, Retire, Wait, build_plan, build_rollback_plan
+from zdd.errors import DeployError, InterruptedDeployError, UsageError
+from zdd.plan import (
+    DeployOptions,
+    Part,
+    Retire,
+    Wait,
+    build_plan,
+    build_rollback_plan,
+    down_first,
+)
 from zdd.project import Project, Service, UpdatePolicy, update_policy
 from zdd.proxy import ProxyMode
 
@@ -124,7 +132,7 @@ def test_max_failure_ratio_lets_one_of_two_fail_and_go_on() -> None:
     with pytest.raises(DeployError):
         run.run(plan)
     assert engine.running()["service_b"] == {"service_b-4": NEW}
-    assert any("1 of 2 failed: within its max_failure_ratio" in e.message for e in events)
+    assert any("1 of 2 of app failed: within its max_failure_ratio" in e.message for e in events)
 
 
 def test_a_delay_between_siblings_is_a_step_of_its_own() -> None:
@@ -166,3 +174,49 @@ def test_continue_tries_each_batch_with_the_new_image_and_puts_the_name_back_at_
     assert str(failed.value).startswith("2 of 2 failed, each put back, and the rollout went on")
     assert engine.running() == {"web": dict.fromkeys(["web-0", "web-1", "web-2", "web-3"], OLD)}
     assert engine.tags["shop-web"] == OLD, "nothing new serves: the image name is back"
+
+
+def test_a_failed_sibling_that_goes_on_is_not_kept_as_a_release() -> None:
+    seed = seed_with({"failure_action": "continue"})
+    engine = seed_engine(seed)
+    engine.crash.add(f"legacy-service_a-1@{NEW}")
+    run, plan, _ = prepare(seed, engine, NGINX, FakeRotation())
+    with pytest.raises(DeployError):
+        run.run(plan)
+    releases = [" ".join(a) for a in engine.argv if "zdd-release/legacy/service_a:" in " ".join(a)]
+    assert all(NEW not in a for a in releases), "zdd rollback must not bring the rejected one back"
+
+
+def test_a_stop_signal_between_batches_stops_there_with_every_container_serving() -> None:
+    shop, engine = web(4, {"parallelism": 2, "delay": "3s"})
+    rotation = FakeRotation()
+    run, plan, _ = prepare(shop, engine, NGINX, rotation, existing={"web": 4})
+
+    def signal_after_first_batch(call: str) -> None:
+        if call == "route web + -web-0,web-1":
+            run.stop_requested = True
+
+    rotation.on_call = signal_after_first_batch
+    with pytest.raises(InterruptedDeployError, match="between two batches of web"):
+        run.run(plan)
+    assert engine.running() == {"web": {"web-2": OLD, "web-3": OLD, "web-4": NEW, "web-5": NEW}}
+
+
+def test_the_delay_follows_the_units_in_the_order_they_run() -> None:
+    seed = seed_with({"delay": "10s"})
+    plan = build_plan(seed, cli_for(seed), NGINX)
+    ordered = down_first(plan, ["service_b"])  # service_b is down: replaced first
+    waits = [i for i, s in enumerate(ordered.steps) if isinstance(s, Wait)]
+    assert len(waits) == 1 and ordered.steps[waits[0]].service == "service_b"
+    assert ordered.steps[waits[0] + 1].service == "service_a"
+
+
+def test_a_window_that_cannot_be_closed_does_not_hide_why_the_unit_failed() -> None:
+    from .test_error_budget import BAD, OVER
+
+    seed = seed_project()
+    rotation = FakeRotation(logged={"service_a": BAD}, fail={"close_window": 1})
+    run, plan, _ = prepare(seed, seed_engine(seed), NGINX, rotation)
+    with pytest.raises(DeployError) as failed:
+        run.run(plan)
+    assert str(failed.value).startswith(f"service_a: {OVER}")

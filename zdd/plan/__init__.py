@@ -29,6 +29,7 @@ from zdd.plan.steps import (
     Wait,
     Watch,
     down_first,
+    with_delays,
 )
 
 __all__ = [
@@ -58,4 +59,5 @@ __all__ = [
     "replace_steps",
     "start_first_steps",
     "start_first_units",
+    "with_delays",
 ]

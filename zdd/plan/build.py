@@ -28,6 +28,7 @@ from zdd.plan.steps import (
     Verb,
     Wait,
     Watch,
+    with_delays,
 )
 from zdd.project import (
     Group,
@@ -86,26 +87,13 @@ def build_plan(
         )
     images = _image_names(project, cli, groups, singles)
     policies = _policies(project, units)
-    steps = _delays(steps, policies)
+    steps = with_delays(steps, policies)
     return Plan(groups, tuple(steps), builds.targets, images, singles, counts, policies)
 
 
 def _policies(project: Project, units: Sequence[str]) -> dict[str, UpdatePolicy]:
     """Each unit's update_config: batches, delay, what a failure does."""
     return {unit: update_policy(project.services[unit].config) for unit in units}
-
-
-def _delays(steps: Sequence[Step], policies: Mapping[str, UpdatePolicy]) -> list[Step]:
-    """A Wait of the unit's update_config.delay after each unit but the last."""
-    out: list[Step] = []
-    for index, step in enumerate(steps):
-        out.append(step)
-        following = steps[index + 1].service if index + 1 < len(steps) else None
-        unit = step.service
-        delay = policies[unit].delay if unit is not None and unit in policies else 0.0
-        if unit is not None and delay and following is not None and following != unit:
-            out.append(Wait(unit, delay))
-    return out
 
 
 def _unit_steps(
@@ -210,7 +198,7 @@ def build_rollback_plan(
         )
     images = _image_names(project, cli, groups, singles)
     policies = _policies(project, units)
-    return Plan(groups, tuple(_delays(steps, policies)), images=images, singles=singles,
+    return Plan(groups, tuple(with_delays(steps, policies)), images=images, singles=singles,
                 existing=counts, policies=policies)  # fmt: skip
 
 
@@ -364,13 +352,13 @@ def _window(
     start_first: bool,
 ) -> tuple[Gate, list[Step]]:
     """Behind a proxy whose traffic zdd reads (the managed nginx), the monitor window comes
-    after admission, as the error budget's window (WINDOW when none was asked); elsewhere it
-    stays a watch of the container before admission."""
+    after admission, as the error budget's window (WINDOW when none was asked); elsewhere (and
+    where that nginx does not log for zdd) it stays a watch of the container before admission."""
     if not mode.observes:
         return gate, []
     asked = options.monitor is not None or gate.monitor > 0  # the flag, or the file's
     seconds = gate.monitor if asked else WINDOW
     if seconds <= 0:
         return gate, []
-    watch = Watch(gate.service, seconds, budget, start_first, asked)
-    return replace(gate, monitor=0.0), [watch]
+    # the gate keeps its monitor: run before admission where the proxy turns out not to log
+    return gate, [Watch(gate.service, seconds, budget, start_first, asked)]

@@ -207,10 +207,39 @@ class Plan:
         """Every sibling the plan replaces, in order."""
         return tuple(s for g in self.groups for s in g.siblings)
 
+    def later_batch(self, step: Step) -> bool:
+        """Whether another batch of the step's unit follows it."""
+        index = next(i for i, s in enumerate(self.steps) if s is step)
+        return any(
+            isinstance(s, Command) and s.verb is Verb.START and s.service == step.service
+            for s in self.steps[index + 1 :]
+        )
+
     @property
     def units(self) -> tuple[str, ...]:
         """Every sibling and single service the plan replaces, in order."""
         return (*self.siblings, *self.singles)
+
+
+def with_delays(steps: Sequence[Step], policies: Mapping[str, UpdatePolicy]) -> list[Step]:
+    """The steps with a Wait of the unit's update_config.delay after each unit but the last
+    (and none after the last: the one a reordering left there is dropped)."""
+    out: list[Step] = []
+    steps = [s for i, s in enumerate(steps) if not _between_units(steps, i)]
+    for index, step in enumerate(steps):
+        out.append(step)
+        following = steps[index + 1].service if index + 1 < len(steps) else None
+        unit = step.service
+        delay = policies[unit].delay if unit is not None and unit in policies else 0.0
+        if unit is not None and delay and following is not None and following != unit:
+            out.append(Wait(unit, delay))
+    return out
+
+
+def _between_units(steps: Sequence[Step], index: int) -> bool:
+    """Whether the step is a Wait that ends its unit's block (not one between its batches)."""
+    following = steps[index + 1].service if index + 1 < len(steps) else None
+    return isinstance(steps[index], Wait) and following != steps[index].service
 
 
 def down_first(plan: Plan, down: Collection[str]) -> Plan:
@@ -222,4 +251,5 @@ def down_first(plan: Plan, down: Collection[str]) -> Plan:
         if step.service is not None:
             blocks.setdefault(step.service, []).append(step)
     order = sorted(blocks, key=lambda sibling: sibling not in down)  # stable
-    return replace(plan, steps=(*head, *(step for s in order for step in blocks[s])))
+    steps = with_delays([*head, *(step for s in order for step in blocks[s])], plan.policies)
+    return replace(plan, steps=tuple(steps))

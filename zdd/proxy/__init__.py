@@ -45,6 +45,9 @@ class Rotation(Protocol):
         """Start-first: put a single service's `admit` containers in rotation and take its
         `drain` ones out; return when the proxy serves the first and is done with the second."""
 
+    def observes(self) -> bool:
+        """Whether the proxy logs requests for zdd (known after sync)."""
+
     def open_window(self, service: str, containers: Sequence[Container]) -> bool:
         """Start logging the requests of the unit's group, `containers` being the new ones;
         whether the proxy can (else there is nothing to judge)."""

@@ -259,6 +259,9 @@ class NginxRotation:
         if drained:
             self.counted[service] = found
 
+    def observes(self) -> bool:
+        return self.logs
+
     def open_window(self, service: str, containers: Sequence[Container]) -> bool:
         """Start the `zdd` access log (one reload), the unit's new containers being
         `containers`; whether this nginx logs for zdd at all."""

@@ -69,11 +69,13 @@ case "$window" in
 esac
 if ! out=$(nginx -t 2>&1); then
     mv "$file.prev" "$file"
+    [ "$window" != on ] || rm -f "$WINDOW_MAP"
     printf '%s\n' "$out" | grep -m 1 emerg >&2 || printf '%s\n' "$out" | head -n 1 >&2
     exit 3
 fi
 if ! nginx -s reload; then
     mv "$file.prev" "$file"
+    [ "$window" != on ] || rm -f "$WINDOW_MAP"
     exit 5
 fi
 
