@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from zdd.errors import DeployError, InterruptedDeployError, UsageError
+from zdd.events import Event
 from zdd.plan import (
     DeployOptions,
     Part,
@@ -49,6 +50,20 @@ def seed_with(update: dict[str, Any], key: str = "update_config") -> Project:
         for name, s in seed.services.items()
     }
     return replace(seed, services=services)
+
+
+def failing_seed(
+    update: dict[str, Any], crashing: str, rotation: FakeRotation | None = None
+) -> tuple[FakeEngine, DeployError, list[Event]]:
+    """The seed's siblings with this update_config deployed, `crashing`'s new container
+    crashing: the engine after, the error, the events."""
+    seed = seed_with(update)
+    engine = seed_engine(seed)
+    engine.crash.add(f"legacy-{crashing}-1@{NEW}")
+    run, plan, events = prepare(seed, engine, NGINX, rotation or FakeRotation())
+    with pytest.raises(DeployError) as failed:
+        run.run(plan)
+    return engine, failed.value, events
 
 
 def test_parallelism_2_over_4_replicas_replaces_them_two_by_two_with_the_delay_between() -> None:
@@ -90,47 +105,32 @@ def test_a_later_batch_that_fails_pauses_with_the_earlier_batch_serving() -> Non
 
 
 def test_failure_action_continue_puts_the_failed_sibling_back_and_goes_on() -> None:
-    seed = seed_with({"failure_action": "continue"})
-    engine = seed_engine(seed)
-    engine.crash.add(f"legacy-service_a-1@{NEW}")
-    run, plan, events = prepare(seed, engine, NGINX, FakeRotation())
-    with pytest.raises(DeployError) as failed:
-        run.run(plan)
+    engine, error, events = failing_seed({"failure_action": "continue"}, "service_a")
     assert engine.running() == {
         "service_a": {"service_a-3": OLD},
         "service_b": {"service_b-4": NEW},
     }
-    assert str(failed.value).startswith("1 of 2 failed, each put back, and the rollout went on: ")
+    assert str(error).startswith("1 of 2 failed, each put back, and the rollout went on: ")
     warnings = [e.message for e in events if e.kind == "warning"]
     assert warnings[-1].endswith("going on (update_config.failure_action: continue)")
 
 
 def test_failure_action_rollback_puts_the_siblings_already_replaced_back_too() -> None:
-    seed = seed_with({"failure_action": "rollback"})
-    engine = seed_engine(seed)
-    engine.crash.add(f"legacy-service_b-1@{NEW}")
     rotation = FakeRotation()
-    run, plan, _ = prepare(seed, engine, NGINX, rotation)
-    with pytest.raises(DeployError) as failed:
-        run.run(plan)
+    engine, error, _ = failing_seed({"failure_action": "rollback"}, "service_b", rotation)
     running = engine.running()
     assert {s: set(c.values()) for s, c in running.items()} == {
         "service_a": {OLD},
         "service_b": {OLD},
     }
     assert "service_b is back on its previous version; service_a is back on its previous " in str(
-        failed.value
+        error
     )
     assert rotation.calls[-3:-1] == ["admit service_b service_b-4", "drain service_a"]
 
 
 def test_max_failure_ratio_lets_one_of_two_fail_and_go_on() -> None:
-    seed = seed_with({"max_failure_ratio": 0.5})
-    engine = seed_engine(seed)
-    engine.crash.add(f"legacy-service_a-1@{NEW}")
-    run, plan, events = prepare(seed, engine, NGINX, FakeRotation())
-    with pytest.raises(DeployError):
-        run.run(plan)
+    engine, _, events = failing_seed({"max_failure_ratio": 0.5}, "service_a")
     assert engine.running()["service_b"] == {"service_b-4": NEW}
     assert any("1 of 2 of app failed: within its max_failure_ratio" in e.message for e in events)
 
@@ -177,12 +177,7 @@ def test_continue_tries_each_batch_with_the_new_image_and_puts_the_name_back_at_
 
 
 def test_a_failed_sibling_that_goes_on_is_not_kept_as_a_release() -> None:
-    seed = seed_with({"failure_action": "continue"})
-    engine = seed_engine(seed)
-    engine.crash.add(f"legacy-service_a-1@{NEW}")
-    run, plan, _ = prepare(seed, engine, NGINX, FakeRotation())
-    with pytest.raises(DeployError):
-        run.run(plan)
+    engine, _, _ = failing_seed({"failure_action": "continue"}, "service_a")
     releases = [" ".join(a) for a in engine.argv if "zdd-release/legacy/service_a:" in " ".join(a)]
     assert all(NEW not in a for a in releases), "zdd rollback must not bring the rejected one back"
 
