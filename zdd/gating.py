@@ -14,9 +14,10 @@ from zdd.health import GateError, check_alive, wait_healthy, wait_http, wait_run
 from zdd.plan import Gate, GatePolicy, GateSource, Watch
 from zdd.ports import CommandRunner
 from zdd.proxy import Rotation
-from zdd.traffic import Sample, breach
+from zdd.traffic import Sample, breach, settled
 
 TICK = 0.5  # seconds between two looks at an admission window's traffic and containers
+EARLIEST = 0.5  # seconds: a default admission window lasts at least this, evidence or not
 
 # Both run inside the new container (`sh -s -- URL`): the URL is requested from the container
 # itself, so it works where container IPs are not reachable from the host. Neither goes through
@@ -178,7 +179,7 @@ class Gating:
                     f"requests for zdd (README: The error budget){before}"
                 )
                 return
-            fresh, others = self._judge(step, new)
+            fresh, others, spent = self._judge(step, new)
         except BaseException as err:
             failure = err
             raise
@@ -199,13 +200,15 @@ class Gating:
             else "too few to judge, admitted"
         )
         self.said[step.service] = (
-            f"# watched {step.service} {step.seconds:g} s on real traffic: {fresh.describe()}; "
+            f"# watched {step.service} {spent:.1f} s on real traffic: {fresh.describe()}; "
             f"the others: {others.describe()}: {verdict}"
         )
 
-    def _judge(self, step: Watch, new: Sequence[Container]) -> tuple[Sample, Sample]:
+    def _judge(self, step: Watch, new: Sequence[Container]) -> tuple[Sample, Sample, float]:
         """Every TICK (sooner at first) until the window ends: the new containers still run
-        and are not unhealthy, and their requests are within budget; else GateError."""
+        and are not unhealthy, and their requests are within budget; else GateError. A
+        default window (none asked) ends once EARLIEST s have passed and the requests are
+        evidence enough (`settled`); returns the samples and the seconds watched."""
         restarts = {c.id: c.restart_count for c in new}
         started = self.clock()
         fresh, others = self.rotation.traffic()
@@ -225,7 +228,10 @@ class Gating:
                     f"after admission, {why} (new: {fresh.describe()}; the others: "
                     f"{others.describe()})"
                 )
-        return fresh, others
+            early = not step.asked and self.clock() - started >= EARLIEST
+            if early and settled(fresh, others, step.budget):
+                break
+        return fresh, others, self.clock() - started
 
     def _log_tail(self, container_id: str) -> str:
         try:

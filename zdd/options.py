@@ -201,8 +201,8 @@ Monitor = Annotated[
         help="Seconds to keep watching a sibling after it turned ready; an exit or `unhealthy` "
         "in that window rolls it back (default: its deploy.update_config.monitor, else 0). "
         "Behind the managed nginx the window follows admission and judges the sibling on the "
-        "requests the proxy logs for it (the error budget; default 2 s where nginx logs for "
-        "zdd; 0: no window).",
+        "requests the proxy logs for it (the error budget; where nginx logs for zdd the "
+        "default is up to 2 s, ending once 200 requests were within budget; 0: no window).",
     ),
 ]
 MaxErrorRate = Annotated[

@@ -106,6 +106,7 @@ class Budget:
     max_latency_ratio: float = 5.0  # the new ones' median time / the others', at most (0: off)
     min_requests: int = 20  # fewer tries than this to the new ones: nothing to judge
     min_errors: int = 5  # fewer failed tries than this: no error breach (a stray 500)
+    enough: int = 200  # tries to the new ones that end a default window early, within budget
 
     def describe(self) -> str:
         """The budget in words."""
@@ -134,6 +135,13 @@ def breach(new: Sample, others: Sample, budget: Budget) -> str:
         if ratio > budget.max_latency_ratio:
             return f"median time {ratio:.1f}x the others'"
     return ""
+
+
+def settled(new: Sample, others: Sample, budget: Budget) -> bool:
+    """Whether the requests so far are evidence enough to end a default window early: the new
+    containers had `budget.enough` tries and the others enough to compare times with (a group
+    without others, e.g. one replica, runs its whole window)."""
+    return new.requests >= budget.enough and others.requests >= budget.min_requests
 
 
 class Unobserved:

@@ -249,3 +249,30 @@ def test_the_budget_is_the_flags_else_x_zdd_else_the_defaults(
 def test_an_x_zdd_budget_that_is_no_share_is_refused(value: object) -> None:
     with pytest.raises(ComposeFileError, match=r"^x-zdd: max_error_rate must be a number from 0"):
         check_settings({"max_error_rate": value})
+
+
+PLENTY = (Sample(250, 0, [0.003] * 250), Sample(250, 0, [0.003] * 250))
+ALONE = (Sample(250, 0, [0.003] * 250), Sample())  # no others to compare times with
+
+
+@pytest.mark.parametrize(
+    ("traffic", "monitor", "watched"),
+    [
+        (PLENTY, None, "0.6 s"),  # 200 requests in budget end it (looks after 0.1, 0.3, 0.6 s)
+        (GOOD, None, "2.0 s"),  # 100 requests: not enough, the whole default window
+        (ALONE, None, "2.0 s"),  # nothing to compare times with: the whole window
+        (PLENTY, 2.0, "2.0 s"),  # asked for: watched whole
+    ],
+)
+def test_a_default_window_ends_once_the_requests_are_evidence_enough(
+    traffic: tuple[Sample, Sample], monitor: float | None, watched: str
+) -> None:
+    seed = seed_project()
+    engine = seed_engine(seed)
+    rotation = FakeRotation(logged={"service_a": traffic, "service_b": traffic})
+    run, plan, events = prepare(seed, engine, replace(NGINX, monitor=monitor), rotation)
+    run.run(plan)
+    said = [e.message for e in events if e.kind == "step" and e.data.get("kind") == "watch"]
+    assert [line.split(" on real traffic")[0] for line in said] == [
+        f"# watched {s} {watched}" for s in ("service_a", "service_b")
+    ]

@@ -110,9 +110,11 @@ class Watch:
     def describe(self) -> str:
         """What the window does, in words."""
         who = f"the new {self.service} containers" if self.start_first else self.service
+        how_long = f"{self.seconds:g} s"
+        if not self.asked:  # the default window ends once the requests are evidence enough
+            how_long = f"up to {how_long} (or {self.budget.enough} requests)"
         return (
-            f"# watch {who} {self.seconds:g} s on real traffic ({self.budget.describe()}), "
-            "else roll back"
+            f"# watch {who} {how_long} on real traffic ({self.budget.describe()}), else roll back"
         )
 
 
