@@ -170,7 +170,8 @@ Settle = Annotated[
     number(
         600,
         help="--proxy discovery: seconds to give the proxy to find a container zdd just "
-        "connected (its DNS cache or event loop) before the next old one is stopped.",
+        "connected (its DNS cache or event loop) before the next old one is stopped; at "
+        "least one more than its nginx resolver's valid= where zdd reads it.",
     ),
 ]
 PreStop = Annotated[

@@ -17,6 +17,7 @@ from tests.engine.test_single import deploy_under_probe
 pytestmark = pytest.mark.docker
 
 DB_IMAGE = "zdd-standin/postgres:16"  # the python base under a data image's name: no registry
+REDIS_IMAGE = "zdd-standin/redis:7-alpine"
 SHOP = """\
 services:
   frontend:
@@ -53,6 +54,19 @@ services:
     volumes: ["db_data:/var/lib/postgresql/data"]
 volumes:
   db_data: {}
+"""
+NODE = """\
+services:
+  app:
+    build:
+      context: ./service
+      args: {BASE_IMAGE: "${ZDD_PYTHON_IMAGE:-python:3.12-slim}"}
+    ports: ["127.0.0.1:${ZDD_DEMO_PORT:-3000}:3000"]
+    environment: ["REDIS_URL=redis://redis:6379"]
+    depends_on: [redis]
+  redis:
+    image: ${ZDD_DB_IMAGE:-redis:7-alpine}
+    command: ["python3", "-m", "http.server", "6379"]
 """
 SITE = """\
 upstream backend {
@@ -115,11 +129,21 @@ def test_a_static_nginx_stack_is_refused_then_deployed_behind_zdd_after_init(
     assert after["app"] != running["app"]
 
 
-def test_an_app_publishing_its_own_port_gets_zdds_nginx_on_that_port(stack: Stack) -> None:
-    docker("tag", BASE_IMAGES["ZDD_PYTHON_IMAGE"], DB_IMAGE)
-    (stack.directory / "flask.yml").write_text(FLASK)
-    stack.compose_file = "flask.yml"
-    stack.env.update(ZDD_DB_IMAGE=DB_IMAGE)
+@pytest.mark.parametrize(
+    ("shape", "app", "data", "image"),
+    [
+        (FLASK, "web", "db", DB_IMAGE),  # Flask on its own port 5000, Postgres with a volume
+        (NODE, "app", "redis", REDIS_IMAGE),  # Express-style on 3000, Redis without a volume
+    ],
+    ids=["flask-postgres", "node-redis"],
+)
+def test_an_app_publishing_its_own_port_gets_zdds_nginx_on_that_port(
+    stack: Stack, shape: str, app: str, data: str, image: str
+) -> None:
+    docker("tag", BASE_IMAGES["ZDD_PYTHON_IMAGE"], image)
+    (stack.directory / "own-port.yml").write_text(shape)
+    stack.compose_file = "own-port.yml"
+    stack.env.update(ZDD_DB_IMAGE=image)
     stack.compose("up", "-d", "--build")
     wait_serving(stack.url)
     before = ids(stack)
@@ -133,23 +157,23 @@ def test_an_app_publishing_its_own_port_gets_zdds_nginx_on_that_port(stack: Stac
     if stack.compose_cmd == "docker-compose":  # no `!reset` in compose v1: the edit, said
         assert made.returncode == 2, made.stderr
         assert "cannot remove a port in an override" in made.stderr
-        assert 'replace web\'s `ports` with `expose: ["3000"]`' in made.stderr
+        assert f'replace {app}\'s `ports` with `expose: ["3000"]`' in made.stderr
         return
     assert made.returncode == 0, made.stderr
     override = ("-f", "docker-compose.zdd.yml")
-    stack.compose(*override, "up", "-d", "--no-deps", "web")  # the switch `zdd init` prints
+    stack.compose(*override, "up", "-d", "--no-deps", app)  # the switch `zdd init` prints
     stack.compose(*override, "up", "-d", "--no-deps", "proxy")
     wait_serving(stack.url)
     stack.deploy(*override)
     running = ids(stack)
 
     (stack.directory / "service" / "VERSION").write_text("2\n")
-    what = "app's own port taken over by zdd init"
+    what = f"app's own port taken over by zdd init ({app} + {data})"
     _result, report = deploy_under_probe(stack, what, "GET", 8, *override)
     assert report.requests >= 1000, report.summary()
     after = ids(stack)
-    assert after["db"] == before["db"], "the database is never touched"
-    assert after["proxy"] == running["proxy"] and after["web"] != running["web"]
+    assert after[data] == before[data], "the database is never touched"
+    assert after["proxy"] == running["proxy"] and after[app] != running[app]
 
 
 def test_a_release_layout_deploys_the_project_compose_sees(stack: Stack) -> None:

@@ -277,3 +277,29 @@ def test_a_proxy_that_includes_zdds_upstream_is_managed_by_auto(
     assert code == 0, err
     mode = err.splitlines()[0]
     assert mode.startswith("zdd: proxy: nginx (service 'proxy': ") and "includes" in mode, mode
+
+
+@pytest.mark.parametrize("compose", ["v2", "v1"])
+@pytest.mark.parametrize(
+    ("resolver", "waits"),
+    [("valid=1s", 2), ("valid=30s", 31), ("valid=1m ipv6=off", 61), ("ipv6=off", None)],
+)
+def test_a_resolver_that_keeps_answers_is_waited_for_or_refused(
+    tmp_path: Path, compose: str, resolver: str, waits: int | None
+) -> None:
+    """nginx keeps a name's answer `valid=` seconds, else its TTL: 600 s from Docker's DNS.
+    Until then it sends nothing to a new container and everything to the old one, so zdd
+    waits that long before it stops an old one, or refuses a wait of more than a minute."""
+    path = write_stack(tmp_path, "nginx-resolver")
+    conf = path.parent / "nginx" / "default.conf"
+    conf.write_text(conf.read_text().replace("valid=1s", resolver))
+    code, out, err = zdd(tmp_path, compose, "deploy", "--dry-run", "-f", str(path))
+    if waits is None:
+        assert code == 2
+        line = error_line(err)
+        assert "keeps an answer 600 s (no valid=: the TTL of Docker's DNS answers)" in line
+        assert "`resolver 127.0.0.11 valid=1s;`" in line and "`zdd init --write`" in line
+        return
+    assert code == 0, err
+    assert f"then wait {waits} s for the proxy to find it" in out
+    assert f"zdd gives it {waits} s to find each new container" in err.splitlines()[0]

@@ -161,7 +161,13 @@ def choose_options(project: Project, asked: DeployOptions) -> DeployOptions:
 
     hooks = bool(asked.pre_stop or asked.post_start)
     choice, service = choose_proxy(project, asked.proxy, asked.proxy_service, hooks=hooks)
-    return replace(asked, proxy=choice.mode, proxy_service=service, proxy_reason=choice.reason)
+    return replace(
+        asked,
+        proxy=choice.mode,
+        proxy_service=service,
+        proxy_reason=choice.reason,
+        settle=max(asked.settle, choice.settle),  # what the proxy's resolver needs, at least
+    )
 
 
 def _enforce_preflight(

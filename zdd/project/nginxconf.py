@@ -24,7 +24,11 @@ _COMMENT = re.compile(r"#[^\n]*")
 _PROXY_PASS = re.compile(r"\b(?:proxy|grpc|fastcgi|uwsgi)_pass\s+([^;]+);")
 _UPSTREAM = re.compile(r"\bupstream\s+([^\s{]+)\s*\{([^}]*)\}")
 _SERVER = re.compile(r"\bserver\s+([^\s;]+)([^;]*);")
-_RESOLVER = re.compile(r"\bresolver\s+[^;]+;")
+_RESOLVER = re.compile(r"\bresolver\s+([^;]+);")
+_VALID = re.compile(r"^valid=(\d+)(ms|s|m|h|d|w|M|y)?$")  # nginx's time syntax
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "M": 2592000,
+          "y": 31536000}  # fmt: skip
+DOCKER_DNS_TTL = 600.0  # seconds: the TTL of Docker's embedded DNS answers (measured)
 _HOST = re.compile(r"^(?:[a-z]+://)?(\[[^\]]*\]|[^/:$]+)")
 
 
@@ -43,6 +47,7 @@ class ProxyRouting:
 
     routing: Routing
     reason: str
+    keeps: float = 0.0  # DISCOVERS through a resolver: seconds nginx may keep an old answer
 
 
 def classify(texts: Mapping[str, str], names: Iterable[str]) -> ProxyRouting:
@@ -53,22 +58,27 @@ def classify(texts: Mapping[str, str], names: Iterable[str]) -> ProxyRouting:
     names = set(names)
     static: list[str] = []
     dynamic: list[str] = []
+    resolved: list[str] = []
     cleaned = {where: _COMMENT.sub("", raw) for where, raw in texts.items()}
     for where, text in cleaned.items():
         if MANAGED_INCLUDE in text:
             return ProxyRouting(Routing.MANAGED, f"{where} includes {MANAGED_INCLUDE}")
     upstreams = {m.group(1): m.group(2) for t in cleaned.values() for m in _UPSTREAM.finditer(t)}
-    resolver = any(_RESOLVER.search(text) for text in cleaned.values())
+    kept = [_kept(m.group(1)) for text in cleaned.values() for m in _RESOLVER.finditer(text)]
+    resolver = bool(kept)
     for where, text in cleaned.items():
         template = where.endswith(".template")
         for target in (m.group(1).strip() for m in _PROXY_PASS.finditer(text)):
             host = _host(target)
             if host in upstreams:
-                static += [
-                    f"{where}: upstream {host} {{server {server}}}"
-                    for server, params in _SERVER.findall(upstreams[host])
-                    if _host(server) in names and "resolve" not in params.split()
-                ]
+                servers = [(server, "resolve" in params.split())
+                           for server, params in _SERVER.findall(upstreams[host])
+                           if _host(server) in names]  # fmt: skip
+                static += [f"{where}: upstream {host} {{server {server}}}"
+                           for server, again in servers if not again]  # fmt: skip
+                if resolver:  # `server NAME resolve`: re-resolved as the resolver says
+                    resolved += [f"{where}: upstream {host} {{server {server} resolve}}"
+                                 for server, again in servers if again]  # fmt: skip
             # with a variable anywhere in it, nginx resolves the host at each request (through
             # the resolver; without one it cannot at all), unless it names an upstream
             elif "$" in target and not (template and "${" in target):
@@ -80,9 +90,25 @@ def classify(texts: Mapping[str, str], names: Iterable[str]) -> ProxyRouting:
         return ProxyRouting(
             Routing.STATIC, f"{static[0]} is resolved once, when nginx starts or reloads"
         )
-    if dynamic:
-        return ProxyRouting(Routing.DISCOVERS, f"{dynamic[0]} re-resolved through a resolver")
+    if dynamic or resolved:
+        keeps, why = max(kept)
+        return ProxyRouting(
+            Routing.DISCOVERS,
+            f"{(dynamic or resolved)[0]} re-resolved through a resolver that keeps an answer "
+            f"{keeps:g} s ({why})",
+            keeps,
+        )
     return ProxyRouting(Routing.UNKNOWN, "no proxy_pass to a service of the project found")
+
+
+def _kept(arguments: str) -> tuple[float, str]:
+    """How long nginx keeps a name's answer with this `resolver`, and why: its `valid=`, else
+    the answer's own TTL (Docker's DNS: DOCKER_DNS_TTL)."""
+    for word in arguments.split():
+        found = _VALID.match(word)
+        if found:
+            return int(found.group(1)) * _UNITS[found.group(2) or "s"], word
+    return DOCKER_DNS_TTL, "no valid=: the TTL of Docker's DNS answers"
 
 
 def _host(target: str) -> str:

@@ -14,6 +14,7 @@ from zdd.project import Project, Role, Routing, Service, networks_of
 from zdd.proxy.modes import MODES, ProxyMode
 
 DEFAULT_PROXY_SERVICE = "proxy"
+MAX_KEPT = 60.0  # seconds: a resolver keeping answers longer is refused, not waited for
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Choice:
 
     mode: ProxyMode
     reason: str
+    settle: float = 0.0  # discovery: seconds the proxy needs to find a new container, at least
 
     def line(self) -> str:
         """The one line said before anything changes."""
@@ -52,7 +54,8 @@ def choose_mode(
         asked = Choice(ProxyMode(settings["proxy"]), "`x-zdd: {proxy}` in the compose file")
     if asked is not None:
         if asked.mode is ProxyMode.DISCOVERY and service is not None:
-            _refuse_static(service)
+            _refuse_unfit(service)
+            return Choice(asked.mode, asked.reason, _settle(service))
         return asked
     if hooks:
         return Choice(ProxyMode.EXTERNAL, "--pre-stop/--post-start given")
@@ -66,7 +69,8 @@ def choose_mode(
         if shared and routing is not None and routing.routing is Routing.MANAGED:
             return Choice(ProxyMode.NGINX, f"service {proxy_service!r}: {routing.reason}")
         if shared:
-            return Choice(ProxyMode.DISCOVERY, _discovers(service, sorted(shared)[0]))
+            reason = _discovers(service, sorted(shared)[0])
+            return Choice(ProxyMode.DISCOVERY, reason, _settle(service))
     return Choice(ProxyMode.NONE, f"no service {proxy_service!r} shares a network with them")
 
 
@@ -79,25 +83,47 @@ def _discovers(service: Service, network: str) -> str:
     if routing is None or routing.routing is Routing.UNKNOWN:
         why = routing.reason if routing else "not a known proxy image"
         return f"{said}; zdd assumes it re-resolves their names ({why})"
-    _refuse_static(service)
-    return f"{said} and {routing.reason}"
+    _refuse_unfit(service)
+    settle = _settle(service)
+    waits = f"; zdd gives it {settle:g} s to find each new container" if settle else ""
+    return f"{said} and {routing.reason}{waits}"
 
 
-def _refuse_static(service: Service) -> None:
-    """UsageError naming the fix where the proxy's config resolves the app's names once."""
+def _settle(service: Service) -> float:
+    """The seconds a discovering nginx needs to learn a new container's address: one more
+    than its resolver keeps an old answer (0: not known, --settle's own)."""
     routing = service.routing
-    if routing is not None and routing.routing is Routing.STATIC:
-        managed = (  # zdd init replaces an nginx image's config; a built one is the user's
-            "add zdd's upstream include to it (README: Put zdd in front of your own stack)"
-            if service.builds
-            else "put it under zdd's management (`zdd init --write`: its nginx.conf replaces "
-            "this one, then the command it prints)"
+    return routing.keeps + 1 if routing is not None and routing.keeps else 0.0
+
+
+def _refuse_unfit(service: Service) -> None:
+    """UsageError naming the fix where the proxy's config resolves the app's names once, or
+    keeps an answer longer than MAX_KEPT (an old container would still get requests, and the
+    new one none, long after zdd stopped the old one)."""
+    routing = service.routing
+    if routing is not None and routing.keeps > MAX_KEPT:
+        raise UsageError(
+            f"proxy {service.name!r} would keep sending to the old containers: {routing.reason}"
+            f"; give its resolver `valid=1s` (`resolver 127.0.0.11 valid=1s;`), or "
+            f"{_managed(service)}"
         )
+    if routing is not None and routing.routing is Routing.STATIC:
         raise UsageError(
             f"proxy {service.name!r} would keep sending to the old containers: {routing.reason}; "
             "make it re-resolve (`resolver 127.0.0.11 valid=1s;` and the upstream in a "
-            f"variable: `set $app http://NAME:PORT; proxy_pass $app;`), or {managed}"
+            f"variable: `set $app http://NAME:PORT; proxy_pass $app;`), or {_managed(service)}"
         )
+
+
+def _managed(service: Service) -> str:
+    """How to put the proxy under zdd's management: zdd init replaces an nginx image's config;
+    a built one is the user's to edit."""
+    if service.builds:
+        return "add zdd's upstream include to it (README: Put zdd in front of your own stack)"
+    return (
+        "put it under zdd's management (`zdd init --write`: its nginx.conf replaces this one, "
+        "then the command it prints)"
+    )
 
 
 def proxy_service_of(project: Project, given: str | None) -> str:
