@@ -18,6 +18,7 @@ pytestmark = pytest.mark.docker
 
 DB_IMAGE = "zdd-standin/postgres:16"  # the python base under a data image's name: no registry
 REDIS_IMAGE = "zdd-standin/redis:7-alpine"
+MONGO_IMAGE = "zdd-standin/mongo:7"
 SHOP = """\
 services:
   frontend:
@@ -67,6 +68,38 @@ services:
   redis:
     image: ${ZDD_DB_IMAGE:-redis:7-alpine}
     command: ["python3", "-m", "http.server", "6379"]
+"""
+RESOLVING = """\
+services:
+  web:
+    image: ${ZDD_NGINX_IMAGE:-nginx:1.27}
+    command: ["nginx", "-g", "daemon off;"]
+    ports: ["127.0.0.1:${ZDD_DEMO_PORT:-8080}:80"]
+    volumes: ["./site.conf:${ZDD_NGINX_SITE:-/etc/nginx/conf.d/default.conf}:ro"]
+  api:
+    build:
+      context: ./service
+      args: {BASE_IMAGE: "${ZDD_PYTHON_IMAGE:-python:3.12-slim}"}
+    expose: ["3000"]
+    depends_on: [mongo]
+  mongo:
+    image: ${ZDD_DB_IMAGE:-mongo:7}
+    command: ["python3", "-m", "http.server", "27017"]
+    volumes: ["mongo-data:/data/db"]
+volumes:
+  mongo-data: {}
+"""
+# as the SWAG-style examples write it: Docker's DNS asked again after `valid=`, the app's
+# address in a variable
+RESOLVING_SITE = """\
+server {
+    listen 80 default_server;
+    resolver 127.0.0.11 valid=5s;
+    location / {
+        set $upstream_app api;
+        proxy_pass http://$upstream_app:3000;
+    }
+}
 """
 SITE = """\
 upstream backend {
@@ -214,3 +247,55 @@ def test_a_release_layout_deploys_the_project_compose_sees(stack: Stack) -> None
     assert set(after) == set(before), said
     assert all(after[s] != before[s] for s in ("service_a", "service_b")), said
     assert after["proxy"] == before["proxy"], said
+
+
+def test_an_nginx_with_a_resolver_is_refused_then_given_its_valid_time_then_managed(
+    stack: Stack,
+) -> None:
+    """An nginx named `web` that re-resolves `api` every 5 s, beside MongoDB, written as the
+    SWAG-style examples write it. As it is, a request it sends to a stopped container's
+    cached address waits nginx's 60 s connect timeout (measured: 8 of 3289 failed): refused
+    before any change, with the fix. With `proxy_connect_timeout 1s` zdd gives it 6 s to find
+    each new container (discovery); after `zdd init` zdd drives it. Both deploys under load
+    fail no request and leave the database alone."""
+    docker("tag", BASE_IMAGES["ZDD_PYTHON_IMAGE"], MONGO_IMAGE)
+    (stack.directory / "resolving.yml").write_text(RESOLVING)
+    site = stack.directory / "site.conf"
+    site.write_text(RESOLVING_SITE)
+    stack.compose_file = "resolving.yml"
+    stack.env.update(ZDD_DB_IMAGE=MONGO_IMAGE, ZDD_NGINX_SITE="/etc/nginx/sites-enabled/default")
+    stack.compose("up", "-d", "--build")
+    wait_serving(stack.url)
+    before = ids(stack)
+    (stack.directory / "service" / "VERSION").write_text("2\n")
+
+    refused = stack.zdd("deploy")
+    assert refused.returncode == 2, refused.stderr
+    assert "add `proxy_connect_timeout 1s;` to it" in refused.stderr
+    assert "`zdd init --write`" in refused.stderr
+    assert ids(stack) == before, "refused before any change"
+
+    site.write_text(RESOLVING_SITE.replace("valid=5s;", "valid=5s;\n    proxy_connect_timeout 1s;"))
+    stack.compose("restart", "web")  # the fix zdd named, as a user applies it
+    wait_serving(stack.url)
+    what = "nginx resolving every 5 s + api + mongo, as it is"
+    result, report = deploy_under_probe(stack, what, "GET", 8)
+    assert "zdd gives it 6 s to find each new container" in result.stdout, result.stdout
+    assert report.requests >= 1000, report.summary()
+    assert ids(stack)["mongo"] == before["mongo"], "the database is never touched"
+
+    made = stack.zdd("init", "--write")
+    assert made.returncode == 0, made.stderr
+    override = ("-f", "docker-compose.zdd.yml")
+    stack.compose(*override, "up", "-d", "--no-deps", "web")  # as `zdd init` says
+    stack.deploy(*override)  # renders the recreated proxy's upstream
+    wait_serving(stack.url)
+    running = ids(stack)
+    (stack.directory / "service" / "VERSION").write_text("3\n")
+    what = "nginx resolving every 5 s + api + mongo, after init"
+    result, report = deploy_under_probe(stack, what, "GET", 8, *override)
+    assert "proxy: nginx" in result.stdout, result.stdout
+    assert report.requests >= 1000, report.summary()
+    after = ids(stack)
+    assert after["mongo"] == before["mongo"], "the database is never touched"
+    assert after["web"] == running["web"] and after["api"] != running["api"]

@@ -105,7 +105,8 @@ services:
     expose: ["8000"]
 """,
         "nginx/default.conf": "resolver 127.0.0.11 valid=1s;\nserver {\n  location / {\n"
-        "    set $api http://api:8000;\n    proxy_pass $api;\n  }\n}\n",
+        "    set $api http://api:8000;\n    proxy_pass $api;\n    proxy_connect_timeout 1s;\n"
+        "  }\n}\n",
         "api/Dockerfile": "FROM node:20\n",
     },
 }
@@ -281,24 +282,33 @@ def test_a_proxy_that_includes_zdds_upstream_is_managed_by_auto(
 
 @pytest.mark.parametrize("compose", ["v2", "v1"])
 @pytest.mark.parametrize(
-    ("resolver", "waits"),
-    [("valid=1s", 2), ("valid=30s", 31), ("valid=1m ipv6=off", 61), ("ipv6=off", None)],
+    ("resolver", "connect", "waits"),
+    [
+        ("valid=1s", "1s", 2),
+        ("valid=30s", "500ms", 31),
+        ("valid=1m ipv6=off", "2s", 61),
+        ("ipv6=off", "1s", "keeps an answer 600 s (no valid=: the TTL of Docker's DNS answers)"),
+        ("valid=5s", "60s", "waits 60 s on a connect before it tries the next container"),
+    ],
 )
 def test_a_resolver_that_keeps_answers_is_waited_for_or_refused(
-    tmp_path: Path, compose: str, resolver: str, waits: int | None
+    tmp_path: Path, compose: str, resolver: str, connect: str, waits: int | str
 ) -> None:
     """nginx keeps a name's answer `valid=` seconds, else its TTL: 600 s from Docker's DNS.
     Until then it sends nothing to a new container and everything to the old one, so zdd
-    waits that long before it stops an old one, or refuses a wait of more than a minute."""
+    waits that long before it stops an old one, or refuses a wait of more than a minute. A
+    request it then sends to the stopped one's address waits `proxy_connect_timeout`
+    before the next container is tried: more than 2 s, and clients time out (refused)."""
     path = write_stack(tmp_path, "nginx-resolver")
     conf = path.parent / "nginx" / "default.conf"
-    conf.write_text(conf.read_text().replace("valid=1s", resolver))
+    text = conf.read_text().replace("valid=1s", resolver)
+    conf.write_text(text.replace("proxy_connect_timeout 1s", f"proxy_connect_timeout {connect}"))
     code, out, err = zdd(tmp_path, compose, "deploy", "--dry-run", "-f", str(path))
-    if waits is None:
+    if isinstance(waits, str):
         assert code == 2
         line = error_line(err)
-        assert "keeps an answer 600 s (no valid=: the TTL of Docker's DNS answers)" in line
-        assert "`resolver 127.0.0.11 valid=1s;`" in line and "`zdd init --write`" in line
+        assert waits in line
+        assert "`zdd init --write`" in line
         return
     assert code == 0, err
     assert f"then wait {waits} s for the proxy to find it" in out

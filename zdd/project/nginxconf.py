@@ -26,6 +26,8 @@ _UPSTREAM = re.compile(r"\bupstream\s+([^\s{]+)\s*\{([^}]*)\}")
 _SERVER = re.compile(r"\bserver\s+([^\s;]+)([^;]*);")
 _RESOLVER = re.compile(r"\bresolver\s+([^;]+);")
 _VALID = re.compile(r"^valid=(\d+)(ms|s|m|h|d|w|M|y)?$")  # nginx's time syntax
+_CONNECT = re.compile(r"\bproxy_connect_timeout\s+(\d+)(ms|s|m|h)?\s*;")
+CONNECT_DEFAULT = 60.0  # seconds: nginx's proxy_connect_timeout when none is set
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "M": 2592000,
           "y": 31536000}  # fmt: skip
 DOCKER_DNS_TTL = 600.0  # seconds: the TTL of Docker's embedded DNS answers (measured)
@@ -48,6 +50,7 @@ class ProxyRouting:
     routing: Routing
     reason: str
     keeps: float = 0.0  # DISCOVERS through a resolver: seconds nginx may keep an old answer
+    connect: float = CONNECT_DEFAULT  # the longest proxy_connect_timeout of its config
 
 
 def classify(texts: Mapping[str, str], names: Iterable[str]) -> ProxyRouting:
@@ -97,6 +100,7 @@ def classify(texts: Mapping[str, str], names: Iterable[str]) -> ProxyRouting:
             f"{(dynamic or resolved)[0]} re-resolved through a resolver that keeps an answer "
             f"{keeps:g} s ({why})",
             keeps,
+            _connect(cleaned.values()),
         )
     return ProxyRouting(Routing.UNKNOWN, "no proxy_pass to a service of the project found")
 
@@ -109,6 +113,15 @@ def _kept(arguments: str) -> tuple[float, str]:
         if found:
             return int(found.group(1)) * _UNITS[found.group(2) or "s"], word
     return DOCKER_DNS_TTL, "no valid=: the TTL of Docker's DNS answers"
+
+
+def _connect(texts: Iterable[str]) -> float:
+    """How long nginx may wait on a connect before it tries the next address: the longest
+    `proxy_connect_timeout` set (one in `http` and a longer one in a `location` both count),
+    and nginx's default where none is."""
+    found = [int(m.group(1)) * _UNITS[m.group(2) or "s"]
+             for text in texts for m in _CONNECT.finditer(text)]  # fmt: skip
+    return max(found) if found else CONNECT_DEFAULT
 
 
 def _host(target: str) -> str:

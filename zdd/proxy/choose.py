@@ -15,6 +15,9 @@ from zdd.proxy.modes import MODES, ProxyMode
 
 DEFAULT_PROXY_SERVICE = "proxy"
 MAX_KEPT = 60.0  # seconds: a resolver keeping answers longer is refused, not waited for
+# seconds: a discovering nginx that waits longer on a connect to a container that is gone
+# (its address still cached) fails the clients' requests: 8 of 3620 here at nginx's 60 s
+MAX_CONNECT = 2.0
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,13 @@ def _refuse_unfit(service: Service) -> None:
             f"proxy {service.name!r} would keep sending to the old containers: {routing.reason}"
             f"; give its resolver `valid=1s` (`resolver 127.0.0.11 valid=1s;`), or "
             f"{_managed(service)}"
+        )
+    if routing is not None and routing.keeps and routing.connect > MAX_CONNECT:
+        raise UsageError(
+            f"proxy {service.name!r} would hold requests on a stopped container's address: "
+            f"{routing.reason}, and waits {routing.connect:g} s on a connect before it tries "
+            "the next container (proxy_connect_timeout); add `proxy_connect_timeout 1s;` to "
+            f"it, or {_managed(service)}"
         )
     if routing is not None and routing.routing is Routing.STATIC:
         raise UsageError(
