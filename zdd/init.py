@@ -26,6 +26,7 @@ from zdd.project import (
 OVERRIDE = "docker-compose.zdd.yml"
 NGINX = "zdd-nginx.conf"
 NGINX_TARGET = "/etc/nginx/nginx.conf"
+NGINX_IMAGES = ("nginx", "nginx-base")  # nginx itself (nginx-base: the offline stand-in)
 RESET_SINCE = (2, 24)  # compose's `!reset`, which removes the app's ports in the override
 
 
@@ -49,10 +50,11 @@ def setup(project: Project, proxy_service: str, nginx_image: str = "nginx:1.27")
     if proxy_service not in project.services:
         return _take_over(project, proxy_service, members, ports, nginx_image)
     proxy = project.services[proxy_service].config
-    if "build" in proxy:
+    built = "build" in proxy
+    if built and project.services[proxy_service].evidence.family not in NGINX_IMAGES:
         raise UsageError(
-            f"{proxy_service} builds its own image: zdd init cannot tell what it serves; add "
-            "zdd's upstreams by hand (README: Put zdd in front of your own stack)"
+            f"{proxy_service} builds its own image, not FROM nginx: zdd init cannot tell what "
+            "it serves; add zdd's upstreams by hand (README: Put zdd in front of your own stack)"
         )
     services: dict[str, Any] = {proxy_service: _proxy(proxy, project.legacy, nginx_image)}
     pools = _pools(project, members, proxy, proxy_service, services)
@@ -238,7 +240,9 @@ def _proxy(config: Mapping[str, Any], legacy: bool, nginx_image: str) -> dict[st
     if not legacy:  # the v1 format has no tmpfs: a restarted proxy keeps zdd's last render
         added["tmpfs"] = ["/etc/nginx/zdd"]  # zdd's rendered upstreams: gone with a restart
     image = str(config.get("image") or "")
-    if image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0] not in ("nginx", "nginx-base"):
+    if "build" in config:  # built FROM nginx (setup checked): zdd's nginx.conf over its own
+        return added
+    if image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0] not in NGINX_IMAGES:
         # the v1 format has no `${VAR:-default}`: the image is written as it is
         added["image"] = nginx_image if legacy else "${ZDD_NGINX_IMAGE:-" + nginx_image + "}"
         added["command"] = ["nginx", "-g", "daemon off;"]

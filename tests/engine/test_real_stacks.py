@@ -118,34 +118,83 @@ def ids(stack: Stack) -> dict[str, str]:
     return {service: c["Id"] for service, c in stack.containers().items()}
 
 
+BUILT = """\
+services:
+  web:
+    build: ./nginx
+    ports: ["127.0.0.1:${ZDD_DEMO_PORT:-8080}:80"]
+    depends_on: [backend]
+  backend:
+    build:
+      context: ./service
+      args: {BASE_IMAGE: "${ZDD_PYTHON_IMAGE:-python:3.12-slim}"}
+    expose: ["3000"]
+    environment: [WARMUP_SECONDS]
+  mongo:
+    image: ${ZDD_DB_IMAGE:-mongo:7}
+    command: ["python3", "-m", "http.server", "27017"]
+    volumes: [mongo_data:/data/db]
+volumes: {mongo_data: {}}
+"""
+BUILT_NGINX = """\
+FROM nginx:1.27-alpine
+RUN rm -f /etc/nginx/sites-enabled/default
+COPY default.conf /etc/nginx/conf.d/default.conf
+CMD ["nginx", "-g", "daemon off;"]
+"""
+FIXED = "server {\n    listen 80;\n    location / { proxy_pass http://backend:3000; }\n}\n"
+NGINX_TAG = "nginx:1.27-alpine"  # the offline nginx under the name the Dockerfile builds FROM
+# shape -> (files, proxy, app, database, its image, what the refusal names)
+STATIC_SHAPES = {
+    "nginx-image+postgres": (
+        {"shop.yml": SHOP, "default.conf": SITE}, "frontend", "app", "db", DB_IMAGE,
+        "upstream backend {server app:3000} is resolved once",
+    ),
+    "built-nginx+mongo": (
+        {"shop.yml": BUILT, "nginx/Dockerfile": BUILT_NGINX, "nginx/default.conf": FIXED},
+        "web", "backend", "mongo", MONGO_IMAGE,
+        "proxy_pass http://backend:3000 is resolved once",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", list(STATIC_SHAPES))
 def test_a_static_nginx_stack_is_refused_then_deployed_behind_zdd_after_init(
-    stack: Stack,
+    stack: Stack, shape: str
 ) -> None:
-    docker("tag", BASE_IMAGES["ZDD_PYTHON_IMAGE"], DB_IMAGE)
-    (stack.directory / "shop.yml").write_text(SHOP)
-    (stack.directory / "default.conf").write_text(SITE)
+    """An nginx with a fixed upstream (an nginx image with its site mounted, named `frontend`,
+    beside Postgres; or built from its own Dockerfile FROM nginx, named `web`, beside MongoDB):
+    refused, then `zdd init`, then a deploy under load with no healthcheck and an 8 s warm-up."""
+    files, proxy, app, data, image, resolved = STATIC_SHAPES[shape]
+    docker("tag", BASE_IMAGES["ZDD_PYTHON_IMAGE"], image)
+    docker("tag", BASE_IMAGES["ZDD_NGINX_IMAGE"], NGINX_TAG)
+    for name, text in files.items():
+        (stack.directory / name).parent.mkdir(exist_ok=True)
+        (stack.directory / name).write_text(text)
     stack.compose_file = "shop.yml"
     # Debian's nginx (the offline stand-in) serves sites-enabled/default, the image conf.d
-    stack.env.update(ZDD_DB_IMAGE=DB_IMAGE, ZDD_NGINX_SITE="/etc/nginx/sites-enabled/default")
+    stack.env.update(ZDD_DB_IMAGE=image, ZDD_NGINX_SITE="/etc/nginx/sites-enabled/default")
     stack.compose("up", "-d", "--build")  # the user's stack, as it runs before zdd
     wait_serving(stack.url)
     before = ids(stack)
 
     refused = stack.zdd("deploy")
     assert refused.returncode == 2, refused.stderr
-    assert "'frontend' would keep sending to the old containers" in refused.stderr
-    assert "upstream backend {server app:3000} is resolved once" in refused.stderr
+    assert f"{proxy!r} would keep sending to the old containers" in refused.stderr
+    assert resolved in refused.stderr
     assert ids(stack) == before, "refused before any change"
-    named = stack.zdd("deploy", "db")
-    assert named.returncode == 2 and "service 'db' is stateful" in named.stderr, named.stderr
+    named = stack.zdd("deploy", data)
+    assert named.returncode == 2 and f"service {data!r} is stateful" in named.stderr, named.stderr
 
     made = stack.zdd("init", "--write")
     assert made.returncode == 0, made.stderr
     override = ("-f", "docker-compose.zdd.yml")
     stale = stack.zdd("deploy", *override)
-    assert stale.returncode == 2 and "without zdd's upstream for app" in stale.stderr, stale.stderr
+    assert stale.returncode == 2 and f"without zdd's upstream for {app}" in stale.stderr, (
+        stale.stderr
+    )
     assert ids(stack) == before, "a proxy still on its old config: refused, nothing changed"
-    stack.compose(*override, "up", "-d", "--no-deps", "frontend")  # as `zdd init` says
+    stack.compose(*override, "up", "-d", "--no-deps", proxy)  # as `zdd init` says
     stack.deploy(*override)  # renders the new proxy's upstream
     wait_serving(stack.url)
     running = ids(stack)
@@ -153,13 +202,13 @@ def test_a_static_nginx_stack_is_refused_then_deployed_behind_zdd_after_init(
     (stack.directory / "service" / "VERSION").write_text("2\n")
     # no healthcheck and 503 for 8 s: gated on its own answer, not admitted after 5 s
     stack.env["WARMUP_SECONDS"] = "8"
-    what = "nginx + app + db after init, warm-up 8 s"
+    what = f"{shape} after init, warm-up 8 s"
     _result, report = deploy_under_probe(stack, what, "GET", 8, *override)
     assert report.requests >= 1000, report.summary()
     after = ids(stack)
-    assert after["db"] == before["db"], "the database is never touched"
-    assert after["frontend"] == running["frontend"]
-    assert after["app"] != running["app"]
+    assert after[data] == before[data], "the database is never touched"
+    assert after[proxy] == running[proxy]
+    assert after[app] != running[app]
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,7 @@ def test_init_says_what_it_cannot_do_in_one_line(write: Write, load: Load) -> No
         setup(load(str(write("m/compose.yaml", MODERN))), "edge")
     lonely = "services:\n  proxy: {image: nginx, networks: [x]}\n  app: {build: ., expose: ['1']}\n"
     built = "services:\n  proxy: {build: .}\n  app: {build: ., expose: ['1']}\n"
-    with pytest.raises(UsageError, match="proxy builds its own image"):
+    with pytest.raises(UsageError, match="proxy builds its own image, not FROM nginx"):
         setup(load(str(write("b/compose.yaml", built))), "proxy")
     with pytest.raises(UsageError, match="proxy and app share no network"):
         setup(load(str(write("n/compose.yaml", lonely + "networks: {x: {}}\n"))), "proxy")
@@ -116,3 +116,19 @@ def test_an_app_publishing_its_own_port_gets_zdds_nginx_on_that_port(
     assert proxy["networks"] == ["back", "front"] and proxy["tmpfs"] == ["/etc/nginx/zdd"]
     assert "listen 5000;" in made.nginx and "proxy_pass http://web;" in made.nginx
     assert "up -d --no-deps web && " in made.switch and made.switch.count("up -d") == 2
+
+
+def test_a_proxy_built_from_nginx_gets_zdds_config_over_its_own(write: Write, load: Load) -> None:
+    """Its image is the user's (built FROM nginx, their config copied in): zdd's nginx.conf is
+    mounted over the image's, the build kept."""
+    path = write("w/compose.yaml", "services:\n  web: {build: ./nginx, ports: ['8080:80']}\n"
+                 "  backend: {build: ./backend, expose: ['8000']}\n")  # fmt: skip
+    write("w/nginx/Dockerfile", "FROM nginx:1.27-alpine\nCOPY default.conf /etc/nginx/conf.d/\n")
+    write("w/backend/Dockerfile", "FROM python:3.12-slim\n")
+    made = setup(load(str(path)), "web")
+    override = yaml.safe_load(made.override)
+    assert override["services"]["web"] == {
+        "volumes": ["./zdd-nginx.conf:/etc/nginx/nginx.conf:ro"],
+        "tmpfs": ["/etc/nginx/zdd"],
+    }
+    assert "upstream backend {" in made.nginx and "include /etc/nginx/zdd/backend/" in made.nginx
