@@ -293,6 +293,15 @@ NoCache = Annotated[
     bool,
     typer.Option("--no-cache/--cache", help="Build without the layer cache, as the seed does."),
 ]
+AllowStateful = Annotated[
+    bool,
+    typer.Option(
+        "--allow-stateful",
+        help="Replace the stateful service(s) named on the command line (a database) anyway: "
+        "stop-first only, never a second copy beside it on its data; its clients lose it "
+        "until the new container is ready (warned before any change).",
+    ),
+]
 Pull = Annotated[
     bool,
     typer.Option(

@@ -20,6 +20,7 @@ from zdd.project import (
     Group,
     HostPort,
     Project,
+    Role,
     networks_of,
     published_ports,
     replicas,
@@ -66,7 +67,9 @@ def preflight(
                 found += _side_by_side(sibling, config)
     for single in singles:
         config = project.services[single].config
-        found += _single(single, config, options, start_first=single in start_first)
+        stateful = project.services[single].role is Role.STATEFUL  # --allow-stateful only
+        found += _single(single, config, options, start_first=single in start_first,
+                         stateful=stateful)  # fmt: skip
     if MODES[options.proxy].holds:
         units = [*(s for g in groups for s in g.siblings), *singles]
         found += _held_alone(project, options.proxy_service, units)
@@ -185,14 +188,19 @@ def _sibling(sibling: str, config: Mapping[str, Any], options: DeployOptions) ->
 
 
 def _single(
-    service: str, config: Mapping[str, Any], options: DeployOptions, *, start_first: bool
+    service: str,
+    config: Mapping[str, Any],
+    options: DeployOptions,
+    *,
+    start_first: bool,
+    stateful: bool = False,
 ) -> Iterator[Finding]:
     """A service without siblings: start-first (its replicas honoured), else stop-first and
-    said so; routable."""
+    said so; routable. A stateful one (named with --allow-stateful) is stop-first, warned."""
     if start_first:
         yield from _side_by_side(service, config)
     else:
-        yield from _stop_first_single(service, config, options)
+        yield from _stop_first_single(service, config, options, stateful)
     count = replicas(config)
     if count is not None and not (isinstance(count, int) and count > 0):
         yield Finding(
@@ -202,11 +210,15 @@ def _single(
 
 
 def _stop_first_single(
-    service: str, config: Mapping[str, Any], options: DeployOptions
+    service: str, config: Mapping[str, Any], options: DeployOptions, stateful: bool = False
 ) -> Iterator[Finding]:
     """A single service replaced stop-first: its one container is out while it is replaced."""
     blockers = side_by_side_blockers(config)
-    asked = _stop_first_asked(options, config)
+    asked = (
+        "--allow-stateful: it holds data, and zdd never starts a copy beside it"
+        if stateful
+        else _stop_first_asked(options, config)
+    )
     why = (
         f"it cannot run two copies side by side ({', '.join(blockers)})"
         if blockers and not asked

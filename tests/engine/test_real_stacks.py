@@ -209,6 +209,16 @@ def test_a_static_nginx_stack_is_refused_then_deployed_behind_zdd_after_init(
     assert after[data] == before[data], "the database is never touched"
     assert after[proxy] == running[proxy]
     assert after[app] != running[app]
+    if shape != "nginx-image+postgres":
+        return
+    # asked for by name with the override: stop-first on the same volume, said first
+    volume = [m["Name"] for m in stack.containers()[data]["Mounts"] if m["Type"] == "volume"]
+    replaced = stack.zdd("deploy", data, "--allow-stateful", *override)
+    assert replaced.returncode == 0, replaced.stderr
+    assert f"{data} is replaced stop-first because --allow-stateful" in replaced.stderr
+    again = stack.containers()[data]
+    assert again["Id"] != before[data] and again["State"]["Running"]
+    assert [m["Name"] for m in again["Mounts"] if m["Type"] == "volume"] == volume
 
 
 @pytest.mark.parametrize(

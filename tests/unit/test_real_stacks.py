@@ -313,3 +313,27 @@ def test_a_resolver_that_keeps_answers_is_waited_for_or_refused(
     assert code == 0, err
     assert f"then wait {waits} s for the proxy to find it" in out
     assert f"zdd gives it {waits} s to find each new container" in err.splitlines()[0]
+
+
+@pytest.mark.parametrize("compose", ["v2", "v1"])
+def test_allow_stateful_replaces_a_named_database_stop_first_warned_first(
+    tmp_path: Path, compose: str
+) -> None:
+    """The override: the seed's own sequence for it alone (stop, then up --force-recreate),
+    no proxy involved, the break said before any change; never start-first, never mixed."""
+    path = write_stack(tmp_path, "flask+postgres")
+    flags = ("--dry-run", "-f", str(path), "--allow-stateful")
+    code, out, err = zdd(tmp_path, compose, "deploy", "db", *flags)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].endswith(" stop -- db"), out
+    assert lines[1].endswith(" up -d --no-deps --no-build --force-recreate -- db"), out
+    assert " build " not in out
+    assert "zdd: proxy: none (only stateful services named" in err.splitlines()[0]
+    assert "db is replaced stop-first because --allow-stateful: it holds data" in err
+    code, _out, err = zdd(tmp_path, compose, "deploy", "db", *flags, "--order", "start-first")
+    assert code == 2 and "is replaced stop-first only" in error_line(err)
+    code, _out, err = zdd(tmp_path, compose, "deploy", "db", "web", *flags)
+    assert code == 2 and "in a command of its own" in error_line(err)
+    code, _out, err = zdd(tmp_path, compose, "deploy", "--dry-run", "-f", str(path), "db")
+    assert code == 2 and "--allow-stateful`: stop-first, a break" in error_line(err)

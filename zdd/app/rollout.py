@@ -101,8 +101,15 @@ def _roll_out(
 
     for name in asked.services:  # a named database is refused first, whatever the proxy
         if name in session.project.services:
-            refuse_role(session.project.services[name])
+            refuse_role(session.project.services[name], asked.allow_stateful)
     if uses_swarm(session.project, run.engine):
+        if asked.allow_stateful:
+            from zdd.errors import UsageError
+
+            raise UsageError(
+                "--allow-stateful is for the compose engine: on a swarm, update a stateful "
+                "service yourself (`docker service update`)"
+            )
         return swarm_rollout(
             command,
             session,
@@ -145,22 +152,46 @@ def _check_targets(session: Session, plan: Plan) -> None:
 
 
 def choose_proxy(
-    project: Project, proxy: ProxyMode, proxy_service: str, *, hooks: bool = False
+    project: Project,
+    proxy: ProxyMode,
+    proxy_service: str,
+    *,
+    hooks: bool = False,
+    stateful_only: bool = False,
 ) -> tuple[Choice, str]:
     """The proxy mode and why, and the proxy's service: --proxy and --proxy-service, else the
-    compose file's `x-zdd`, else what `auto` finds in the project (proxy/choose.py)."""
-    from zdd.proxy.choose import choose_mode, proxy_service_of
+    compose file's `x-zdd`, else what `auto` finds in the project (proxy/choose.py); none
+    where only stateful services are replaced (--allow-stateful): no proxy routes to them."""
+    from zdd.proxy import ProxyMode
+    from zdd.proxy.choose import Choice, choose_mode, proxy_service_of
 
     service = proxy_service_of(project, proxy_service)
+    if stateful_only:
+        return Choice(ProxyMode.NONE, "only stateful services named: no proxy routes to them"), (
+            service
+        )
     return choose_mode(project, project.settings, proxy, service, hooks), service
 
 
 def choose_options(project: Project, asked: DeployOptions) -> DeployOptions:
     """The options asked for, with the proxy mode chosen as `--proxy auto` does."""
-    from dataclasses import replace
+    from zdd.errors import UsageError
+    from zdd.project import Role
 
-    hooks = bool(asked.pre_stop or asked.post_start)
-    choice, service = choose_proxy(project, asked.proxy, asked.proxy_service, hooks=hooks)
+    named = [project.services[n] for n in asked.services if n in project.services]
+    stateful = [s.name for s in named if s.role is Role.STATEFUL]
+    if asked.allow_stateful and stateful and len(stateful) < len(named):
+        raise UsageError(
+            f"--allow-stateful replaces stateful services on their own: deploy {stateful[0]} "
+            "in a command of its own, without the apps"
+        )
+    choice, service = choose_proxy(
+        project,
+        asked.proxy,
+        asked.proxy_service,
+        hooks=bool(asked.pre_stop or asked.post_start),
+        stateful_only=asked.allow_stateful and bool(stateful),
+    )
     return replace(
         asked,
         proxy=choice.mode,

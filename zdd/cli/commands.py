@@ -77,6 +77,7 @@ def deploy(
     max_error_rate: opt.MaxErrorRate = None,
     max_latency_ratio: opt.MaxLatencyRatio = None,
     order: opt.OrderOption = None,
+    allow_stateful: opt.AllowStateful = False,
     proxy: opt.Proxy = ProxyMode.AUTO,
     proxy_service: opt.ProxyService = "",
     drain_timeout: opt.DrainTimeout = 30.0,

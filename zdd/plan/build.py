@@ -126,7 +126,7 @@ def _units(project: Project, options: DeployOptions) -> tuple[tuple[Group, ...],
     groups = project.select(options.services)
     singles = project.singles(options.services, options.proxy_service)
     for name in (*(s for g in groups for s in g.siblings), *singles):
-        refuse_role(project.services[name])
+        refuse_role(project.services[name], options.allow_stateful and name in options.services)
     if not groups and not singles:
         raise UsageError(
             f"nothing to roll out in project {project.name}: no service `extends` a base "
@@ -135,15 +135,17 @@ def _units(project: Project, options: DeployOptions) -> tuple[tuple[Group, ...],
     return groups, singles
 
 
-def refuse_role(service: Service) -> None:
-    """A stateful service or a job is never rolled out: refused before any change."""
+def refuse_role(service: Service, allowed: bool = False) -> None:
+    """A stateful service or a job is never rolled out: refused before any change; a stateful
+    one named with --allow-stateful (`allowed`) is replaced stop-first."""
     evidence = service.evidence
-    if evidence.role is Role.STATEFUL:
+    if evidence.role is Role.STATEFUL and not allowed:
         raise UsageError(
             f"service {service.name!r} is stateful ({evidence.reason}): zdd never rolls it out, "
             "as a second copy would start beside it on the same data; recreate it yourself in "
-            f"a maintenance window (`up -d {service.name}`), or set `x-zdd: {{role: app}}` on "
-            "it if it holds no data"
+            f"a maintenance window (`up -d {service.name}`, or `zdd deploy {service.name} "
+            "--allow-stateful`: stop-first, a break), or set `x-zdd: {role: app}` on it if it "
+            "holds no data"
         )
     if evidence.role is Role.JOB:
         raise UsageError(
@@ -160,6 +162,13 @@ def _start_first(
     the single services without one whose containers can run side by side (the others are
     stop-first: the preflight refuses that break unless stop-first was asked for, and names
     the fix)."""
+    stateful = [s for s in singles if project.services[s].role is Role.STATEFUL]
+    if stateful and options.order is Order.START_FIRST:
+        raise UsageError(
+            f"service {stateful[0]!r} is stateful: it is replaced stop-first only, never beside "
+            "itself on its data; leave out --order start-first"
+        )
+    singles = [s for s in singles if s not in stateful]  # reached only with --allow-stateful
     if options.order is Order.START_FIRST:
         return (*(s for g in groups for s in g.siblings), *singles)
     if options.order is Order.STOP_FIRST:

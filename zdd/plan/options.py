@@ -34,5 +34,6 @@ class DeployOptions:
     # the admission window's error budget; None: `x-zdd`'s, else traffic.Budget's default
     max_error_rate: float | None = None
     max_latency_ratio: float | None = None
+    allow_stateful: bool = False  # the stateful services named: replaced stop-first anyway
     order: Order | None = None  # None: each unit's update_config.order, else siblings
     # stop-first, single services start-first
