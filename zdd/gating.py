@@ -17,6 +17,7 @@ from zdd.proxy import Rotation
 from zdd.traffic import Sample, breach, settled
 
 TICK = 0.5  # seconds between two looks at an admission window's traffic and containers
+SOON = 0.2  # ... in its first 2 s (after a first look at 0.1 s): a default window ends there
 EARLIEST = 0.5  # seconds: a default admission window lasts at least this, evidence or not
 
 # Both run inside the new container (`sh -s -- URL`): the URL is requested from the container
@@ -205,7 +206,7 @@ class Gating:
         )
 
     def _judge(self, step: Watch, new: Sequence[Container]) -> tuple[Sample, Sample, float]:
-        """Every TICK (sooner at first) until the window ends: the new containers still run
+        """Every TICK (SOON at first) until the window ends: the new containers still run
         and are not unhealthy, and their requests are within budget; else GateError. A
         default window (none asked) ends once EARLIEST s have passed and the requests are
         evidence enough (`settled`); returns the samples and the seconds watched."""
@@ -215,7 +216,9 @@ class Gating:
         looks = 0
         while (spent := self.clock() - started) < step.seconds:
             looks += 1  # a broken release is seen within 0.1 s under load: look soon
-            self._wait(min(TICK, 0.1 * looks, step.seconds - spent))
+            self._wait(
+                min(0.1 if looks == 1 else SOON if spent < 2 else TICK, step.seconds - spent)
+            )
             for container in inspect(self.runner, list(restarts)):
                 check_alive(container, restarts[container.id])
                 if container.health == "unhealthy":

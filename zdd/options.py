@@ -203,7 +203,7 @@ Monitor = Annotated[
         "in that window rolls it back (default: its deploy.update_config.monitor, else 0). "
         "Behind the managed nginx the window follows admission and judges the sibling on the "
         "requests the proxy logs for it (the error budget; where nginx logs for zdd the "
-        "default is up to 2 s, ending once 200 requests were within budget; 0: no window).",
+        "default is up to 2 s, ending once 100 requests were within budget; 0: no window).",
     ),
 ]
 MaxErrorRate = Annotated[

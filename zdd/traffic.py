@@ -106,7 +106,7 @@ class Budget:
     max_latency_ratio: float = 5.0  # the new ones' median time / the others', at most (0: off)
     min_requests: int = 20  # fewer tries than this to the new ones: nothing to judge
     min_errors: int = 5  # fewer failed tries than this: no error breach (a stray 500)
-    enough: int = 200  # tries to the new ones that end a default window early, within budget
+    enough: int = 100  # tries to the new ones that end a default window early, within budget
 
     def describe(self) -> str:
         """The budget in words."""

@@ -252,14 +252,15 @@ def test_an_x_zdd_budget_that_is_no_share_is_refused(value: object) -> None:
 
 
 PLENTY = (Sample(250, 0, [0.003] * 250), Sample(250, 0, [0.003] * 250))
+FEW = (Sample(60, 0, [0.003] * 60), Sample(60, 0, [0.003] * 60))
 ALONE = (Sample(250, 0, [0.003] * 250), Sample())  # no others to compare times with
 
 
 @pytest.mark.parametrize(
     ("traffic", "monitor", "watched"),
     [
-        (PLENTY, None, "0.6 s"),  # 200 requests in budget end it (looks after 0.1, 0.3, 0.6 s)
-        (GOOD, None, "2.0 s"),  # 100 requests: not enough, the whole default window
+        (PLENTY, None, "0.5 s"),  # 100 requests in budget end it (looks at 0.1, 0.3, 0.5 s)
+        (FEW, None, "2.0 s"),  # 60 requests: not enough, the whole default window
         (ALONE, None, "2.0 s"),  # nothing to compare times with: the whole window
         (PLENTY, 2.0, "2.0 s"),  # asked for: watched whole
     ],

@@ -303,7 +303,7 @@ services:
                 "up -d --no-deps --no-build --no-recreate --scale app=2 -- app",
                 "# wait until each new app container (1) is healthy (at most 28 s)",
                 "# admit the new app containers: into rotation, confirm each",
-                "# watch the new app containers up to 2 s (or 200 requests) on real traffic "
+                "# watch the new app containers up to 2 s (or 100 requests) on real traffic "
                 "(failed share at most 5% over the others', median time at most 5x theirs), "
                 "else roll back",
                 "# drain the old app containers: out of rotation, wait for their in-flight "
