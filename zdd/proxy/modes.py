@@ -156,9 +156,10 @@ MODES: Mapping[ProxyMode, Capabilities] = {
         promise="the proxy finds containers by itself: zdd keeps each new container off the "
         "proxy's network until its gate passes, then connects it, and rolls a bad one back; "
         "but it cannot drain an old one before it stops, so requests in flight to it fail "
-        "unless the app finishes them on SIGTERM, and no error budget judges it on real "
-        "requests (for both, let zdd manage the nginx: README, Put zdd in front of your own "
-        "stack)",
+        "unless the app finishes them on SIGTERM, those the proxy sends it after it stopped "
+        "(until the proxy notices: Traefik refreshes every 2 s) fail unless the proxy retries "
+        "them on another container, and no error budget judges it on real requests (for all "
+        "three, let zdd manage the nginx: README, Put zdd in front of your own stack)",
         routing="zdd did not control the routing (proxy: discovery): new containers joined the "
         "proxy's network only once ready; old ones were not drained",
         rotation=_discovery,
