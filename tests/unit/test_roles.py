@@ -164,3 +164,16 @@ def test_configs_come_from_compose_configs_too_and_a_walk_is_bounded(tmp_path: P
         (repo / f"d{index % 3}").mkdir(parents=True, exist_ok=True)
         (repo / f"d{index % 3}" / f"f{index}.conf").write_text("proxy_pass http://app;")
     assert len(config_texts({"build": {"context": str(repo)}})) <= 64
+
+
+@pytest.mark.parametrize(
+    ("resolver", "keeps"),
+    [("valid=30s", 30), ("valid=500ms", 0.5), ("valid=1m", 60), ("valid=0", 600), ("", 600)],
+)
+def test_how_long_a_resolver_keeps_an_answer(resolver: str, keeps: float) -> None:
+    """nginx's `valid=` in its time units; without it (or `valid=0`) the answer's own TTL,
+    600 s from Docker's DNS."""
+    text = f"resolver 127.0.0.11 {resolver};\nserver {{ location / {{\n"
+    text += "  set $up http://backend:8000;\n  proxy_pass $up; } }"
+    found = classify({"default.conf": text}, NAMES)
+    assert found.routing is Routing.DISCOVERS and found.keeps == keeps

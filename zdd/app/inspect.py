@@ -80,7 +80,7 @@ def project_status(
     with open_project(connection, identify=True) as session:
         if uses_swarm(session.project, engine):
             return SwarmStatus(session.project.name, swarm_tasks(session))
-        choice, service = choose_proxy(session.project, proxy, proxy_service)
+        choice, service = choose_proxy(session.project, proxy, proxy_service, refuse=False)
         rows, lock = collect(session, choice.mode, service)
         return Status(session.project.name, lock, rows)
 

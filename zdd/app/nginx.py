@@ -41,7 +41,9 @@ def heal_proxy(connection: Connection, options: HealOptions, progress: Progress)
 
     with open_project(connection, "heal", on_wait=progress.say) as session:
         warn = lambda message: progress.event(Event("warning", message))  # noqa: E731
-        choice, service = choose_proxy(session.project, options.proxy, options.proxy_service)
+        choice, service = choose_proxy(
+            session.project, options.proxy, options.proxy_service, refuse=False
+        )
         if not capabilities(choice.mode).healed:
             raise UsageError("zdd heal works on the managed nginx only (--proxy nginx)")
         rotation = make_rotation(

@@ -158,6 +158,7 @@ def choose_proxy(
     *,
     hooks: bool = False,
     stateful_only: bool = False,
+    refuse: bool = True,
 ) -> tuple[Choice, str]:
     """The proxy mode and why, and the proxy's service: --proxy and --proxy-service, else the
     compose file's `x-zdd`, else what `auto` finds in the project (proxy/choose.py); none
@@ -170,7 +171,7 @@ def choose_proxy(
         return Choice(ProxyMode.NONE, "only stateful services named: no proxy routes to them"), (
             service
         )
-    return choose_mode(project, project.settings, proxy, service, hooks), service
+    return choose_mode(project, project.settings, proxy, service, hooks, refuse=refuse), service
 
 
 def choose_options(project: Project, asked: DeployOptions) -> DeployOptions:

@@ -162,7 +162,8 @@ def _start_first(
     the single services without one whose containers can run side by side (the others are
     stop-first: the preflight refuses that break unless stop-first was asked for, and names
     the fix)."""
-    stateful = [s for s in singles if project.services[s].role is Role.STATEFUL]
+    units = (*(s for g in groups for s in g.siblings), *singles)
+    stateful = [s for s in units if project.services[s].role is Role.STATEFUL]
     if stateful and options.order is Order.START_FIRST:
         raise UsageError(
             f"service {stateful[0]!r} is stateful: it is replaced stop-first only, never beside "
@@ -170,11 +171,11 @@ def _start_first(
         )
     singles = [s for s in singles if s not in stateful]  # reached only with --allow-stateful
     if options.order is Order.START_FIRST:
-        return (*(s for g in groups for s in g.siblings), *singles)
+        return tuple(s for s in units if s not in stateful)
     if options.order is Order.STOP_FIRST:
         return ()
-    chosen = [s for g in groups for s in g.siblings
-              if update_order(project.services[s].config) is Order.START_FIRST]  # fmt: skip
+    chosen = [s for g in groups for s in g.siblings if s not in stateful
+              and update_order(project.services[s].config) is Order.START_FIRST]  # fmt: skip
     for single in singles:
         config = project.services[single].config
         order = update_order(config)

@@ -110,7 +110,7 @@ def _kept(arguments: str) -> tuple[float, str]:
     the answer's own TTL (Docker's DNS: DOCKER_DNS_TTL)."""
     for word in arguments.split():
         found = _VALID.match(word)
-        if found:
+        if found and int(found.group(1)):  # valid=0: the answer's own TTL, as without it
             return int(found.group(1)) * _UNITS[found.group(2) or "s"], word
     return DOCKER_DNS_TTL, "no valid=: the TTL of Docker's DNS answers"
 

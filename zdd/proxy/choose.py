@@ -44,11 +44,14 @@ def choose_mode(
     proxy: ProxyMode | None,
     proxy_service: str,
     hooks: bool,
+    *,
+    refuse: bool = True,
 ) -> Choice:
     """--proxy, else `x-zdd: {proxy}`, else: hooks given -> external; a proxy service that
     shares a network with the siblings -> nginx where its config includes zdd's upstream,
-    else discovery; else none. Discovery, however chosen, is
-    refused (exit 2) for a proxy whose config resolves the app's names once."""
+    else discovery; else none. Discovery, however chosen, is refused (exit 2) for a proxy
+    whose config resolves the app's names once or holds a stopped container's address too
+    long; not with `refuse` False (commands that only read: status, heal)."""
     service = project.services.get(proxy_service)
     asked = None
     if proxy is not None and proxy is not ProxyMode.AUTO:
@@ -57,7 +60,8 @@ def choose_mode(
         asked = Choice(ProxyMode(settings["proxy"]), "`x-zdd: {proxy}` in the compose file")
     if asked is not None:
         if asked.mode is ProxyMode.DISCOVERY and service is not None:
-            _refuse_unfit(service)
+            if refuse:
+                _refuse_unfit(service)
             return Choice(asked.mode, asked.reason, _settle(service))
         return asked
     if hooks:
@@ -72,12 +76,12 @@ def choose_mode(
         if shared and routing is not None and routing.routing is Routing.MANAGED:
             return Choice(ProxyMode.NGINX, f"service {proxy_service!r}: {routing.reason}")
         if shared:
-            reason = _discovers(service, sorted(shared)[0])
+            reason = _discovers(service, sorted(shared)[0], refuse)
             return Choice(ProxyMode.DISCOVERY, reason, _settle(service))
     return Choice(ProxyMode.NONE, f"no service {proxy_service!r} shares a network with them")
 
 
-def _discovers(service: Service, network: str) -> str:
+def _discovers(service: Service, network: str, refuse: bool = True) -> str:
     """Why `auto` takes this proxy for one that discovers the siblings; refused (exit 2, before
     any change) where its config shows it resolves their names once: after the old container
     is gone it would answer 502 until restarted, while a deploy said it succeeded."""
@@ -86,9 +90,10 @@ def _discovers(service: Service, network: str) -> str:
     if routing is None or routing.routing is Routing.UNKNOWN:
         why = routing.reason if routing else "not a known proxy image"
         return f"{said}; zdd assumes it re-resolves their names ({why})"
-    _refuse_unfit(service)
+    if refuse:
+        _refuse_unfit(service)
     settle = _settle(service)
-    waits = f"; zdd gives it {settle:g} s to find each new container" if settle else ""
+    waits = f"; zdd gives it at least {settle:g} s to find each new container" if settle else ""
     return f"{said} and {routing.reason}{waits}"
 
 
@@ -107,7 +112,8 @@ def _refuse_unfit(service: Service) -> None:
     if routing is not None and routing.keeps > MAX_KEPT:
         raise UsageError(
             f"proxy {service.name!r} would keep sending to the old containers: {routing.reason}"
-            f"; give its resolver `valid=1s` (`resolver 127.0.0.11 valid=1s;`), or "
+            f"; give its resolver `valid=1s` (`resolver 127.0.0.11 valid=1s;`, with "
+            "`proxy_connect_timeout 1s;`), or "
             f"{_managed(service)}"
         )
     if routing is not None and routing.keeps and routing.connect > MAX_CONNECT:
@@ -120,15 +126,16 @@ def _refuse_unfit(service: Service) -> None:
     if routing is not None and routing.routing is Routing.STATIC:
         raise UsageError(
             f"proxy {service.name!r} would keep sending to the old containers: {routing.reason}; "
-            "make it re-resolve (`resolver 127.0.0.11 valid=1s;` and the upstream in a "
-            f"variable: `set $app http://NAME:PORT; proxy_pass $app;`), or {_managed(service)}"
+            "make it re-resolve (`resolver 127.0.0.11 valid=1s;`, the upstream in a "
+            "variable: `set $app http://NAME:PORT; proxy_pass $app;`, and `proxy_connect_timeout "
+            f"1s;`), or {_managed(service)}"
         )
 
 
 def _managed(service: Service) -> str:
-    """How to put the proxy under zdd's management: zdd init replaces an nginx image's config;
-    a built one is the user's to edit."""
-    if service.builds:
+    """How to put the proxy under zdd's management: zdd init replaces the config of an nginx
+    image or of one built FROM nginx; another built one is the user's to edit."""
+    if service.builds and service.evidence.family not in ("nginx", "nginx-base"):
         return "add zdd's upstream include to it (README: Put zdd in front of your own stack)"
     return (
         "put it under zdd's management (`zdd init --write`: its nginx.conf replaces this one, "
