@@ -206,7 +206,7 @@ def _single(
         yield Finding(
             "refuse", f"{service}: replicas must be a whole number above 0, not {count!r}"
         )
-    yield from _routable(service, config, options)
+    yield from _routable(service, config, options, stateful)
 
 
 def _stop_first_single(
@@ -289,7 +289,9 @@ def _side_by_side(service: str, config: Mapping[str, Any]) -> Iterator[Finding]:
         )
 
 
-def _routable(sibling: str, config: Mapping[str, Any], options: DeployOptions) -> Iterator[Finding]:
+def _routable(
+    sibling: str, config: Mapping[str, Any], options: DeployOptions, stateful: bool = False
+) -> Iterator[Finding]:
     """What the proxy needs of a service it routes to, and whether its gate can be real."""
     mode = str(config.get("network_mode", ""))
     renders = MODES[options.proxy].renders_upstream
@@ -315,7 +317,14 @@ def _routable(sibling: str, config: Mapping[str, Any], options: DeployOptions) -
             ["NONE"],
         )
     )
-    if disabled and not options.health_path:
+    if disabled and not options.health_path and stateful:
+        yield Finding(
+            "warn",
+            f"{sibling} has no healthcheck (in the compose file): unless its image has a "
+            f"HEALTHCHECK, zdd waits the seed's {options.delay:g} s and checks it still runs (a "
+            "database is not asked over HTTP); give it a healthcheck (e.g. pg_isready)",
+        )
+    elif disabled and not options.health_path:
         yield Finding(
             "warn",
             f"{sibling} has no healthcheck (in the compose file) and no --health-path: unless "

@@ -322,7 +322,12 @@ def test_allow_stateful_replaces_a_named_database_stop_first_warned_first(
 ) -> None:
     """The override: the seed's own sequence for it alone (stop, then up --force-recreate),
     no proxy involved, the break said before any change; never start-first, never mixed."""
-    path = write_stack(tmp_path, "flask+postgres")
+    path = write_stack(tmp_path, "flask+postgres")  # its Postgres published on 5432:
+    path.write_text(
+        path.read_text().replace(
+            "image: postgres:16", "image: postgres:16\n    ports: ['5432:5432']"
+        )
+    )
     flags = ("--dry-run", "-f", str(path), "--allow-stateful")
     code, out, err = zdd(tmp_path, compose, "deploy", "db", *flags)
     assert code == 0, err
@@ -332,6 +337,8 @@ def test_allow_stateful_replaces_a_named_database_stop_first_warned_first(
     assert " build " not in out
     assert "zdd: proxy: none (only stateful services named" in err.splitlines()[0]
     assert "db is replaced stop-first because --allow-stateful: it holds data" in err
+    assert "# wait 5 s, then check db runs" in out, "a database is not asked over HTTP"
+    assert "zdd waits the seed's 5 s and checks it still runs" in err
     code, _out, err = zdd(tmp_path, compose, "deploy", "db", *flags, "--order", "start-first")
     assert code == 2 and "is replaced stop-first only" in error_line(err)
     code, _out, err = zdd(tmp_path, compose, "deploy", "db", "web", *flags)

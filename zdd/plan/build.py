@@ -332,7 +332,8 @@ def replace_steps(
     config = project.services[sibling].config
     image = cli.image_name(sibling, config)
     seen = (image_checks or {}).get(image)
-    gate = replace(gate_for(config, sibling, options, seen), held=held)
+    speaks_http = project.services[sibling].role is not Role.STATEFUL  # a database does not
+    gate = replace(gate_for(config, sibling, options, seen, speaks_http), held=held)
     gate, watch = _window(gate, mode, options, _budget(project, options), start_first=False)
     steps.append(gate)
     if mode.admits:

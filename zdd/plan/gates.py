@@ -79,18 +79,28 @@ class Gate:
 
 
 def gate_for(
-    config: Mapping[str, object], service: str, options: DeployOptions, image_check: float | None
+    config: Mapping[str, object],
+    service: str,
+    options: DeployOptions,
+    image_check: float | None,
+    speaks_http: bool = True,
 ) -> Gate:
     """The compose file's healthcheck, else the image's own HEALTHCHECK (the engine runs it
-    too), else --health-path, else the delay. `image_check`: the image's HEALTHCHECK budget,
-    0 for none, None when the image was not there to look at."""
-    gate = _gate_policy(config, service, options, image_check)
+    too), else --health-path, else its answer on its port, else the delay. `image_check`: the
+    image's HEALTHCHECK budget, 0 for none, None when the image was not there to look at.
+    `speaks_http` False (a database replaced with --allow-stateful): no answer to wait for on
+    its port, the delay."""
+    gate = _gate_policy(config, service, options, image_check, speaks_http)
     monitor = options.monitor if options.monitor is not None else update_monitor(config)
     return replace(gate, monitor=monitor or 0.0, health_timeout=options.health_timeout)
 
 
 def _gate_policy(
-    config: Mapping[str, object], service: str, options: DeployOptions, image_check: float | None
+    config: Mapping[str, object],
+    service: str,
+    options: DeployOptions,
+    image_check: float | None,
+    speaks_http: bool,
 ) -> Gate:
     check = healthcheck_of(config)
     if check is not None:
@@ -106,11 +116,18 @@ def _gate_policy(
         url = f"http://127.0.0.1:{service_port(config)}{path}"
         budget = options.health_timeout or 60.0
         return Gate(service, GatePolicy.HTTP, budget, options.delay, url, source=source)
-    try:
-        port = service_port(config)
-    except UsageError:  # no port to ask: the seed's delay
+    port = _known_port(config) if speaks_http else None
+    if port is None:  # no port to ask (or nothing there speaks HTTP): the seed's delay
         budget = options.health_timeout or options.delay
         return Gate(service, GatePolicy.DELAY, budget, options.delay, source=source)
     url = f"http://127.0.0.1:{port}/"
     budget = options.health_timeout or 60.0
     return Gate(service, GatePolicy.ANSWERS, budget, options.delay, url, source=source)
+
+
+def _known_port(config: Mapping[str, object]) -> int | None:
+    """The service's one container port, None when compose does not tell which."""
+    try:
+        return service_port(config)
+    except UsageError:
+        return None
