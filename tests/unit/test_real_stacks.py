@@ -345,3 +345,13 @@ def test_allow_stateful_replaces_a_named_database_stop_first_warned_first(
     assert code == 2 and "in a command of its own" in error_line(err)
     code, _out, err = zdd(tmp_path, compose, "deploy", "--dry-run", "-f", str(path), "db")
     assert code == 2 and "--allow-stateful`: stop-first, a break" in error_line(err)
+
+
+@pytest.mark.parametrize("command", [("deploy", "--dry-run"), ("check",)])
+def test_allow_stateful_is_refused_on_a_swarm_by_deploy_and_check_alike(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    path = write_stack(tmp_path, "flask+postgres")
+    path.write_text("x-zdd: {engine: swarm}\n" + path.read_text())
+    code, _out, err = zdd(tmp_path, "v2", *command, "db", "--allow-stateful", "-f", str(path))
+    assert code == 2 and "--allow-stateful is for the compose engine" in error_line(err)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from zdd.app.rollout import choose_options, choose_proxy
 from zdd.app.session import Connection, open_project
-from zdd.app.swarm import swarm_findings, swarm_tasks, uses_swarm
+from zdd.app.swarm import refuse_on_swarm, swarm_findings, swarm_tasks, uses_swarm
 
 if TYPE_CHECKING:
     from zdd.plan import DeployOptions, Plan
@@ -96,6 +96,7 @@ def check_project(
     with open_project(connection, engine_needed=False) as session:
         options = choose_options(session.project, asked)
         if uses_swarm(session.project, engine):
+            refuse_on_swarm(asked)
             return swarm_findings(session)
         plan = build_plan(session.project, session.cli, options)
         findings = preflight(session.project, options, plan.groups, plan.singles, plan.start_first)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from zdd.app.session import Connection, Progress, open_project
-from zdd.app.swarm import SwarmPreview, swarm_rollout, uses_swarm
+from zdd.app.swarm import SwarmPreview, refuse_on_swarm, swarm_rollout, uses_swarm
 from zdd.history import Recorder
 
 if TYPE_CHECKING:
@@ -103,13 +103,7 @@ def _roll_out(
         if name in session.project.services:
             refuse_role(session.project.services[name], asked.allow_stateful)
     if uses_swarm(session.project, run.engine):
-        if asked.allow_stateful:
-            from zdd.errors import UsageError
-
-            raise UsageError(
-                "--allow-stateful is for the compose engine: on a swarm, update a stateful "
-                "service yourself (`docker service update`)"
-            )
+        refuse_on_swarm(asked)
         return swarm_rollout(
             command,
             session,

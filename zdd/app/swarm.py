@@ -29,6 +29,17 @@ def uses_swarm(project: Project, engine: Engine | None) -> bool:
     return (engine or project.settings.get("engine")) == "swarm"
 
 
+def refuse_on_swarm(asked: DeployOptions) -> None:
+    """What the compose engine alone takes, refused on Swarm (deploy and check alike)."""
+    if asked.allow_stateful:
+        from zdd.errors import UsageError
+
+        raise UsageError(
+            "--allow-stateful is for the compose engine: on a swarm, update a stateful "
+            "service yourself (`docker service update`)"
+        )
+
+
 @dataclass(frozen=True)
 class SwarmPreview:
     """What `--engine swarm --dry-run` shows."""
