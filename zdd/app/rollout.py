@@ -155,17 +155,14 @@ def choose_proxy(
     refuse: bool = True,
 ) -> tuple[Choice, str]:
     """The proxy mode and why, and the proxy's service: --proxy and --proxy-service, else the
-    compose file's `x-zdd`, else what `auto` finds in the project (proxy/choose.py); none
-    where only stateful services are replaced (--allow-stateful): no proxy routes to them."""
-    from zdd.proxy import ProxyMode
-    from zdd.proxy.choose import Choice, choose_mode, proxy_service_of
+    compose file's `x-zdd`, else what `auto` finds in the project (proxy/choose.py)."""
+    from zdd.proxy.choose import choose_mode, proxy_service_of
 
     service = proxy_service_of(project, proxy_service)
-    if stateful_only:
-        return Choice(ProxyMode.NONE, "only stateful services named: no proxy routes to them"), (
-            service
-        )
-    return choose_mode(project, project.settings, proxy, service, hooks, refuse=refuse), service
+    choice = choose_mode(
+        project, project.settings, proxy, service, hooks, refuse=refuse, stateful_only=stateful_only
+    )
+    return choice, service
 
 
 def choose_options(project: Project, asked: DeployOptions) -> DeployOptions:

@@ -46,15 +46,20 @@ def choose_mode(
     hooks: bool,
     *,
     refuse: bool = True,
+    stateful_only: bool = False,
 ) -> Choice:
     """--proxy, else `x-zdd: {proxy}`, else: hooks given -> external; a proxy service that
     shares a network with the siblings -> nginx where its config includes zdd's upstream,
     else discovery; else none. Discovery, however chosen, is refused (exit 2) for a proxy
     whose config resolves the app's names once or holds a stopped container's address too
-    long; not with `refuse` False (commands that only read: status, heal)."""
+    long; not with `refuse` False (commands that only read: status, heal). None where only
+    stateful services are replaced (`stateful_only`, --allow-stateful): no proxy routes to
+    them."""
     service = project.services.get(proxy_service)
     asked = None
-    if proxy is not None and proxy is not ProxyMode.AUTO:
+    if stateful_only:
+        asked = Choice(ProxyMode.NONE, "only stateful services named: no proxy routes to them")
+    elif proxy is not None and proxy is not ProxyMode.AUTO:
         asked = Choice(proxy, "--proxy")
     elif settings.get("proxy"):
         asked = Choice(ProxyMode(settings["proxy"]), "`x-zdd: {proxy}` in the compose file")
