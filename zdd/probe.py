@@ -113,7 +113,11 @@ def parse_version(body: bytes) -> str | None:
 
 
 class Probe:
-    """Sends requests from `concurrency` threads until stopped or a bound is reached."""
+    """Sends requests from `concurrency` threads until stopped or a bound is reached.
+
+    `method` is GET, POST, or several joined by `+` ("GET+POST"): the clients take them in
+    turn, one method each, so one run measures both what a proxy may retry and what it may not.
+    """
 
     def __init__(
         self,
@@ -136,7 +140,8 @@ class Probe:
             raise UsageError(f"probe URL must be http://HOST[:PORT]/PATH, got {url!r}")
         self.host, self.port = parts.hostname, port or 80
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        self.method, self.timeout, self.parse = method.upper(), timeout, parse
+        self.methods = tuple(method.upper().split("+"))
+        self.timeout, self.parse = timeout, parse
         self.concurrency, self.max_requests, self.max_seconds = (
             concurrency,
             max_requests,
@@ -151,8 +156,9 @@ class Probe:
     def start(self) -> Probe:
         """Start the request threads in the background."""
         self._deadline = time.monotonic() + self.max_seconds
-        for _ in range(self.concurrency):
-            thread = threading.Thread(target=self._loop, daemon=True)
+        for client in range(self.concurrency):
+            method = self.methods[client % len(self.methods)]
+            thread = threading.Thread(target=self._loop, args=(method,), daemon=True)
             thread.start()
             self._threads.append(thread)
         return self
@@ -176,26 +182,26 @@ class Probe:
             if time.monotonic() >= deadline or not any(t.is_alive() for t in self._threads):
                 return
 
-    def _loop(self) -> None:
-        body = b"probe" if self.method == "POST" else None
+    def _loop(self, method: str) -> None:
+        body = b"probe" if method == "POST" else None
         while not self._stop.is_set() and time.monotonic() < self._deadline:
             with self._lock:
                 if len(self.report.samples) >= self.max_requests:
                     return
-            sample = self._request(body)
+            sample = self._request(method, body)
             with self._lock:
                 self.report.samples.append(sample)
             if self.rate:
                 self._stop.wait(max(0.0, self.concurrency / self.rate - sample.seconds))
 
-    def _request(self, body: bytes | None) -> Sample:
+    def _request(self, method: str, body: bytes | None) -> Sample:
         started = time.monotonic()
         failure: str | None = None
         version = None
         connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         try:
             headers = {"Connection": "close"}
-            connection.request(self.method, self.path, body=body, headers=headers)
+            connection.request(method, self.path, body=body, headers=headers)
             response = connection.getresponse()
             payload = response.read()
             if 200 <= response.status < 300:

@@ -75,7 +75,7 @@ def deploy_under_probe(
 
 
 @pytest.mark.parametrize("replicas", [1, 3])
-@pytest.mark.parametrize("scenario", ["fast-get", "fast-post", "warmup-8s"])
+@pytest.mark.parametrize("scenario", ["fast", "warmup-8s"])
 def test_start_first_zero_failed(stack: Stack, scenario: str, replicas: int) -> None:
     env, method, clients = SCENARIOS[scenario]
     single(stack, replicas).env.update(env)
@@ -157,7 +157,7 @@ def test_ctrl_c_leaves_n_serving_and_none_left_over(stack: Stack, point: str) ->
     assert upstream(stack) == addresses(after)
 
 
-@pytest.mark.parametrize("scenario", ["fast-get", "fast-post", "warmup-8s"])
+@pytest.mark.parametrize("scenario", ["fast", "warmup-8s"])
 def test_sibling_group_start_first(stack: Stack, scenario: str) -> None:
     env, method, clients = SCENARIOS[scenario]
     stack.env.update(env)
@@ -202,13 +202,13 @@ def aliases(container: dict[str, Any]) -> set[str]:
 @pytest.mark.parametrize(
     ("shape", "scenario"),
     [
-        # x1 fast GET/POST are the x3 cases with fewer containers: CI time goes to swarm
+        # x1 fast is the x3 case with fewer containers: CI time goes to swarm
         ("single x1", "warmup-8s"),
-        *(("single x3", s) for s in ("fast-get", "fast-post", "warmup-8s")),
-        *(("siblings", s) for s in ("fast-post", "warmup-8s", "late-port-8s", "slow-1.5s-get")),
+        *(("single x3", s) for s in ("fast", "warmup-8s")),
+        *(("siblings", s) for s in ("fast", "warmup-8s", "late-port-8s", "slow-1.5s")),
         # compose v1 creates a container on one network, the first by name: both orders
-        ("siblings, database on network backend", "fast-get"),
-        ("siblings, database on network zbackend", "fast-get"),
+        ("siblings, database on network backend", "fast"),
+        ("siblings, database on network zbackend", "fast"),
     ],
 )
 def test_discovery_proxy_gets_gated_admission(stack: Stack, shape: str, scenario: str) -> None:

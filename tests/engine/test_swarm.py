@@ -144,7 +144,7 @@ def versions(report: Report, last: float = 1.5) -> set[str]:
     return {s.version for s in report.samples if s.version and s.started >= end - last}
 
 
-@pytest.mark.parametrize("scenario", ["fast-get", "fast-post", "warmup-8s"])
+@pytest.mark.parametrize("scenario", ["fast", "warmup-8s"])
 def test_rollout_on_three_nodes_fails_no_request(deployed: Stack, scenario: str) -> None:
     env, method, _clients = SCENARIOS[scenario]
     version = f"s{scenario.replace('-', '')}"

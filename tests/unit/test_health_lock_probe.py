@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import http.server
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import pytest
@@ -10,7 +13,7 @@ import pytest
 from zdd.containers import Container
 from zdd.errors import ExitCode
 from zdd.health import GateError, wait_healthy, wait_until, watch
-from zdd.probe import Report, Sample
+from zdd.probe import Probe, Report, Sample
 
 from .fakes import FakeClock
 
@@ -112,3 +115,41 @@ def test_probe_report_counts_failures_and_the_longest_outage() -> None:
     assert summary["failures"] == {"connection": 1, "5xx": 1, "timeout": 1}
     assert report.longest_failure_ms() == pytest.approx(150.0)
     assert [v for v, *_ in report.versions()] == ["1", "2"]
+
+
+@pytest.fixture
+def methods_seen() -> Iterator[tuple[str, Counter[str]]]:
+    """A loopback HTTP server of the test's own that counts the methods it is asked with."""
+    seen: Counter[str] = Counter()
+
+    class Count(http.server.BaseHTTPRequestHandler):
+        def answer(self) -> None:
+            seen[self.command] += 1
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"v1")
+
+        do_GET = do_POST = answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Count)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_mixed_probe_sends_both_methods_from_its_clients_in_turn(
+    methods_seen: tuple[str, Counter[str]],
+) -> None:
+    url, seen = methods_seen
+    report = Probe(url, concurrency=4, method="GET+POST", max_requests=40, max_seconds=10).run(10)
+    assert report.requests >= 40 and report.failed == 0  # a client may be mid-request at 40
+    assert set(seen) == {"GET", "POST"} and sum(seen.values()) == report.requests
+    assert {s.version for s in report.samples} == {"v1"}
