@@ -14,7 +14,7 @@ from zdd.health import GateError, check_alive, wait_healthy, wait_http, wait_run
 from zdd.plan import Gate, GatePolicy, GateSource, Watch
 from zdd.ports import CommandRunner
 from zdd.proxy import Rotation
-from zdd.traffic import Sample, breach, settled
+from zdd.traffic import PROXY_SOURCE, Sample, breach, settled
 
 TICK = 0.5  # seconds between two looks at an admission window's traffic and containers
 SOON = 0.2  # ... in its first 2 s (after a first look at 0.1 s): a default window ends there
@@ -201,9 +201,13 @@ class Gating:
             else "too few to judge, admitted"
         )
         self.said[step.service] = (
-            f"# watched {step.service} {spent:.1f} s on real traffic: {fresh.describe()}; "
-            f"the others: {others.describe()}: {verdict}"
+            f"# watched {step.service} {spent:.1f} s on {self.rotation.source()}: "
+            f"{fresh.describe()}; {self._versus()}: {others.describe()}: {verdict}"
         )
+
+    def _versus(self) -> str:
+        """What the new containers' requests are judged against."""
+        return "the others" if self.rotation.source() == PROXY_SOURCE else "before the deploy"
 
     def _judge(self, step: Watch, new: Sequence[Container]) -> tuple[Sample, Sample, float]:
         """Every TICK (SOON at first) until the window ends: the new containers still run
@@ -228,7 +232,7 @@ class Gating:
             if why:
                 raise GateError(
                     f"{step.service}: over the error budget {self.clock() - started:.1f} s "
-                    f"after admission, {why} (new: {fresh.describe()}; the others: "
+                    f"after admission, {why} (new: {fresh.describe()}; {self._versus()}: "
                     f"{others.describe()})"
                 )
             early = not step.asked and self.clock() - started >= EARLIEST

@@ -192,7 +192,9 @@ PostStart = Annotated[
 Verify = Annotated[
     str | None,
     typer.Option(
-        metavar="URL", help="Probe URL during the deploy (8 clients); exit 5 if any request failed."
+        metavar="URL",
+        help="Probe URL during the deploy (8 clients); exit 5 if any request failed. Behind a "
+        "proxy that logs nothing for zdd, its requests feed the error budget's windows.",
     ),
 ]
 Monitor = Annotated[

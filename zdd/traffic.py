@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from zdd.proxy.nginx_files import Connections
 
 LOG_FORMAT = "zdd"  # the log_format's name zdd looks for in `nginx -T`
+PROXY_SOURCE = "real traffic"  # the proxy's log: each request's container
 LATENCY_FLOOR = 0.01  # seconds: a median below it counts as it (nginx logs milliseconds)
 
 
@@ -151,6 +152,10 @@ class Unobserved:
     def observes(self) -> bool:
         """No requests to judge."""
         return False
+
+    def source(self) -> str:
+        """Nothing to judge on."""
+        return ""
 
     def open_window(self, service: str, containers: Sequence[Container]) -> bool:
         """Nothing to log: no window."""

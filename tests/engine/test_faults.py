@@ -139,6 +139,39 @@ def test_a_release_over_the_error_budget_is_rolled_back(stack: Stack, breach: st
     assert after["service_a"][2] == before["service_a"][2], "service_a on its previous image"
 
 
+@pytest.mark.parametrize("compose_cmd", ["docker compose"])  # the window is compose's neither
+def test_behind_a_discovery_proxy_the_verify_probe_feeds_the_error_budget(stack: Stack) -> None:
+    """A proxy that logs nothing for zdd: with --verify, the probe's requests since each
+    admission are judged against those before the deploy; a release answering 500 to a fifth
+    of its requests is rolled back within its window, exit 1, the old version serving."""
+    stack.env.update(REQUEST_DELAY_SECONDS="0.02", ZDD_NGINX_CONF="./compose/proxy/discover.conf")
+    stack.compose("up", "-d", "--", "proxy")  # the user's proxy: zdd starts only its own
+    stack.deploy("--proxy", "discovery")
+    before = started_at(stack)
+    old_versions = {a["version"] for a in (fetch(stack.url) for _ in range(10))}
+
+    release(stack, "2", image_env={"ERROR_RATE": "0.2"})
+    load = probe(stack.url).start()
+    time.sleep(1)
+    result = stack.zdd("deploy", "--proxy", "discovery", "--verify", stack.url)
+    report = settle(load, 300, seconds=2)
+    after = started_at(stack)
+    record("over budget, discovery + --verify", stack, f"exit {result.returncode}", report)
+
+    assert result.returncode == 1, result.stderr
+    assert "with --verify, an error budget judges each admission" in result.stderr
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("zdd: error: service_a: over the error budget"), error
+    assert "failed share" in error and "before the deploy: 0 of" in error, error
+    assert "service_a is back on its previous version" in error, error
+    new = [s for s in report.samples if s.version and s.version not in old_versions]
+    assert new, "the new version was admitted and served in its window"
+    assert report.failed <= 0.3 * (len(new) + report.failed) + 5, report.summary()
+    assert served_versions(report, 1.5) <= old_versions, "the old version serves again"
+    assert after["service_b"] == before["service_b"], "service_b never stopped"
+    assert after["service_a"][2] == before["service_a"][2], "service_a on its previous image"
+
+
 def test_rollback_after_good_deploy(stack: Stack) -> None:
     nothing = stack.zdd("rollback", "--dry-run")  # the dry run refuses what the run would
     assert nothing.returncode == 2 and "is not running: nothing to roll back" in nothing.stderr

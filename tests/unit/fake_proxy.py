@@ -11,7 +11,7 @@ from zdd.containers import Container
 from zdd.errors import ComposeCommandError, DeployError
 from zdd.proxy.nginx_files import APPLY_SCRIPT, MARK, READ_SCRIPT, SHOW_CONFIG, Connections
 from zdd.runner import ENDED
-from zdd.traffic import Sample, Unobserved
+from zdd.traffic import PROXY_SOURCE, Sample, Unobserved
 
 from .fakes import FakeEngine
 
@@ -82,6 +82,10 @@ class FakeRotation(Unobserved):
     def observes(self) -> bool:
         """Whether the test gave traffic to read."""
         return bool(self.logged)
+
+    def source(self) -> str:
+        """The proxy's log, where the test gave traffic."""
+        return PROXY_SOURCE if self.logged else ""
 
     def open_window(self, service: str, containers: Sequence[Container]) -> bool:
         """Logging starts, where the test gave the service's traffic (else: a proxy that does

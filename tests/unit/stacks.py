@@ -4,14 +4,14 @@ the commands a sibling's turn runs, to spell the expected sequences with."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from zdd.compose import ComposeBinary, ComposeCli
 from zdd.events import Event
-from zdd.plan import DeployOptions, Plan, build_plan, build_rollback_plan
+from zdd.plan import DeployOptions, Plan, Step, build_plan, build_rollback_plan
 from zdd.project import Project, Service, find_groups
 from zdd.proxy import NoRotation, ProxyMode, Rotation
 from zdd.rollout import Rollout
@@ -116,20 +116,23 @@ def prepare(
     rollback: bool = False,
     existing: Mapping[str, int] | None = None,
     seen: Mapping[str, float] | None = None,
+    clock: FakeClock | None = None,
+    on_step: Callable[[Step, str], None] = lambda step, old: None,
 ) -> tuple[Rollout, Plan, list[Event]]:
     """The deploy's (or `zdd rollback`'s) plan and its executor on the fake engine, with a
-    fake clock; the list the executor reports into."""
+    fake clock (`clock`, else a new one); the list the executor reports into."""
     cli = cli_for(project)
     planner = build_rollback_plan if rollback else build_plan
     plan = planner(project, cli, options, seen, existing)
     events: list[Event] = []
-    clock = FakeClock()
+    clock = clock or FakeClock()
     rollout = Rollout(
         engine,
         cli,
         project.name,
         events.append,
         rotation or NoRotation(),
+        on_step=on_step,
         proxy=str(options.proxy),
         clock=clock,
         sleep=clock.sleep,

@@ -10,15 +10,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from zdd.deploy import probed
 from zdd.errors import ComposeFileError, DeployError, ExitCode
 from zdd.plan import DeployOptions, Watch, build_plan
+from zdd.probe import Probe
+from zdd.probe import Sample as Request
 from zdd.project import check_settings
-from zdd.proxy import ProxyMode
+from zdd.proxy import NoRotation, ProxyMode
 from zdd.proxy.nginx_files import LOGS_FOR_ZDD, Window
 from zdd.traffic import Budget, Sample, breach, parse
 
 from .fake_proxy import FakeRotation
-from .fakes import NEW, OLD
+from .fakes import NEW, OLD, FakeClock
 from .stacks import (
     BUILD,
     NGINX,
@@ -277,3 +280,57 @@ def test_a_default_window_ends_once_the_requests_are_evidence_enough(
     assert [line.split(" on real traffic")[0] for line in said] == [
         f"# watched {s} {watched}" for s in ("service_a", "service_b")
     ]
+
+
+VERIFY = "http://127.0.0.1:9/"
+
+
+def verify_probe(failing_every: int) -> Probe:
+    """A --verify probe (never started) that saw 400 good requests in the 4 s before the
+    deploy (clock 0), then one request each 10 ms, every `failing_every`th of them a 500."""
+    probe = Probe(VERIFY)
+    probe.report.samples += [Request(-4 + i / 100, 0.003, None, "1") for i in range(399)]
+    probe.report.samples += [
+        Request(i / 100, 0.003, "5xx" if i % failing_every == 0 else None, "2")
+        for i in range(1, 3000)
+    ]
+    return probe
+
+
+def test_the_window_follows_each_admission_behind_any_proxy_with_a_verify_probe() -> None:
+    seed = seed_project()
+    for mode in (ProxyMode.NONE, ProxyMode.DISCOVERY, ProxyMode.EXTERNAL):
+        options = DeployOptions(proxy=mode, verify=VERIFY)
+        plan = build_plan(seed, cli_for(seed), options)
+        found = [(s.seconds, s.asked) for s in plan.steps if isinstance(s, Watch)]
+        assert found == [(2.0, False), (2.0, False)], mode
+
+
+@pytest.mark.parametrize("failing_every", [5, 1000])
+def test_behind_a_proxy_that_logs_nothing_the_verify_probe_feeds_the_budget(
+    failing_every: int,
+) -> None:
+    """A fifth of the requests since service_a's admission failed: it is put back, exit 1,
+    with the probe's numbers against those before the deploy; without failures both pass."""
+    seed, clock = seed_project(), FakeClock()
+    engine = seed_engine(seed)
+    rotation, on_step = probed(NoRotation(), verify_probe(failing_every), lambda *_: None, clock)
+    options = DeployOptions(delay=0.0, proxy=ProxyMode.NONE, verify=VERIFY)
+    run, plan, events = prepare(seed, engine, options, rotation, clock=clock, on_step=on_step)
+    if failing_every == 1000:
+        run.run(plan)
+        said = [e.message for e in events if e.kind == "step" and e.data.get("kind") == "watch"]
+        assert said[0].startswith(
+            "# watched service_a 1.1 s on the --verify probe's requests since admission (old "
+            "and new containers alike): 0 of 109 failed (0.0%), median 3 ms; before the "
+            "deploy: 0 of 399 failed (0.0%), median 3 ms: within budget"
+        ), said
+        return
+    with pytest.raises(DeployError) as failed:
+        run.run(plan)
+    assert engine.writes() == [BUILD, *turn("service_a"), *put_back("service_a")]
+    assert str(failed.value).startswith(
+        "service_a: over the error budget 0.3 s after admission, failed share 17.2% against 0.0% "
+        "(new: 5 of 29 failed (17.2%), median 3 ms; before the deploy: 0 of 399 failed"
+    ), failed.value
+    assert failed.value.exit_code == ExitCode.DEPLOY_FAILED

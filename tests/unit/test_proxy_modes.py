@@ -9,7 +9,7 @@ import pytest
 from zdd.order import Order
 from zdd.plan import DeployOptions, Gate, Rotate, RotateAction, build_plan
 from zdd.proxy import ProxyMode
-from zdd.proxy.choose import Choice
+from zdd.proxy.choose import PROBED_BUDGET, Choice
 from zdd.proxy.modes import MODES
 
 from .stacks import cli_for, seed_project
@@ -45,3 +45,6 @@ def test_the_mode_line_says_the_rows_promise(mode: ProxyMode) -> None:
     choice = Choice(mode, "--proxy")
     assert choice.line() == f"proxy: {mode} (--proxy): {MODES[mode].promise}"
     assert choice.controlled is MODES[mode].controlled
+    # with a --verify probe, a mode whose proxy zdd does not read says the probe is the source
+    probed = choice.line(verify=True)
+    assert probed == choice.line() + ("" if MODES[mode].observes else f"; {PROBED_BUDGET}")

@@ -201,13 +201,16 @@ def _enforce_preflight(
     from zdd.events import Event
     from zdd.preflight import preflight
     from zdd.proxy.choose import Choice
+    from zdd.proxy.modes import MODES
 
     findings = preflight(project, options, plan.groups, plan.singles, plan.start_first)
     for finding in findings:
         if finding.level == "refuse":
             raise UsageError(finding.message)
     choice = Choice(options.proxy, options.proxy_reason)
-    report(Event("mode", choice.line(), {"proxy": str(choice.mode), "reason": choice.reason}))
+    budget = "proxy" if MODES[choice.mode].observes else "--verify" if options.verify else None
+    data = {"proxy": str(choice.mode), "reason": choice.reason, "budget": budget}
+    report(Event("mode", choice.line(verify=options.verify is not None), data))
     for finding in findings:
         report(Event("warning", finding.message))
 

@@ -362,10 +362,11 @@ def _window(
     *,
     start_first: bool,
 ) -> tuple[Gate, list[Step]]:
-    """Behind a proxy whose traffic zdd reads (the managed nginx), the monitor window comes
-    after admission, as the error budget's window (WINDOW when none was asked); elsewhere (and
-    where that nginx does not log for zdd) it stays a watch of the container before admission."""
-    if not mode.observes:
+    """Behind a proxy whose traffic zdd reads (the managed nginx), or with a --verify probe
+    to read instead, the monitor window comes after admission, as the error budget's window
+    (WINDOW when none was asked); elsewhere (and where that nginx does not log for zdd) it
+    stays a watch of the container before admission."""
+    if not mode.observes and options.verify is None:
         return gate, []
     asked = options.monitor is not None or gate.monitor > 0  # the flag, or the file's
     seconds = gate.monitor if asked else WINDOW

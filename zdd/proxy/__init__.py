@@ -48,6 +48,9 @@ class Rotation(Protocol):
     def observes(self) -> bool:
         """Whether the proxy logs requests for zdd (known after sync)."""
 
+    def source(self) -> str:
+        """What an admission window is judged on, in words ("": nothing)."""
+
     def open_window(self, service: str, containers: Sequence[Container]) -> bool:
         """Start logging the requests of the unit's group, `containers` being the new ones;
         whether the proxy can (else there is nothing to judge)."""

@@ -18,6 +18,10 @@ MAX_KEPT = 60.0  # seconds: a resolver keeping answers longer is refused, not wa
 # seconds: a discovering nginx that waits longer on a connect to a container that is gone
 # (its address still cached) fails the clients' requests: 8 of 3620 here at nginx's 60 s
 MAX_CONNECT = 2.0
+PROBED_BUDGET = (
+    "with --verify, an error budget judges each admission on the probe's requests instead "
+    "(all of them since it, old and new containers alike, against those before the deploy)"
+)
 
 
 @dataclass(frozen=True)
@@ -28,9 +32,12 @@ class Choice:
     reason: str
     settle: float = 0.0  # discovery: seconds the proxy needs to find a new container, at least
 
-    def line(self) -> str:
-        """The one line said before anything changes."""
-        return f"proxy: {self.mode} ({self.reason}): {MODES[self.mode].promise}"
+    def line(self, verify: bool = False) -> str:
+        """The one line said before anything changes (`verify`: a --verify probe runs)."""
+        said = f"proxy: {self.mode} ({self.reason}): {MODES[self.mode].promise}"
+        if verify and not MODES[self.mode].observes:
+            said += f"; {PROBED_BUDGET}"
+        return said
 
     @property
     def controlled(self) -> bool:

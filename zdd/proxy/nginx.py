@@ -46,7 +46,7 @@ from zdd.proxy.nginx_files import (
     upstream_file,
 )
 from zdd.runner import ENDED
-from zdd.traffic import Sample
+from zdd.traffic import PROXY_SOURCE, Sample
 
 TICK = 0.05  # the apply script's poll interval, seconds
 REVIVALS = 3  # tries to bring a proxy that stopped mid-command back
@@ -76,10 +76,8 @@ class NginxRotation:
 
     def __post_init__(self) -> None:
         if self.proxy_service not in self.project.services:
-            raise UsageError(
-                f"--proxy nginx: no service {self.proxy_service!r} in {self.project.name}; "
-                "name it with --proxy-service"
-            )
+            name = f"{self.proxy_service!r} in {self.project.name}"
+            raise UsageError(f"--proxy nginx: no service {name}; name it with --proxy-service")
         # each upstream: a group's base and its siblings, or a single service and itself
         self.units = {g.base: g.siblings for g in self.project.groups}
         self.units |= {s: (s,) for s in self.singles}
@@ -173,8 +171,7 @@ class NginxRotation:
             self.warn(f"{base}: addresses changed (containers recreated outside zdd): re-rendered")
 
     def serving(self, sibling: str) -> bool | None:
-        """Whether the sibling (a single: any of its containers) is in its upstream (after
-        sync)."""
+        """Whether the sibling (a single: any of its containers) is in its upstream now."""
         members = self.members.get(self.base_of[sibling], {})
         return bool(members) if sibling in self.singles else sibling in members
 
@@ -261,6 +258,9 @@ class NginxRotation:
 
     def observes(self) -> bool:
         return self.logs
+
+    def source(self) -> str:
+        return PROXY_SOURCE if self.logs else ""
 
     def open_window(self, service: str, containers: Sequence[Container]) -> bool:
         """Start the `zdd` access log (one reload), the unit's new containers being
