@@ -2,6 +2,7 @@
 # Build the offline base images from Debian packages (no container registry needed):
 #   zdd/python-base:bookworm  python3, curl, ca-certificates   (the demo app)
 #   zdd/nginx-base:bookworm   nginx-light, curl                (the demo proxy)
+#   zdd/netfilter:bookworm    iptables, iproute2 (ss)          (--drain-image's helper)
 # with `mmdebstrap --variant=minbase` + `docker import`, labelled org.zdd.stand-in=true.
 # Also tags the python base as `python:3.12-slim` (a local stand-in under the public name,
 # for the seed's legacy compose file whose Dockerfile FROM line is fixed) unless an image
@@ -19,6 +20,7 @@ SUITE=${ZDD_SUITE:-bookworm}
 MIRROR=${ZDD_MIRROR:-}
 PY_IMAGE=zdd/python-base:$SUITE
 NGINX_IMAGE=zdd/nginx-base:$SUITE
+NETFILTER_IMAGE=zdd/netfilter:$SUITE
 PY_STANDIN=python:3.12-slim
 PATH_ENV='PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
@@ -67,6 +69,14 @@ else
     pids+=($!) names+=(nginx)
 fi
 
+if have_image "$NETFILTER_IMAGE"; then
+    log "$NETFILTER_IMAGE exists: skipped"
+else
+    log "mmdebstrap $NETFILTER_IMAGE (iptables iproute2)"
+    build_tar netfilter iptables,iproute2 &
+    pids+=($!) names+=(netfilter)
+fi
+
 for i in "${!pids[@]}"; do
     if ! wait "${pids[$i]}"; then
         tail -n 20 "$WORK/${names[$i]}.log" >&2
@@ -88,6 +98,9 @@ for n in "${names[@]}"; do
             docker import "${common[@]}" --change 'EXPOSE 80' \
                 --change 'CMD ["nginx", "-g", "daemon off;"]' \
                 "$WORK/nginx.tar" "$NGINX_IMAGE" >/dev/null ;;
+        netfilter)
+            log "docker import $NETFILTER_IMAGE"
+            docker import "${common[@]}" "$WORK/netfilter.tar" "$NETFILTER_IMAGE" >/dev/null ;;
     esac
 done
 
@@ -103,5 +116,5 @@ else
 fi
 
 docker image ls --format '{{.Repository}}:{{.Tag}}  {{.ID}}  {{.Size}}' \
-    | grep -E "^(zdd/python-base|zdd/nginx-base|python):" >&2 || true
+    | grep -E "^(zdd/python-base|zdd/nginx-base|zdd/netfilter|python):" >&2 || true
 log "done in $(elapsed)"

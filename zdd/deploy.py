@@ -37,6 +37,7 @@ def execute(
         singles=plan.singles,
         start_first=plan.start_first,
         settle=options.settle,
+        drain_image=options.drain_image,
     )
     probe = Probe(options.verify).start() if options.verify is not None else None
     if probe is not None:

@@ -3,12 +3,11 @@ bounds and environment variable."""
 
 from __future__ import annotations
 
-import math
-import re
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from zdd.option_checks import context_name, finite, image_ref, number
 from zdd.order import Order
 from zdd.proxy import ProxyMode
 from zdd.swarm import Engine
@@ -54,18 +53,6 @@ ComposeCmd = Annotated[
         "else 'docker-compose').",
     ),
 ]
-CONTEXT_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.+-]*")  # the docker CLI's rule for names
-
-
-def context_name(value: str | None) -> str | None:
-    """A docker context's name, as the docker CLI allows it (never an option: `--help`)."""
-    if value is not None and not CONTEXT_NAME.fullmatch(value):
-        raise typer.BadParameter(
-            f"{value!r} is not a docker context name (letters, digits, then `_.+-`)"
-        )
-    return value
-
-
 Context = Annotated[
     str | None,
     typer.Option(
@@ -87,18 +74,6 @@ Services = Annotated[
         show_default=False,
     ),
 ]
-
-
-def finite(value: float | None) -> float | None:
-    """A number of seconds zdd can wait: click's ranges let NaN through (`max=` stops inf)."""
-    if value is not None and math.isnan(value):
-        raise typer.BadParameter("must be a number, not NaN")
-    return value
-
-
-def number(top: float, least: float = 0, metavar: str = "SECONDS", **more: Any) -> Any:
-    """A number option from `least` to `top` (NaN refused)."""
-    return typer.Option(metavar=metavar, min=least, max=top, callback=finite, **more)
 
 
 # Options of `deploy`, `rollback`, `check` and `heal`.
@@ -163,6 +138,18 @@ DrainTimeout = Annotated[
     number(
         3600,
         help="Seconds to wait for a drained sibling's in-flight requests.",
+    ),
+]
+DrainImage = Annotated[
+    str | None,
+    typer.Option(
+        metavar="IMAGE",
+        callback=image_ref,
+        help="--proxy discovery: drain each old container with this image (on the engine, with "
+        "iptables and ss): a helper in the container's network namespace refuses new "
+        "connections (the proxy retries them on another container), and the container is "
+        "stopped once its open ones are done, up to --drain-timeout. README: Drain behind a "
+        "proxy zdd does not control.",
     ),
 ]
 Settle = Annotated[

@@ -28,7 +28,7 @@ from zdd.project import (
     side_by_side_blockers,
     update_order,
 )
-from zdd.proxy.modes import MODES
+from zdd.proxy.modes import MODES, ProxyMode
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,14 @@ def preflight(
     """Every finding for rolling out `groups` and the single services `singles` with
     `options`; `start_first`: the units whose new containers start beside the old ones."""
     found = list(_proxy(project, options, groups))
+    if options.drain_image and options.proxy is not ProxyMode.DISCOVERY:
+        found.append(
+            Finding(
+                "refuse",
+                f"--drain-image is for --proxy discovery, not {options.proxy}"
+                " (nginx drains in the proxy; external: your --pre-stop hook)",
+            )
+        )
     if options.verify is not None:
         from zdd.probe import Probe
 

@@ -33,6 +33,7 @@ BASE_IMAGES = {
     "ZDD_PYTHON_IMAGE": "zdd/python-base:bookworm",
     "ZDD_NGINX_IMAGE": "zdd/nginx-base:bookworm",
 }
+NETFILTER_IMAGE = "zdd/netfilter:bookworm"  # --drain-image's helper (iptables, ss)
 
 
 def _unavailable(reason: str) -> None:
@@ -54,7 +55,7 @@ def engine() -> None:
     """A reachable engine with the demo's base images."""
     if not shutil.which("docker") or not _ok(["docker", "info"]):
         _unavailable("no Docker engine (run scripts/engine-up.sh)")
-    for image in BASE_IMAGES.values():
+    for image in [*BASE_IMAGES.values(), NETFILTER_IMAGE]:
         if not _ok(["docker", "image", "inspect", image]):
             _unavailable(f"base image {image} missing (run scripts/images.sh)")
 

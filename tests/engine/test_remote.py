@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import STARTED, Stack, probe, record, settle
+from tests.engine.conftest import NETFILTER_IMAGE, STARTED, Stack, probe, record, settle
 from tests.engine.sshd import CONTEXT, SshEngine, start_sshd
+from tests.engine.test_deploy import SCENARIOS
 
 pytestmark = pytest.mark.docker
 
 SIBLINGS = ("service_a", "service_b")
+DISCOVER = "./compose/proxy/discover.conf"  # the seed's kind of proxy: finds the siblings
 
 
 @pytest.fixture(scope="session")
@@ -113,3 +115,26 @@ def test_a_dropped_ssh_connection_is_exit_3_then_a_clean_deploy(
     assert all(v.startswith("2-") for v in _versions(stack.url, 20))
     containers = stack.containers()
     assert all(containers[s]["State"]["Running"] for s in SIBLINGS)
+
+
+@pytest.mark.parametrize("compose_cmd", ["docker compose"])  # the helper is the engine's
+def test_a_drain_from_inside_works_on_a_remote_engine(stack: Stack, ssh_engine: SshEngine) -> None:
+    """--drain-image over SSH: the helper runs on the remote engine, in the old container's
+    network namespace there; an app cut by SIGTERM behind a discovery proxy fails no request."""
+    env = ssh_engine.env()
+    stack.env.update(SCENARIOS["slow-abrupt-post"][0], ZDD_NGINX_CONF=DISCOVER)
+    stack.compose("up", "-d", "--", "proxy")  # the user's proxy: zdd starts only its own
+    stack.deploy("--proxy", "discovery", env=env)
+    (stack.directory / "service" / "VERSION").write_text("2\n")
+    load = probe(stack.url, "POST", 160).start()
+    result = stack.zdd(
+        "deploy", "--proxy", "discovery", "--drain-image", NETFILTER_IMAGE, "--json", env=env
+    )
+    report = settle(load, 1000)
+    record("remote, discovery drained inside", stack, f"exit {result.returncode}", report)
+    assert result.returncode == 0, result.stderr
+    assert report.failed == 0, report.summary()
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    drains = [e["connections"] for e in events if e.get("kind") == "drain"]
+    assert len(drains) == 2 and all(d["open"] > 0 and d["cut"] == 0 for d in drains), drains
+    assert all(v.startswith("2-") for v in _versions(stack.url))

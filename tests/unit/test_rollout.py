@@ -172,7 +172,8 @@ def test_a_failed_build_says_what_the_start_changed(healed: bool, words: str) ->
     (
         "discovery",
         "zdd did not control the routing (proxy: discovery): new containers joined the "
-        "proxy's network only once ready; old ones were not drained",
+        "proxy's network only once ready; old ones stayed in it until they stopped (with "
+        "--drain-image: refusing new connections once drained)",
         False,
     ),
     ("none", "zdd did not control the routing (proxy: none)", False),

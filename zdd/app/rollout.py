@@ -210,7 +210,8 @@ def _enforce_preflight(
     choice = Choice(options.proxy, options.proxy_reason)
     budget = "proxy" if MODES[choice.mode].observes else "--verify" if options.verify else None
     data = {"proxy": str(choice.mode), "reason": choice.reason, "budget": budget}
-    report(Event("mode", choice.line(verify=options.verify is not None), data))
+    said = choice.line(verify=options.verify is not None, drain_image=options.drain_image)
+    report(Event("mode", said, data))
     for finding in findings:
         report(Event("warning", finding.message))
 

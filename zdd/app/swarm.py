@@ -31,12 +31,17 @@ def uses_swarm(project: Project, engine: Engine | None) -> bool:
 
 def refuse_on_swarm(asked: DeployOptions) -> None:
     """What the compose engine alone takes, refused on Swarm (deploy and check alike)."""
-    if asked.allow_stateful:
-        from zdd.errors import UsageError
+    from zdd.errors import UsageError
 
+    if asked.allow_stateful:
         raise UsageError(
             "--allow-stateful is for the compose engine: on a swarm, update a stateful "
             "service yourself (`docker service update`)"
+        )
+    if asked.drain_image:
+        raise UsageError(
+            "--drain-image is for the compose engine: on a swarm, the proxy resolving "
+            "`tasks.SERVICE` and Swarm's stop_grace_period drain a task"
         )
 
 

@@ -81,6 +81,7 @@ def deploy(
     proxy: opt.Proxy = ProxyMode.AUTO,
     proxy_service: opt.ProxyService = "",
     drain_timeout: opt.DrainTimeout = 30.0,
+    drain_image: opt.DrainImage = None,
     settle: opt.Settle = 2.0,
     pre_stop: opt.PreStop = None,
     post_start: opt.PostStart = None,

@@ -304,8 +304,9 @@ def _batch(
         )
     steps += watch if before else []  # a first deploy: nothing to judge against or go back to
     if before:
-        if mode.drains:
-            steps.append(Rotate(service, RotateAction.DRAIN, start_first=True, part=part))
+        if mode.drains or options.drain_image:
+            steps.append(Rotate(service, RotateAction.DRAIN, start_first=True, part=part,
+                                inside=_inside(mode, options)))  # fmt: skip
         steps.append(Retire(service, options.stop_timeout, part))
     return steps
 
@@ -325,8 +326,8 @@ def replace_steps(
     mode = MODES[options.proxy]
     held = mode.holds
     steps: list[Step] = [Retag(sibling)] if retag else []
-    if mode.drains:
-        steps.append(Rotate(sibling, RotateAction.DRAIN))
+    if mode.drains or options.drain_image:
+        steps.append(Rotate(sibling, RotateAction.DRAIN, inside=_inside(mode, options)))
     steps.append(Command(cli.stop(sibling, options.stop_timeout), Verb.STOP, sibling))
     steps.append(Command(cli.up(sibling, start=not held), Verb.UP, sibling))
     config = project.services[sibling].config
@@ -342,6 +343,11 @@ def replace_steps(
             Rotate(sibling, RotateAction.ADMIT, held=held, settle=settle, confirmed=mode.confirms)
         )
     return steps + watch
+
+
+def _inside(mode: Capabilities, options: DeployOptions) -> str:
+    """The helper image that drains from inside, where the proxy cannot drain (discovery)."""
+    return "" if mode.drains else options.drain_image or ""
 
 
 def _budget(project: Project, options: DeployOptions) -> Budget:

@@ -22,6 +22,8 @@ class DeployOptions:
     proxy: ProxyMode = ProxyMode.NONE
     proxy_reason: str = "--proxy"  # why this mode (proxy/choose.py), said before any change
     drain_timeout: float = 30.0
+    # discovery: the helper image that drains an old container in its network namespace
+    drain_image: str | None = None
     settle: float = 2.0  # discovery: for the proxy to find a container zdd connected
     health_path: str | None = None
     proxy_service: str = "proxy"

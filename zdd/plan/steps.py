@@ -62,6 +62,7 @@ class Rotate:
     settle: float = 0.0  # held: seconds for the proxy to find what was connected
     confirmed: bool = True  # admit: zdd checks through the proxy that it serves the new one
     part: Part | None = None  # start-first drain in batches: which of the old containers
+    inside: str = ""  # a drain from inside the containers, by a helper of this image (netfilter)
 
     @property
     def kind(self) -> str:
@@ -76,20 +77,23 @@ class Rotate:
                 f"# admit {who}: connect to the proxy's network(s) with the aliases compose "
                 f"gave, then wait {self.settle:g} s for the proxy to find it"
             )
-        if self.start_first and self.action is RotateAction.DRAIN:
-            which = self.part.describe() if self.part else ""
-            return (
-                f"# drain the old {self.service} containers{which}: out of rotation, wait for "
-                "their in-flight requests"
-            )
         if self.action is RotateAction.DRAIN:
-            return f"# drain {self.service}: out of rotation, wait for its in-flight requests"
+            return self._describe_drain()
         who = f"the new {self.service} containers" if self.start_first else self.service
         if not self.confirmed:  # --proxy external: the hook admits; zdd cannot see the proxy
             return f"# admit {who}: --post-start, where given (not confirmed through the proxy)"
         if self.start_first:
             return f"# admit {who}: into rotation, confirm each"
         return f"# admit {who}: into rotation, confirm the proxy reaches it"
+
+    def _describe_drain(self) -> str:
+        which = self.part.describe() if self.part else ""
+        who = f"the old {self.service} containers{which}" if self.start_first else self.service
+        if self.inside:  # the proxy cannot: the containers refuse new connections themselves
+            inside = f"refuse new connections inside ({self.inside})"
+            return f"# drain {who}: {inside}, wait for the open ones"
+        their = "their" if self.start_first else "its"
+        return f"# drain {who}: out of rotation, wait for {their} in-flight requests"
 
 
 @dataclass(frozen=True)

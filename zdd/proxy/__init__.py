@@ -107,9 +107,11 @@ def make_rotation(
     singles: Sequence[str] = (),
     start_first: Sequence[str] = (),
     settle: float = 0.0,
+    drain_image: str | None = None,
 ) -> Rotation:
     """The rotation for `--proxy MODE` (the table's builder for that mode)."""
     settings = RotationSettings(
-        proxy_service, drain_timeout, warn, pre_stop, post_start, singles, start_first, settle
-    )
+        proxy_service, drain_timeout, warn, pre_stop, post_start, singles, start_first, settle,
+        drain_image,
+    )  # fmt: skip
     return capabilities(mode).rotation(session, settings)

@@ -18,6 +18,11 @@ MAX_KEPT = 60.0  # seconds: a resolver keeping answers longer is refused, not wa
 # seconds: a discovering nginx that waits longer on a connect to a container that is gone
 # (its address still cached) fails the clients' requests: 8 of 3620 here at nginx's 60 s
 MAX_CONNECT = 2.0
+DRAINED_INSIDE = (
+    "with --drain-image {image}, each old container refuses new connections from inside "
+    "before it stops (the proxy must retry those on another container: nginx does, Traefik "
+    "only with its retry middleware) and stops once its open ones are done (--drain-timeout)"
+)
 PROBED_BUDGET = (
     "with --verify, an error budget judges each admission on the probe's requests instead "
     "(all of them since it, old and new containers alike, against those before the deploy)"
@@ -32,9 +37,12 @@ class Choice:
     reason: str
     settle: float = 0.0  # discovery: seconds the proxy needs to find a new container, at least
 
-    def line(self, verify: bool = False) -> str:
-        """The one line said before anything changes (`verify`: a --verify probe runs)."""
+    def line(self, verify: bool = False, drain_image: str | None = None) -> str:
+        """The one line said before anything changes (`verify`: a --verify probe runs;
+        `drain_image`: old containers are drained from inside, netfilter.py)."""
         said = f"proxy: {self.mode} ({self.reason}): {MODES[self.mode].promise}"
+        if drain_image and not MODES[self.mode].drains:
+            said += f"; {DRAINED_INSIDE.format(image=drain_image)}"
         if verify and not MODES[self.mode].observes:
             said += f"; {PROBED_BUDGET}"
         return said

@@ -5,8 +5,9 @@ taken off every network it shares with the proxy, started and gated there, then 
 again with the aliases compose gave it. Its other networks are attached before it starts
 (compose v1 creates a container on one network only and connects the others when it starts
 one itself), so it reaches its database while it warms up. A container that fails its gate
-is removed without ever being reachable by the proxy. An old container cannot be drained: the
-proxy stops resolving it only once it is gone (said before any change).
+is removed without ever being reachable by the proxy. The proxy stops finding an old container
+only once it is gone: zdd cannot take it out of rotation, only (with --drain-image,
+netfilter.py) make it refuse new connections from the inside until its open ones are done.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from zdd.containers import Container, by_service
+from zdd.containers import Container, by_service, project_containers
 from zdd.ports import CommandRunner
 from zdd.project import Project
+from zdd.proxy.netfilter import NetfilterDrain
+from zdd.proxy.nginx_files import Connections
 from zdd.traffic import Unobserved
 
 
@@ -62,10 +65,15 @@ class DiscoveryRotation(Unobserved):
     sleep: Callable[[float], None] = time.sleep
     networks: set[str] = field(default_factory=set)  # the proxy's networks (after sync)
     held: dict[str, list[Attachment]] = field(default_factory=dict)  # container id -> networks
+    drainer: NetfilterDrain | None = None  # --drain-image: old containers drained inside
+    counted: dict[str, Connections] = field(default_factory=dict)  # unit -> its last drain
 
     def sync(self, containers: Sequence[Container]) -> bool:
         """Learn the proxy's networks (no change): those its containers are on, and those
-        compose puts it on (a proxy not running now may start during the deploy)."""
+        compose puts it on (a proxy not running now may start during the deploy); refuse a
+        --drain-image the engine does not have."""
+        if self.drainer is not None:
+            self.drainer.check()
         for proxy in by_service(containers).get(self.proxy_service, []):
             self.networks |= set(proxy.networks)
         if self.project and self.proxy_service in self.project.services:
@@ -102,7 +110,11 @@ class DiscoveryRotation(Unobserved):
     ) -> None:
         """Connect each admitted container that was held to its networks again, then give the
         proxy `settle` seconds to find it (a DNS cache, an event loop) before anything old is
-        stopped; an old container cannot be drained (the proxy finds it until it stops)."""
+        stopped. With a drainer, the `drain` ones refuse new connections until they stop."""
+        if self.drainer is not None and drain:
+            self.counted[service] = self.drainer.drain(service, drain)
+        elif self.drainer is not None and admit:
+            self.drainer.release(service)  # its drained containers are gone by now
         connected = False
         for container in admit:
             for attachment in self.held.pop(container.id, []):
@@ -119,7 +131,17 @@ class DiscoveryRotation(Unobserved):
         self.runner.run([*argv, "--", attachment.network, container_id])
 
     def drain(self, sibling: str) -> None:
-        """Nothing zdd can do: the proxy finds the container until it stops."""
+        """With a drainer, the sibling's running container refuses new connections, and its
+        open ones are waited for; else nothing zdd can do (the proxy finds it until it stops)."""
+        if self.drainer is None or self.project is None:
+            return
+        running = [c for c in project_containers(self.runner, self.project.name, sibling)
+                   if c.running]  # fmt: skip
+        self.counted[sibling] = self.drainer.drain(sibling, running)
+
+    def drained(self, service: str) -> Connections | None:
+        """The connections the unit's last drain found (None: not drained)."""
+        return self.counted.pop(service, None)
 
     def admit(self, sibling: str, container: Container) -> None:
         """Connect the sibling's new container (held while it was gated)."""
@@ -130,4 +152,4 @@ class DiscoveryRotation(Unobserved):
         return None
 
     def check_order(self, siblings: Sequence[str]) -> None:
-        """Nothing is drained."""
+        """Any order: a drained one refuses only while it stops (the proxy finds the rest)."""

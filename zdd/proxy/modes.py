@@ -40,6 +40,7 @@ class RotationSettings:
     singles: Sequence[str] = ()
     start_first: Sequence[str] = ()
     settle: float = 0.0
+    drain_image: str | None = None  # discovery: drained from inside (proxy/netfilter.py)
 
 
 RotationBuilder = Callable[["Session", RotationSettings], "Rotation"]
@@ -95,9 +96,12 @@ def _external(session: Session, settings: RotationSettings) -> Rotation:
 
 def _discovery(session: Session, settings: RotationSettings) -> Rotation:
     from zdd.proxy.discovery import DiscoveryRotation
+    from zdd.proxy.netfilter import NetfilterDrain
 
+    image, timeout = settings.drain_image, settings.drain_timeout
+    drainer = NetfilterDrain(session.runner, image, timeout) if image else None
     return DiscoveryRotation(
-        session.runner, settings.proxy_service, session.project, settings.settle
+        session.runner, settings.proxy_service, session.project, settings.settle, drainer=drainer
     )
 
 
@@ -161,7 +165,8 @@ MODES: Mapping[ProxyMode, Capabilities] = {
         "them on another container, and no error budget judges it on real requests (for all "
         "three, let zdd manage the nginx: README, Put zdd in front of your own stack)",
         routing="zdd did not control the routing (proxy: discovery): new containers joined the "
-        "proxy's network only once ready; old ones were not drained",
+        "proxy's network only once ready; old ones stayed in it until they stopped (with "
+        "--drain-image: refusing new connections once drained)",
         rotation=_discovery,
     ),
     ProxyMode.NONE: Capabilities(
