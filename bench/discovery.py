@@ -12,6 +12,11 @@ under the probe (8 clients, GET or POST, 300 requests/s at most, bounded):
 - for an app that exits at once on SIGTERM, a drain by hand: `--proxy external` with a
   pre-stop hook that disconnects the old container from the proxy's network 1.5 s before its
   stop (the approach issue 12 tried; no gated admission in that mode).
+
+    python bench/discovery.py --drain [--compose v2,v1]
+
+runs only the scenarios of an app that exits at once on SIGTERM, before and after issue 26's
+drain from inside (`--drain-image`, proxy/netfilter.py), into a section of its own.
 """
 
 from __future__ import annotations
@@ -61,24 +66,32 @@ DISCONNECT_FIRST = (
     "&& sleep 1.5'",
 )
 WAYS = ("script", "zdd", "zdd, disconnect 1.5 s before stop")
+DRAIN_IMAGE = "zdd/netfilter:bookworm"  # scripts/images.sh
+DRAIN_WAYS = ("script", "zdd", "zdd --drain-image")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--compose", default="v2,v1", help="compose versions, comma-separated")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "RESULTS.md")
+    parser.add_argument("--drain", action="store_true", help="the abrupt apps, --drain-image")
     args = parser.parse_args()
     versions = args.compose.split(",")
     measured_at = commit()  # the code every cell runs (a commit during the run is not it)
+    ways = DRAIN_WAYS if args.drain else WAYS
     cells: dict[tuple[str, str, str], str] = {}
     for version in versions:
         for scenario, (env, method, flaw) in SCENARIOS.items():
-            for way in WAYS:
-                if way.startswith("zdd, disconnect") and env.get("SIGTERM_MODE") != "abrupt":
+            abrupt = env.get("SIGTERM_MODE") == "abrupt"
+            for way in ways:
+                if (way.startswith("zdd, disconnect") or args.drain) and not abrupt:
                     continue
                 cells[scenario, version, way] = measure(version, way, env, method, flaw)
                 print(f"{version} | {scenario} | {way} | {cells[scenario, version, way]}")
-    write_section(args.out, "discovery", report(cells, versions, measured_at))
+    if args.drain:
+        write_section(args.out, "discovery-drain", drain_report(cells, versions, measured_at))
+    else:
+        write_section(args.out, "discovery", report(cells, versions, measured_at))
 
 
 def measure(version: str, way: str, env: dict[str, str], method: str, flaw: dict[str, str]) -> str:
@@ -144,6 +157,8 @@ def deploy(stack: Stack, way: str) -> int:
         run_seed_script(stack)  # exits 0 whatever the release does
         return 0
     flags = DISCONNECT_FIRST if way.startswith("zdd, disconnect") else ()
+    if way == "zdd --drain-image":
+        flags = ("--drain-image", DRAIN_IMAGE)
     return stack.zdd("deploy", *flags).returncode
 
 
@@ -185,6 +200,32 @@ def report(cells: dict[tuple[str, str, str], str], versions: list[str], measured
     for scenario in SCENARIOS:
         for version in versions:
             row = [cells.get((scenario, version, way), "-") for way in WAYS]
+            lines.append(f"| {scenario} | {version} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def drain_report(
+    cells: dict[tuple[str, str, str], str], versions: list[str], measured_at: str
+) -> str:
+    lines = [
+        "## A drain behind the seed's own proxy (`python bench/discovery.py --drain`)",
+        "",
+        "Issue 26 item 3, before and after, side by side in one run: the seed's stack shape "
+        "behind its self-discovering nginx, an app that exits at once on SIGTERM (whatever is "
+        "in flight when its container stops is cut), 8 probe clients, a fresh stack per cell. "
+        "`--drain-image`: each old container refuses new connections from inside and stops "
+        "once its open ones are done (README: Drain behind a proxy zdd does not control). A "
+        "cell: failed / requests, exit code, deploy time, the version serving at the end. "
+        f"{time.strftime('%Y-%m-%d')}, zdd commit {measured_at}.",
+        "",
+        "| scenario | compose | the script | zdd (discovery) | zdd --drain-image |",
+        "|---|---|---|---|---|",
+    ]
+    for scenario, (env, _method, _flaw) in SCENARIOS.items():
+        if env.get("SIGTERM_MODE") != "abrupt":
+            continue
+        for version in versions:
+            row = [cells.get((scenario, version, way), "-") for way in DRAIN_WAYS]
             lines.append(f"| {scenario} | {version} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
