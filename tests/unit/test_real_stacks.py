@@ -347,11 +347,19 @@ def test_allow_stateful_replaces_a_named_database_stop_first_warned_first(
     assert code == 2 and "--allow-stateful`: stop-first, a break" in error_line(err)
 
 
+SWARM_REFUSED = {
+    # flags: the words of the refusal (what only the compose engine takes)
+    ("db", "--allow-stateful"): "--allow-stateful is for the compose engine",
+    ("--drain-image", "zdd/netfilter:bookworm"): "--drain-image is for the compose engine",
+}
+
+
+@pytest.mark.parametrize("flags", list(SWARM_REFUSED))
 @pytest.mark.parametrize("command", [("deploy", "--dry-run"), ("check",)])
-def test_allow_stateful_is_refused_on_a_swarm_by_deploy_and_check_alike(
-    tmp_path: Path, command: tuple[str, ...]
+def test_what_only_the_compose_engine_takes_is_refused_on_a_swarm_by_deploy_and_check_alike(
+    tmp_path: Path, command: tuple[str, ...], flags: tuple[str, ...]
 ) -> None:
     path = write_stack(tmp_path, "flask+postgres")
     path.write_text("x-zdd: {engine: swarm}\n" + path.read_text())
-    code, _out, err = zdd(tmp_path, "v2", *command, "db", "--allow-stateful", "-f", str(path))
-    assert code == 2 and "--allow-stateful is for the compose engine" in error_line(err)
+    code, _out, err = zdd(tmp_path, "v2", *command, *flags, "-f", str(path))
+    assert code == 2 and SWARM_REFUSED[flags] in error_line(err)
