@@ -14,7 +14,7 @@ from zdd.health import GateError, check_alive, wait_healthy, wait_http, wait_run
 from zdd.plan import Gate, GatePolicy, GateSource, Watch
 from zdd.ports import CommandRunner
 from zdd.proxy import Rotation
-from zdd.traffic import PROXY_SOURCE, Sample, breach, settled
+from zdd.traffic import PROXY_SOURCE, Sample, breach, idle, settled
 
 TICK = 0.5  # seconds between two looks at an admission window's traffic and containers
 SOON = 0.2  # ... in its first 2 s (after a first look at 0.1 s): a default window ends there
@@ -213,7 +213,8 @@ class Gating:
         """Every TICK (SOON at first) until the window ends: the new containers still run
         and are not unhealthy, and their requests are within budget; else GateError. A
         default window (none asked) ends once EARLIEST s have passed and the requests are
-        evidence enough (`settled`); returns the samples and the seconds watched."""
+        evidence enough (`settled`), or no request came at all (`idle`); returns the samples
+        and the seconds watched."""
         restarts = {c.id: c.restart_count for c in new}
         started = self.clock()
         fresh, others = self.rotation.traffic()
@@ -236,7 +237,7 @@ class Gating:
                     f"{others.describe()})"
                 )
             early = not step.asked and self.clock() - started >= EARLIEST
-            if early and settled(fresh, others, step.budget):
+            if early and (settled(fresh, others, step.budget) or idle(fresh, others)):
                 break
         return fresh, others, self.clock() - started
 

@@ -145,6 +145,13 @@ def settled(new: Sample, others: Sample, budget: Budget) -> bool:
     return new.requests >= budget.enough and others.requests >= budget.min_requests
 
 
+def idle(new: Sample, others: Sample) -> bool:
+    """Whether no request came to the group at all (a service nobody calls: its first
+    deploy, a quiet hour). A default window then ends at its earliest: the requests it
+    could still see would be too few to judge, and a release is judged on traffic only."""
+    return new.requests == 0 and others.requests == 0
+
+
 class Unobserved:
     """A proxy whose traffic zdd does not read: no admission window to judge, no connections
     counted at a drain."""

@@ -265,6 +265,8 @@ ALONE = (Sample(250, 0, [0.003] * 250), Sample())  # no others to compare times 
         (PLENTY, None, "0.5 s"),  # 100 requests in budget end it (looks at 0.1, 0.3, 0.5 s)
         (FEW, None, "2.0 s"),  # 60 requests: not enough, the whole default window
         (ALONE, None, "2.0 s"),  # nothing to compare times with: the whole window
+        ((Sample(), Sample()), None, "0.5 s"),  # nobody calls it: nothing would come to judge
+        ((Sample(), Sample()), 2.0, "2.0 s"),  # asked for: watched whole, idle or not
         (PLENTY, 2.0, "2.0 s"),  # asked for: watched whole
     ],
 )
