@@ -156,7 +156,7 @@ def deploy(stack: Stack, way: str) -> int:
     if way == "script":
         run_seed_script(stack)  # exits 0 whatever the release does
         return 0
-    flags = DISCONNECT_FIRST if way.startswith("zdd, disconnect") else ()
+    flags: tuple[str, ...] = DISCONNECT_FIRST if way.startswith("zdd, disconnect") else ()
     if way == "zdd --drain-image":
         flags = ("--drain-image", DRAIN_IMAGE)
     return stack.zdd("deploy", *flags).returncode

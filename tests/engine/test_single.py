@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.engine.conftest import Stack, docker, probe, record, served_versions, settle
-from tests.engine.test_deploy import SCENARIOS, answers
+from tests.engine.test_deploy import SCENARIOS, answers, split
 from tests.engine.test_faults import Background, release
 from zdd.probe import Report
 
@@ -77,9 +77,11 @@ def deploy_under_probe(
 @pytest.mark.parametrize("replicas", [1, 3])
 @pytest.mark.parametrize("scenario", ["fast", "warmup-8s"])
 def test_start_first_zero_failed(stack: Stack, scenario: str, replicas: int) -> None:
-    env, method, clients = SCENARIOS[scenario]
-    single(stack, replicas).env.update(env)
+    always, startup = split(SCENARIOS[scenario][0])
+    _env, method, clients = SCENARIOS[scenario]
+    single(stack, replicas).env.update(always)
     stack.deploy()
+    stack.env.update(startup)
     old = app_containers(stack)
     assert len(old) == replicas
 
@@ -159,9 +161,11 @@ def test_ctrl_c_leaves_n_serving_and_none_left_over(stack: Stack, point: str) ->
 
 @pytest.mark.parametrize("scenario", ["fast", "warmup-8s"])
 def test_sibling_group_start_first(stack: Stack, scenario: str) -> None:
-    env, method, clients = SCENARIOS[scenario]
-    stack.env.update(env)
+    always, startup = split(SCENARIOS[scenario][0])
+    _env, method, clients = SCENARIOS[scenario]
+    stack.env.update(always)
     stack.deploy()
+    stack.env.update(startup)
     before = {s: c["Id"] for s, c in stack.containers().items()}
     (stack.directory / "service" / "VERSION").write_text("2\n")
     what = f"siblings start-first {scenario}"
@@ -214,19 +218,21 @@ def aliases(container: dict[str, Any]) -> set[str]:
 def test_discovery_proxy_gets_gated_admission(stack: Stack, shape: str, scenario: str) -> None:
     """The seed's kind of proxy (an nginx resolving the app's network alias every second):
     each new container joins the proxy's network only once its gate passed."""
-    env, method, clients = SCENARIOS[scenario]
+    always, startup = split(SCENARIOS[scenario][0])
+    _env, method, clients = SCENARIOS[scenario]
     started = ["proxy"]
     if shape.startswith("siblings, database"):  # ready only once it reaches db while held
         started.append(with_database(stack, shape.rsplit(" ", 1)[1]))
     if shape.startswith("siblings"):
-        stack.env.update(env, ZDD_NGINX_CONF="./compose/proxy/discover.conf")
+        stack.env.update(always, ZDD_NGINX_CONF="./compose/proxy/discover.conf")
         steps = ["build"] + ["tag", "stop", "up", "gate", "admit"] * 2
     else:
         replicas = int(shape.rsplit("x", 1)[1])
-        single(stack, replicas).env.update(env, ZDD_NGINX_CONF="../proxy/discover.conf")
+        single(stack, replicas).env.update(always, ZDD_NGINX_CONF="../proxy/discover.conf")
         steps = ["build", "start", "gate", "admit", "retire"]
     stack.compose("up", "-d", "--", *started)  # the user's proxy: zdd starts only its own
     stack.deploy("--proxy", "discovery")
+    stack.env.update(startup)
     (stack.directory / "service" / "VERSION").write_text("2\n")
     what = f"discovery {shape} {scenario}"
     result, report = deploy_under_probe(stack, what, method, clients, "--proxy", "discovery")

@@ -357,7 +357,7 @@ SWARM_REFUSED = {
 @pytest.mark.parametrize("flags", list(SWARM_REFUSED))
 @pytest.mark.parametrize("command", [("deploy", "--dry-run"), ("check",)])
 def test_what_only_the_compose_engine_takes_is_refused_on_a_swarm_by_deploy_and_check_alike(
-    tmp_path: Path, command: tuple[str, ...], flags: tuple[str, ...]
+    tmp_path: Path, command: tuple[str, ...], flags: tuple[str, str]
 ) -> None:
     path = write_stack(tmp_path, "flask+postgres")
     path.write_text("x-zdd: {engine: swarm}\n" + path.read_text())
