@@ -7,11 +7,14 @@ open ones are done."""
 from __future__ import annotations
 
 import json
+import signal
+import time
 
 import pytest
 
-from tests.engine.conftest import NETFILTER_IMAGE, Stack, docker, served_versions
-from tests.engine.test_deploy import SCENARIOS
+from tests.engine.conftest import NETFILTER_IMAGE, Stack, docker, probe, record, served_versions
+from tests.engine.test_deploy import SCENARIOS, fetch
+from tests.engine.test_faults import Background
 from tests.engine.test_single import deploy_under_probe
 
 pytestmark = pytest.mark.docker
@@ -37,5 +40,28 @@ def test_an_app_cut_by_sigterm_behind_a_discovery_proxy_is_drained_from_inside(
                                                       "admit"] * 2  # fmt: skip
     drains = [e["connections"] for e in steps if e["kind"] == "drain"]
     assert all(d["open"] > 0 and d["cut"] == 0 for d in drains), drains
-    left = docker("ps", "-aq", "--filter", "label=org.zdd.helper=drain").split()
-    assert left == [], "every helper ended with its drain"
+    assert helpers() == [], "every helper ended with its drain"
+
+    # zdd killed mid-drain: the rule goes with the helper, the old container serves again
+    (stack.directory / "service" / "VERSION").write_text("3\n")
+    deploy = Background(stack, *flags)
+    deploy.until(lambda: bool(helpers()), 120, "started a drain helper")
+    deploy.process.send_signal(signal.SIGKILL)
+    deploy.finish()
+    deadline = time.monotonic() + 30
+    while helpers() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert helpers() == [], "the helper ended with zdd"
+    report = probe(stack.url, "GET", 8).run(3)
+    record("discovery, zdd killed mid-drain, after", stack, "SIGKILL", report)
+    assert report.failed == 0 and report.requests > 0, report.summary()
+    running = {s: c for s, c in stack.containers().items() if c["State"]["Running"]}
+    assert set(running) == {"proxy", "service_a", "service_b"}, "killed within the drain"
+    for sibling in ("service_a", "service_b"):  # straight to each, not through the proxy
+        address = next(iter(running[sibling]["NetworkSettings"]["Networks"].values()))
+        assert fetch(f"http://{address['IPAddress']}:3000/")["version"], sibling
+
+
+def helpers() -> list[str]:
+    """The drain helpers running on the engine (--drain-image)."""
+    return docker("ps", "-q", "--filter", "label=org.zdd.helper=drain").split()

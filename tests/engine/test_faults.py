@@ -215,11 +215,11 @@ class Background:
 
     def wait_for(self, words: str, seconds: float = 120) -> None:
         """Until zdd printed a line with `words` in it."""
-        self._until(lambda: any(words in line for line in self.lines), seconds, f"saw {words!r}")
+        self.until(lambda: any(words in line for line in self.lines), seconds, f"saw {words!r}")
 
     def wait_for_command(self, word: str, seconds: float = 60) -> None:
         """Until zdd runs a command (one of its child processes) with `word` in its argv."""
-        self._until(lambda: word.encode() in self._children_argv(), seconds, f"ran {word!r}")
+        self.until(lambda: word.encode() in self._children_argv(), seconds, f"ran {word!r}")
 
     def _children_argv(self) -> set[bytes]:
         words: set[bytes] = set()
@@ -230,7 +230,7 @@ class Background:
                     words.update((proc / "cmdline").read_bytes().split(b"\0"))
         return words
 
-    def _until(self, found: Callable[[], bool], seconds: float, what: str) -> None:
+    def until(self, found: Callable[[], bool], seconds: float, what: str) -> None:
         """Poll `found` every 50 ms while zdd runs, at most `seconds`."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and self.process.poll() is None:
