@@ -119,10 +119,11 @@ Proxy = Annotated[
         show_default=False,  # auto: said in the help
         help="How siblings enter and leave rotation: nginx (zdd renders the upstreams), "
         "external (your --pre-stop/--post-start hooks), discovery (a proxy that finds the "
-        "containers itself: gated, not drained), none (gate and roll back only). Default "
-        "auto: `x-zdd: {proxy: ...}` in the compose file, else external where hooks are "
-        "given, discovery where a proxy service shares a network with the siblings, else "
-        "none; the choice, why and what it promises is said before anything changes.",
+        "containers itself: gated; drained only with --drain-image), none (gate and roll "
+        "back only). Default auto: "
+        "`x-zdd: {proxy: ...}` in the compose file, else external where hooks are given, "
+        "discovery where a proxy service shares a network with the siblings, else none; the "
+        "choice, why and what it promises is said before anything changes.",
     ),
 ]
 ProxyService = Annotated[

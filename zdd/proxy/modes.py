@@ -24,7 +24,7 @@ class ProxyMode(StrEnum):
     AUTO = "auto"  # chosen from the project (proxy/choose.py)
     NGINX = "nginx"
     EXTERNAL = "external"
-    DISCOVERY = "discovery"  # a proxy that finds the siblings itself: gated, not drained
+    DISCOVERY = "discovery"  # finds the siblings itself: gated; drained with --drain-image
     NONE = "none"
 
 
@@ -160,10 +160,11 @@ MODES: Mapping[ProxyMode, Capabilities] = {
         promise="the proxy finds containers by itself: zdd keeps each new container off the "
         "proxy's network until its gate passes, then connects it, and rolls a bad one back; "
         "but it cannot drain an old one before it stops, so requests in flight to it fail "
-        "unless the app finishes them on SIGTERM, those the proxy sends it after it stopped "
-        "(until the proxy notices: Traefik refreshes every 2 s) fail unless the proxy retries "
-        "them on another container, and no error budget judges it on real requests (for all "
-        "three, let zdd manage the nginx: README, Put zdd in front of your own stack)",
+        "unless the app finishes them on SIGTERM (or --drain-image drains it), those the "
+        "proxy sends it after it stopped (until the proxy notices: Traefik refreshes every "
+        "2 s) fail unless the proxy retries them on another container, and no error budget "
+        "judges it on real requests (for all three, let zdd manage the nginx: README, Put "
+        "zdd in front of your own stack)",
         routing="zdd did not control the routing (proxy: discovery): new containers joined the "
         "proxy's network only once ready; old ones stayed in it until they stopped (with "
         "--drain-image: refusing new connections once drained)",
