@@ -78,10 +78,25 @@ def preflight(
         stateful = project.services[single].role is Role.STATEFUL  # --allow-stateful only
         found += _single(single, config, options, start_first=single in start_first,
                          stateful=stateful)  # fmt: skip
+    units = [*(s for g in groups for s in g.siblings), *singles]
     if MODES[options.proxy].holds:
-        units = [*(s for g in groups for s in g.siblings), *singles]
         found += _held_alone(project, options.proxy_service, units)
+    if options.drain_image:
+        found += _shared_namespace(project, units)
     return found
+
+
+def _shared_namespace(project: Project, units: Sequence[str]) -> Iterator[Finding]:
+    """--drain-image sets its rule in a container's network namespace: refused where that
+    namespace is the host's or another container's (its rule would refuse their clients)."""
+    for unit in units:
+        mode = str(project.services[unit].config.get("network_mode") or "")
+        if mode not in ("", "bridge", "none", "default"):
+            yield Finding(
+                "refuse",
+                f"{unit}: network_mode {mode!r} shares a network namespace that is not its own: "
+                "--drain-image would refuse new connections to all of it; leave it out",
+            )
 
 
 def _held_alone(project: Project, proxy: str, units: Sequence[str]) -> Iterator[Finding]:

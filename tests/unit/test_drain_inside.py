@@ -4,6 +4,8 @@ its helper let go once the unit's new container is admitted."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from zdd.errors import UsageError
@@ -90,3 +92,20 @@ def test_a_drain_image_the_engine_does_not_have_is_refused_before_any_change() -
     )
     with pytest.raises(UsageError, match=r"^--drain-image zdd/missing:1: no such image on the eng"):
         rotation.sync([])
+
+
+@pytest.mark.parametrize("mode", ["host", "container:db", "service:db"])
+def test_a_drain_image_is_refused_where_the_namespace_is_not_the_containers_own(
+    mode: str,
+) -> None:
+    """Its rule would refuse new connections to the host (or to another container) too."""
+    seed = seed_project()
+    config = {**seed.services["service_a"].config, "network_mode": mode}
+    services = {**seed.services, "service_a": replace(seed.services["service_a"], config=config)}
+    project = replace(seed, services=services)
+    plan = build_plan(project, cli_for(project), DISCOVERY)
+    refused = [f.message for f in preflight(project, DISCOVERY, plan.groups) if f.level == "refuse"]
+    assert refused == [
+        f"service_a: network_mode {mode!r} shares a network namespace that is not its own: "
+        "--drain-image would refuse new connections to all of it; leave it out"
+    ]
