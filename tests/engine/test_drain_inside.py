@@ -40,18 +40,18 @@ def test_an_app_cut_by_sigterm_behind_a_discovery_proxy_is_drained_from_inside(
                                                       "admit"] * 2  # fmt: skip
     drains = [e["connections"] for e in steps if e["kind"] == "drain"]
     assert all(d["open"] > 0 and d["cut"] == 0 for d in drains), drains
-    assert helpers() == [], "every helper ended with its drain"
+    assert helpers(stack) == [], "every helper ended with its drain"
 
     # zdd killed mid-drain: the rule goes with the helper, the old container serves again
     (stack.directory / "service" / "VERSION").write_text("3\n")
     deploy = Background(stack, *flags)
-    deploy.until(lambda: bool(helpers()), 120, "started a drain helper")
+    deploy.until(lambda: bool(helpers(stack)), 120, "started a drain helper")
     deploy.process.send_signal(signal.SIGKILL)
     deploy.finish()
     deadline = time.monotonic() + 30
-    while helpers() and time.monotonic() < deadline:
+    while helpers(stack) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert helpers() == [], "the helper ended with zdd"
+    assert helpers(stack) == [], "the helper ended with zdd"
     report = probe(stack.url, "GET", 8).run(3)
     record("discovery, zdd killed mid-drain, after", stack, "SIGKILL", report)
     assert report.failed == 0 and report.requests > 0, report.summary()
@@ -62,6 +62,7 @@ def test_an_app_cut_by_sigterm_behind_a_discovery_proxy_is_drained_from_inside(
         assert fetch(f"http://{address['IPAddress']}:3000/")["version"], sibling
 
 
-def helpers() -> list[str]:
-    """The drain helpers running on the engine (--drain-image)."""
-    return docker("ps", "-q", "--filter", "label=org.zdd.helper=drain").split()
+def helpers(stack: Stack) -> list[str]:
+    """The stack's drain helpers running on the engine (--drain-image)."""
+    label = f"label=org.zdd.project={stack.project}"
+    return docker("ps", "-q", "--filter", "label=org.zdd.helper=drain", "--filter", label).split()

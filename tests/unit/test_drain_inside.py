@@ -63,9 +63,10 @@ def test_each_old_sibling_refuses_new_connections_before_it_stops_and_its_counts
         return "3 1" if "ss -Htn" in script else ""
 
     engine.script_answer = answer
-    drainer = NetfilterDrain(engine, IMAGE, timeout=5)
+    drainer = NetfilterDrain(engine, IMAGE, timeout=5, project="legacy")
     rotation = DiscoveryRotation(engine, "proxy", seed, drainer=drainer, sleep=lambda _s: None)
     run, plan, events = prepare(seed, engine, DISCOVERY, rotation)
+    olds = [engine.container(c) for c in ("service_a-0", "service_b-1")]
     run.run(plan)
 
     stops = [i for i, line in enumerate(order) if line.startswith("stop -- service_")]
@@ -76,7 +77,8 @@ def test_each_old_sibling_refuses_new_connections_before_it_stops_and_its_counts
     ]
     assert refused[0] < stops[0] < refused[1] < stops[1], order
     shells = {argv for argv, _script in engine.scripts}
-    assert shells == {tuple(helper_argv(IMAGE, c)) for c in ("service_a-0", "service_b-1")}
+    assert shells == {tuple(helper_argv(IMAGE, c, "legacy")) for c in olds}
+    assert any("org.zdd.drains=service_a-0" in argv for argv in shells), "labelled"
     assert [script for _argv, script in engine.scripts][::2] == [REFUSE, REFUSE]
     assert "TICKS" not in engine.scripts[1][1] and "-lt 50 ]" in engine.scripts[1][1]
     drained = [e for e in events if e.kind == "step" and e.data.get("kind") == "drain"]

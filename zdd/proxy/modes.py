@@ -99,7 +99,8 @@ def _discovery(session: Session, settings: RotationSettings) -> Rotation:
     from zdd.proxy.netfilter import NetfilterDrain
 
     image, timeout = settings.drain_image, settings.drain_timeout
-    drainer = NetfilterDrain(session.runner, image, timeout) if image else None
+    project = session.project.name
+    drainer = NetfilterDrain(session.runner, image, timeout, project) if image else None
     return DiscoveryRotation(
         session.runner, settings.proxy_service, session.project, settings.settle, drainer=drainer
     )

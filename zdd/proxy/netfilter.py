@@ -46,11 +46,13 @@ echo "$first $left"
 """
 
 
-def helper_argv(image: str, container_id: str) -> list[str]:
-    """The helper in the container's network namespace, allowed to set its netfilter rules."""
-    argv = ["docker", "run", "-i", "--rm", "--network", f"container:{container_id}"]
-    argv += ["--cap-add", "NET_ADMIN", "--label", "org.zdd.helper=drain", "--entrypoint", "sh"]
-    return [*argv, image, "-c", HELPER]
+def helper_argv(image: str, container: Container, project: str) -> list[str]:
+    """The helper in the container's network namespace, allowed to set its netfilter rules,
+    labelled with what it drains (`docker ps --filter label=org.zdd.drains=ID`)."""
+    argv = ["docker", "run", "-i", "--rm", "--network", f"container:{container.id}"]
+    argv += ["--cap-add", "NET_ADMIN", "--label", "org.zdd.helper=drain"]
+    argv += ["--label", f"org.zdd.project={project}", "--label", f"org.zdd.drains={container.id}"]
+    return [*argv, "--entrypoint", "sh", image, "-c", HELPER]
 
 
 @dataclass
@@ -60,6 +62,7 @@ class NetfilterDrain:
     runner: CommandRunner
     image: str
     timeout: float  # --drain-timeout: the longest wait for open connections
+    project: str = ""  # its helpers are labelled with it
     held: dict[str, list[ScriptShell]] = field(default_factory=dict)  # unit -> its helpers
 
     def check(self) -> None:
@@ -77,7 +80,7 @@ class NetfilterDrain:
         --drain-timeout) until none from outside is open; the count when it began and left."""
         shells = []
         for container in containers:
-            shell = self.runner.shell(helper_argv(self.image, container.id))
+            shell = self.runner.shell(helper_argv(self.image, container, self.project))
             self.held.setdefault(unit, []).append(shell)
             try:
                 shell.run(REFUSE, timeout=60)  # the helper's start: an image to unpack
