@@ -1,6 +1,7 @@
 # make deploy: engine, images, venv, first start if needed, then a verified zdd deploy.
 # make test:   the whole suite, three tiers, against a real engine (JOBS parallel workers;
-#              the one test that restarts the engine runs alone, after the others).
+#              the tests that change the engine for everyone, by restarting it or by turning
+#              swarm mode on and off, run after the others, one at a time: `alone`).
 # make test-unit / test-compose / test-engine: one tier each (pure; compose binaries, no
 #              engine; a real engine).
 VENV ?= .venv
@@ -56,8 +57,8 @@ deploy: $(VENV)/.installed images
 	@curl -s $(DEMO_URL)
 
 test: $(VENV)/.installed images browser
-	$(PY) -m pytest $(PARALLEL) -m "not restarts_engine" --durations=25
-	$(PY) -m pytest -m restarts_engine
+	$(PY) -m pytest $(PARALLEL) -m "not alone" --durations=25
+	$(PY) -m pytest $(ENGINE_FAULTS) -m alone --durations=10
 
 test-unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit -m "not compose and not browser"
@@ -66,8 +67,8 @@ test-compose: $(VENV)/.installed engine browser
 	$(PY) -m pytest tests/unit -m "compose or browser" -n 2
 
 test-engine: $(VENV)/.installed images
-	$(PY) -m pytest tests/engine $(PARALLEL) -m "not restarts_engine"
-	$(PY) -m pytest tests/engine -m restarts_engine
+	$(PY) -m pytest tests/engine $(PARALLEL) -m "not alone"
+	$(PY) -m pytest tests/engine $(ENGINE_FAULTS) -m alone
 
 unit: test-unit
 

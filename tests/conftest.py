@@ -13,9 +13,9 @@ import pytest
 MEASURED = "ZDD_MEASUREMENTS_FILE"  # the engine tier's measured lines (tests/engine: note)
 
 # Modules whose tests share one module- or session-scoped fixture that must exist once: one
-# swarm, one SSH engine. Under `--dist loadscope` each runs whole on one worker; every other
+# SSH engine. Under `--dist loadscope` each runs whole on one worker; every other
 # test is a unit of its own (test_xdist_sharing checks this list against the fixtures).
-ONE_WORKER_MODULES = ("tests/engine/test_swarm.py", "tests/engine/test_remote.py")
+ONE_WORKER_MODULES = ("tests/engine/test_remote.py",)  # test_swarm.py runs `alone`, later
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:

@@ -1,5 +1,5 @@
 """The engine stops in the middle of a deploy. It restarts the shared engine, so it carries the
-`restarts_engine` mark: `make test-engine` runs it alone, after every other engine test.
+`alone` mark: `make test-engine` runs it alone, after every other engine test.
 
 Only where the engine was started by scripts/engine-up.sh (as in CI): a user's own engine
 is never stopped by the tests.
@@ -16,7 +16,7 @@ from tests.engine.conftest import REPO, Stack, note
 from tests.engine.test_deploy import SIBLINGS, answers
 from tests.engine.test_faults import Background, release
 
-pytestmark = [pytest.mark.docker, pytest.mark.restarts_engine]
+pytestmark = [pytest.mark.docker, pytest.mark.alone]
 PIDFILE = Path("/run/zdd-dockerd.pid")
 
 

@@ -17,6 +17,7 @@ import pytest
 from tests.engine.conftest import NETFILTER_IMAGE, STARTED, Stack, probe, record, settle
 from tests.engine.sshd import CONTEXT, SshEngine, start_sshd
 from tests.engine.test_deploy import SCENARIOS
+from zdd.probe import Report
 
 pytestmark = pytest.mark.docker
 
@@ -133,8 +134,19 @@ def test_a_drain_from_inside_works_on_a_remote_engine(stack: Stack, ssh_engine: 
     report = settle(load, 1000)
     record("remote, discovery drained inside", stack, f"exit {result.returncode}", report)
     assert result.returncode == 0, result.stderr
-    assert report.failed == 0, report.summary()
     events = [json.loads(line) for line in result.stdout.splitlines()]
+    steps = [(e["kind"], e["seconds"], e["message"]) for e in events if e["event"] == "step"]
+    assert report.failed == 0, (report.summary(), steps, failed_at(report))
     drains = [e["connections"] for e in events if e.get("kind") == "drain"]
     assert len(drains) == 2 and all(d["open"] > 0 and d["cut"] == 0 for d in drains), drains
     assert all(v.startswith("2-") for v in _versions(stack.url))
+
+
+def failed_at(report: Report) -> list[tuple[float, float, str]]:
+    """When each failed request started and ended, from the probe's first request (s)."""
+    origin = min(s.started for s in report.samples)
+    return [
+        (round(s.started - origin, 2), round(s.started + s.seconds - origin, 2), str(s.failure))
+        for s in report.samples
+        if s.failure
+    ][:40]

@@ -24,7 +24,9 @@ from tests.engine.conftest import REPO, Stack, _unavailable, docker, note, probe
 from tests.engine.test_deploy import SCENARIOS
 from zdd.probe import Report
 
-pytestmark = pytest.mark.docker
+# alone: `docker swarm init` and `leave --force` on the shared engine rebuild its networks
+# and rules; a discovery deploy beside the teardown once failed 220 of 1184 requests in CI
+pytestmark = [pytest.mark.docker, pytest.mark.alone]
 
 ENV_FILE = Path(os.environ.get("ZDD_SWARM_ENV", "/run/zdd-swarm.env"))
 

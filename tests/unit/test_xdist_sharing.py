@@ -17,6 +17,6 @@ def test_every_engine_module_with_a_shared_fixture_runs_on_one_worker() -> None:
         path.relative_to(ROOT).as_posix()
         for path in (ROOT / "tests" / "engine").glob("test_*.py")
         if SHARED.search(text := path.read_text(encoding="utf-8"))
-        and "pytest.mark.restarts_engine" not in text  # runs alone, after the parallel run
+        and "pytest.mark.alone" not in text  # runs after the parallel run, one at a time
     }
     assert shared == set(ONE_WORKER_MODULES)
