@@ -87,13 +87,24 @@ def test_each_old_sibling_refuses_new_connections_before_it_stops_and_its_counts
     assert drainer.held == {}, "each helper let go once its sibling's new container was admitted"
 
 
-def test_a_drain_image_the_engine_does_not_have_is_refused_before_any_change() -> None:
-    engine = FakeEngine("legacy", fail={"zdd/missing:1": 1})
+@pytest.mark.parametrize(
+    ("failing", "words"),
+    [
+        ("zdd/missing:1", "no such image on the engine"),
+        ("command -v iptables && command -v ss", "no iptables or no ss in it"),
+    ],
+)
+def test_a_drain_image_that_cannot_drain_is_refused_before_any_change(
+    failing: str, words: str
+) -> None:
+    engine = FakeEngine("legacy", fail={failing: 1})
     rotation = DiscoveryRotation(
         engine, "proxy", drainer=NetfilterDrain(engine, "zdd/missing:1", 5)
     )
-    with pytest.raises(UsageError, match=r"^--drain-image zdd/missing:1: no such image on the eng"):
+    with pytest.raises(UsageError, match=rf"^--drain-image zdd/missing:1: {words}; build or pull"):
         rotation.sync([])
+    checks = "docker run --rm --network none "  # a look inside the image: nothing changed
+    assert all(line.startswith(checks) for line in engine.writes()), engine.writes()
 
 
 @pytest.mark.parametrize("mode", ["host", "container:db", "service:db"])

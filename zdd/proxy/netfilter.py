@@ -32,6 +32,7 @@ REFUSE = f"iptables -I {RULE} && {{ ip6tables -I {RULE} 2> /dev/null || :; }}"
 # `OPEN LEFT`: connections from outside to a listening port, when the drain began and when it
 # ended (none left, or TICKS tenths of a second passed)
 WAIT = r"""
+command -v ss > /dev/null || { echo "no ss in the --drain-image to count connections"; exit 127; }
 ports=" $(ss -Htln | awk '{n = split($4, a, ":"); printf "%s ", a[n]}')"
 count() {
     ss -Htn state established | awk -v ports="$ports" '
@@ -66,13 +67,21 @@ class NetfilterDrain:
     held: dict[str, list[ScriptShell]] = field(default_factory=dict)  # unit -> its helpers
 
     def check(self) -> None:
-        """Refuse (before any change) an image the engine does not have."""
+        """Refuse (before any change) an image the engine does not have, or one without
+        iptables and ss."""
+        fix = "build or pull one with iptables and ss (README: Drain behind a proxy zdd ...)"
         try:
             self.runner.run(["docker", "image", "inspect", "--format", "{{.Id}}", "--", self.image])
         except ComposeCommandError:
             raise UsageError(
-                f"--drain-image {self.image}: no such image on the engine; build or pull one "
-                "with iptables and ss in it (README: Drain behind a proxy zdd does not control)"
+                f"--drain-image {self.image}: no such image on the engine; {fix}"
+            ) from None
+        tools = ["docker", "run", "--rm", "--network", "none", "--entrypoint", "sh", self.image]
+        try:
+            self.runner.run([*tools, "-c", "command -v iptables && command -v ss"])
+        except ComposeCommandError:
+            raise UsageError(
+                f"--drain-image {self.image}: no iptables or no ss in it; {fix}"
             ) from None
 
     def drain(self, unit: str, containers: Sequence[Container]) -> Connections:
