@@ -69,7 +69,8 @@ class NetfilterDrain:
     def check(self) -> None:
         """Refuse (before any change) an image the engine does not have, or one without
         iptables and ss."""
-        fix = "build or pull one with iptables and ss (README: Drain behind a proxy zdd ...)"
+        fix = "build or pull one with iptables and ss (README: Drain behind a proxy zdd does not "
+        fix += "control)"
         try:
             self.runner.run(["docker", "image", "inspect", "--format", "{{.Id}}", "--", self.image])
         except ComposeCommandError:
