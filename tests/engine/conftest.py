@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,11 +62,38 @@ def engine() -> None:
 
 @pytest.fixture(scope="session", params=sorted(COMPOSE))
 def compose_cmd(request: pytest.FixtureRequest, engine: None) -> str:
-    """Each compose version in turn."""
+    """Each compose version in turn, unless the test chose (`pairwise`, `on`)."""
     command = COMPOSE[request.param]
     if not _ok([*command.split(), "version"]):
         _unavailable(f"{command} is not installed (run scripts/engine-up.sh)")
     return command
+
+
+def on(version: str) -> pytest.MarkDecorator:
+    """Run a test with one compose version only: for behaviour the compose version does not
+    enter (nginx's drain, the engine's lock), where a sibling test runs the other version."""
+    return pytest.mark.parametrize("compose_cmd", [version], indirect=True)
+
+
+def pairwise(names: str, cases: Sequence[Any], both: Sequence[Any] = ()) -> pytest.MarkDecorator:
+    """Each case on one compose version, v2 and v1 in turn; the cases in `both` on each.
+
+    Every case still runs and every compose version still runs the test, but not every case on
+    every version: the traffic a case shapes (a warm-up, slow requests, a flaw in the release)
+    meets zdd's gates and proxy, which are the same whichever compose runs the containers;
+    what differs between the versions (their argv, names, networks, signals) is in every
+    test on both. Order the cases so that each value of each parameter meets both versions.
+    """
+    rows, turn = [], 0
+    for case in cases:
+        values = case if isinstance(case, tuple) else (case,)
+        if case in both:
+            versions: tuple[str, ...] = ("v2", "v1")
+        else:
+            versions, turn = (("v2", "v1")[turn % 2],), turn + 1
+        rows += [(version, *values) for version in versions]
+    argnames = ["compose_cmd", *(n.strip() for n in names.split(","))]
+    return pytest.mark.parametrize(argnames, rows, indirect=["compose_cmd"])
 
 
 def free_port() -> int:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.engine.conftest import Stack, docker, probe, record, served_versions, settle
+from tests.engine.conftest import Stack, docker, pairwise, probe, record, served_versions, settle
 
 pytestmark = pytest.mark.docker
 
@@ -134,7 +134,7 @@ def split(env: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
     return {k: v for k, v in env.items() if k not in STARTUP}, startup
 
 
-@pytest.mark.parametrize("scenario", list(SCENARIOS))
+@pairwise("scenario", list(SCENARIOS), both=["fast"])
 def test_zero_failed_requests(stack: Stack, scenario: str) -> None:
     env, method, clients = SCENARIOS[scenario]
     always, startup = split(env)

@@ -12,7 +12,15 @@ import time
 
 import pytest
 
-from tests.engine.conftest import NETFILTER_IMAGE, Stack, docker, probe, record, served_versions
+from tests.engine.conftest import (
+    NETFILTER_IMAGE,
+    Stack,
+    docker,
+    on,
+    probe,
+    record,
+    served_versions,
+)
 from tests.engine.test_deploy import SCENARIOS, fetch
 from tests.engine.test_faults import Background
 from tests.engine.test_single import deploy_under_probe
@@ -20,6 +28,7 @@ from tests.engine.test_single import deploy_under_probe
 pytestmark = pytest.mark.docker
 
 
+@on("v1")  # the helper is the engine's; test_remote runs it with v2
 def test_an_app_cut_by_sigterm_behind_a_discovery_proxy_is_drained_from_inside(
     stack: Stack,
 ) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import Stack, docker, note, probe, record, settle
+from tests.engine.conftest import Stack, docker, note, on, probe, record, settle
 from tests.engine.test_deploy import SIBLINGS, fetch, wait_serving
 from tests.engine.test_faults import Background, release
 from zdd.lock import lock_path
@@ -73,26 +73,34 @@ def seconds_until(condition: Callable[[], bool], limit: float = 60) -> float:
     return time.monotonic() - started
 
 
-KILLS = [
-    # (signal, what zdd is doing: a line it printed, or `up` for the compose command itself)
-    (signal.SIGKILL, "# drain service_a"),
-    (signal.SIGKILL, "stop -- service_a"),  # the heal starts service_a again
-    (signal.SIGKILL, "up"),  # `compose up` outlives zdd (v2), or the heal runs it (v1)
-    (signal.SIGKILL, "--force-recreate -- service_a"),  # the gate: 3 s of warm-up
-    (signal.SIGHUP, "# drain service_a"),
-    (signal.SIGHUP, "--force-recreate -- service_a"),
-]
+KILLS = {
+    # compose version: (signal, what zdd is doing: a line it printed, or `up` for the compose
+    # command itself). Each signal on each version, each point on one at least, `up` on both.
+    "v1": [
+        (signal.SIGKILL, "stop -- service_a"),  # the heal starts service_a again
+        (signal.SIGKILL, "up"),  # the heal runs `compose up` again (v1)
+        (signal.SIGHUP, "# drain service_a"),
+    ],
+    "v2": [
+        (signal.SIGKILL, "# drain service_a"),
+        (signal.SIGKILL, "up"),  # `compose up` outlives zdd (v2)
+        (signal.SIGKILL, "--force-recreate -- service_a"),  # the gate: 3 s of warm-up
+        (signal.SIGHUP, "--force-recreate -- service_a"),
+    ],
+}
 
 
-def test_a_killed_deploy_heals_itself(stack: Stack) -> None:
-    """SIGKILL at 4 points and SIGHUP at 2, one after the other on one stack, under the probe:
-    no zdd command is run, yet every ready sibling is back in rotation within seconds, and the
-    next deploy (which replaces a sibling left stopped first) serves throughout."""
+@pytest.mark.parametrize("compose_cmd", list(KILLS), indirect=True)
+def test_a_killed_deploy_heals_itself(stack: Stack, compose_cmd: str) -> None:
+    """SIGKILL and SIGHUP at the points of KILLS, one after the other on one stack, under the
+    probe: no zdd command is run, yet every ready sibling is back in rotation within seconds,
+    and the next deploy (which replaces a sibling left stopped first) serves throughout."""
+    kills = KILLS["v2" if compose_cmd == "docker compose" else "v1"]
     stack.env["WARMUP_SECONDS"] = "3"
     stack.deploy()
     load = probe(stack.url).start()
     took = []
-    for number, (sig, point) in enumerate(KILLS, start=2):
+    for number, (sig, point) in enumerate(kills, start=2):
         release(stack, str(number))
         deploy = Background(stack)
         if point == "up":
@@ -111,7 +119,7 @@ def test_a_killed_deploy_heals_itself(stack: Stack) -> None:
             f"{routed:.1f} s after zdd ended; all back, healthy, in rotation {routed + back:.1f} s"
         )
     report = load.stop()
-    record("SIGKILL x4, SIGHUP x2: while healing", stack, f"max {max(took):.1f}s", report)
+    record(f"SIGKILL/SIGHUP x{len(kills)}: while healing", stack, f"max {max(took):.1f}s", report)
     assert report.failed == 0, report.summary()
 
     release(stack, "9")
@@ -171,6 +179,7 @@ def make_foreign(path: Path) -> None:
     os.chown(path, 65534, 65534)
 
 
+@on("v1")  # the lock is the engine's; the other lock test runs v2
 def test_the_lock_is_private_and_one_per_engine(stack: Stack, tmp_path: Path) -> None:
     stack.deploy()
     release(stack, "2")

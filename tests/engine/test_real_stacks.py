@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.engine.conftest import BASE_IMAGES, Stack, docker
+from tests.engine.conftest import BASE_IMAGES, Stack, docker, on, pairwise
 from tests.engine.test_deploy import wait_serving
 from tests.engine.test_single import deploy_under_probe
 
@@ -158,7 +158,7 @@ STATIC_SHAPES = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("shape", list(STATIC_SHAPES))
+@pairwise("shape", list(STATIC_SHAPES))
 def test_a_static_nginx_stack_is_refused_then_deployed_behind_zdd_after_init(
     stack: Stack, shape: str
 ) -> None:
@@ -308,6 +308,7 @@ def test_a_release_layout_deploys_the_project_compose_sees(stack: Stack) -> None
     assert after["proxy"] == before["proxy"], said
 
 
+@on("v2")  # nginx's resolver, whichever compose; the static stacks run both
 def test_an_nginx_with_a_resolver_is_refused_then_given_its_valid_time_then_managed(
     stack: Stack,
 ) -> None:

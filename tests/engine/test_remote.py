@@ -14,7 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import NETFILTER_IMAGE, STARTED, Stack, probe, record, settle
+from tests.engine.conftest import (
+    NETFILTER_IMAGE,
+    STARTED,
+    Stack,
+    on,
+    pairwise,
+    probe,
+    record,
+    settle,
+)
 from tests.engine.sshd import CONTEXT, SshEngine, start_sshd
 from tests.engine.test_deploy import SCENARIOS
 from zdd.probe import Report
@@ -48,7 +57,7 @@ def _versions(url: str, count: int = 10) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("way", ["DOCKER_HOST", "--context"])
+@pairwise("way", ["DOCKER_HOST", "--context"])
 def test_a_remote_deploy_rollback_and_status(stack: Stack, ssh_engine: SshEngine, way: str) -> None:
     env = ssh_engine.env() if way == "DOCKER_HOST" else ssh_engine.context_env()
     args = () if way == "DOCKER_HOST" else ("--context", CONTEXT)
@@ -118,7 +127,7 @@ def test_a_dropped_ssh_connection_is_exit_3_then_a_clean_deploy(
     assert all(containers[s]["State"]["Running"] for s in SIBLINGS)
 
 
-@pytest.mark.parametrize("compose_cmd", ["docker compose"])  # the helper is the engine's
+@on("v2")  # the helper is the engine's
 def test_a_drain_from_inside_works_on_a_remote_engine(stack: Stack, ssh_engine: SshEngine) -> None:
     """--drain-image over SSH: the helper runs on the remote engine, in the old container's
     network namespace there; an app cut by SIGTERM behind a discovery proxy fails no request."""

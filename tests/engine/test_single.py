@@ -11,7 +11,16 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.engine.conftest import Stack, docker, probe, record, served_versions, settle
+from tests.engine.conftest import (
+    Stack,
+    docker,
+    on,
+    pairwise,
+    probe,
+    record,
+    served_versions,
+    settle,
+)
 from tests.engine.test_deploy import SCENARIOS, answers, split
 from tests.engine.test_faults import Background, release
 from zdd.probe import Report
@@ -74,8 +83,8 @@ def deploy_under_probe(
     return result, report
 
 
-@pytest.mark.parametrize("replicas", [1, 3])
-@pytest.mark.parametrize("scenario", ["fast", "warmup-8s"])
+# each scenario and each count meets both compose versions
+@pairwise("scenario, replicas", [("fast", 1), ("fast", 3), ("warmup-8s", 3), ("warmup-8s", 1)])
 def test_start_first_zero_failed(stack: Stack, scenario: str, replicas: int) -> None:
     always, startup = split(SCENARIOS[scenario][0])
     _env, method, clients = SCENARIOS[scenario]
@@ -130,7 +139,7 @@ INTERRUPTS = {
 }
 
 
-@pytest.mark.parametrize("point", list(INTERRUPTS))
+@pairwise("point", list(INTERRUPTS))  # the siblings' test runs each point on both
 def test_ctrl_c_leaves_n_serving_and_none_left_over(stack: Stack, point: str) -> None:
     marker, replaced, said = INTERRUPTS[point]
     single(stack, 2).deploy()
@@ -159,7 +168,7 @@ def test_ctrl_c_leaves_n_serving_and_none_left_over(stack: Stack, point: str) ->
     assert upstream(stack) == addresses(after)
 
 
-@pytest.mark.parametrize("scenario", ["fast", "warmup-8s"])
+@pairwise("scenario", ["fast", "warmup-8s"])
 def test_sibling_group_start_first(stack: Stack, scenario: str) -> None:
     always, startup = split(SCENARIOS[scenario][0])
     _env, method, clients = SCENARIOS[scenario]
@@ -203,17 +212,22 @@ def aliases(container: dict[str, Any]) -> set[str]:
     return {a for n in networks.values() for a in n.get("Aliases") or ()}
 
 
-@pytest.mark.parametrize(
-    ("shape", "scenario"),
+DATABASE_FIRST = [("siblings, database on network backend", "fast"),
+                  ("siblings, database on network zbackend", "fast")]  # fmt: skip
+
+
+@pairwise(
+    "shape, scenario",
     [
         # x1 fast is the x3 case with fewer containers: CI time goes to swarm
         ("single x1", "warmup-8s"),
         *(("single x3", s) for s in ("fast", "warmup-8s")),
         *(("siblings", s) for s in ("fast", "warmup-8s", "late-port-8s", "slow-1.5s")),
-        # compose v1 creates a container on one network, the first by name: both orders
-        ("siblings, database on network backend", "fast"),
-        ("siblings, database on network zbackend", "fast"),
+        # compose v1 creates a container on one network, the first by name: both orders, on
+        # both versions
+        *DATABASE_FIRST,
     ],
+    both=DATABASE_FIRST,
 )
 def test_discovery_proxy_gets_gated_admission(stack: Stack, shape: str, scenario: str) -> None:
     """The seed's kind of proxy (an nginx resolving the app's network alias every second):
@@ -245,6 +259,7 @@ def test_discovery_proxy_gets_gated_admission(stack: Stack, shape: str, scenario
             assert "app-pool" in aliases(container), "connected with compose's aliases"
 
 
+@on("v2")  # the batches' failure paths run on both
 def test_parallelism_2_over_4_replicas_with_a_delay(stack: Stack) -> None:
     """update_config's batches on the compose engine: 2 new beside the 4 old, admitted, 2 old
     retired, a 1 s pause, then the other 2; no request fails."""
@@ -265,7 +280,7 @@ def test_parallelism_2_over_4_replicas_with_a_delay(stack: Stack) -> None:
     assert len(now) == 4 and not set(now) & old, "four new containers, every old one gone"
 
 
-@pytest.mark.parametrize("action", ["pause", "continue"])
+@pairwise("action", ["pause", "continue"])
 def test_a_bad_release_in_batches_pauses_or_goes_on(stack: Stack, action: str) -> None:
     """A release that crashes: its first batch is put back; `pause` stops there, `continue`
     tries the second batch too (put back as well); either way exit 1 and the 4 old serve."""
