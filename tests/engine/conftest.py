@@ -249,7 +249,7 @@ def probe(url: str, method: str = "GET", clients: int = 8) -> Probe:
     )
 
 
-def settle(load: Probe, floor: int, seconds: float = 3.0, at_most: float = 60.0) -> Report:
+def settle(load: Probe, floor: int, seconds: float = 2.0, at_most: float = 60.0) -> Report:
     """Stop the probe after `seconds` more and once it has sent `floor` requests in all (at most
     `at_most` s): a busy machine answers fewer requests a second, so the tests' floor is one of
     requests, not of seconds (261 of 300 in 3 s, measured in a CI run with three engine tests
