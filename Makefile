@@ -1,8 +1,8 @@
 # make deploy: engine, images, venv, first start if needed, then a verified zdd deploy.
 # make test:   the whole suite, three tiers, against a real engine (JOBS parallel workers;
 #              the tests that change the engine for everyone, by restarting it or by turning
-#              swarm mode on and off, run after the other engine tests, one at a time:
-#              `alone`; the pure and compose tiers, which need no engine, run niced beside).
+#              swarm mode on and off, run after the other engine tests, one at a time,
+#              `alone`, beside the pure and compose tiers, which need no engine).
 # make test-unit / test-compose / test-engine: one tier each (pure; compose binaries, no
 #              engine; a real engine).
 VENV ?= .venv
@@ -57,16 +57,16 @@ deploy: $(VENV)/.installed images
 	$(ZDD) deploy --verify $(DEMO_URL)
 	@curl -s $(DEMO_URL)
 
-# The pure and compose tiers use no engine and are CPU-bound; the engine tier mostly waits (on
-# warm-ups, gates, drains). So the tiers run niced beside the engine tier, on the CPU it leaves
-# idle, and their log is printed after it; then the `alone` engine tests, one at a time.
+# The engine tests first (JOBS workers); then the `alone` ones, which change the engine under
+# every other engine test, beside the pure and compose tiers, which use no engine at all (the
+# alone log is printed after the tiers' own).
 test: $(VENV)/.installed images browser
-	@tiers=$$(mktemp); \
-	nice -n 19 $(PY) -m pytest tests/unit -n $(JOBS) --durations=10 >$$tiers 2>&1 & pid=$$!; \
-	$(PY) -m pytest tests/engine $(PARALLEL) -m "not alone" --durations=25; engine=$$?; \
-	$(PY) -m pytest tests/engine $(ENGINE_FAULTS) -m alone --durations=10; alone=$$?; \
-	wait $$pid; unit=$$?; echo "== the pure and compose tiers, run beside the engine tier:"; \
-	cat $$tiers; rm -f $$tiers; test $$engine -eq 0 && test $$alone -eq 0 && test $$unit -eq 0
+	$(PY) -m pytest tests/engine $(PARALLEL) -m "not alone" --durations=25
+	@alone=$$(mktemp); \
+	$(PY) -m pytest tests/engine $(ENGINE_FAULTS) -m alone --durations=10 >$$alone 2>&1 & pid=$$!; \
+	$(PY) -m pytest tests/unit -n $(JOBS) --durations=10; tiers=$$?; \
+	wait $$pid; engine=$$?; echo "== the alone engine tests, run beside the tiers:"; \
+	cat $$alone; rm -f $$alone; test $$tiers -eq 0 && test $$engine -eq 0
 
 test-unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit -m "not compose and not browser"
