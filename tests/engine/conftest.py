@@ -69,6 +69,11 @@ def compose_cmd(request: pytest.FixtureRequest, engine: None) -> str:
     return command
 
 
+def version_of(command: str) -> str:
+    """`v2` or `v1`: the key of a compose command in COMPOSE."""
+    return next(version for version, known in COMPOSE.items() if known == command)
+
+
 def on(version: str) -> pytest.MarkDecorator:
     """Run a test with one compose version only: for behaviour the compose version does not
     enter (nginx's drain, the engine's lock), where a sibling test runs the other version."""
@@ -270,7 +275,7 @@ def served_versions(report: Report, last_seconds: float) -> set[str]:
 def record(what: str, stack: Stack, outcome: str, report: Report) -> None:
     """Keep one measured line for the end-of-run summary (and print it with -s)."""
     summary = report.summary()
-    version = "v2" if stack.compose_cmd == "docker compose" else "v1"
+    version = version_of(stack.compose_cmd)
     line = (
         f"{what:<34} compose {version}  {outcome:<14} {summary['requests']:>6} requests "
         f"{summary['failed']:>5} failed {summary['failures'] or ''} "

@@ -80,17 +80,18 @@ FLAWS = {
 )
 def test_bad_release_rolls_back(stack: Stack, flaw: str, proxy: str) -> None:
     image_env, flags, words = FLAWS[flaw]
+    mode: tuple[str, ...] = ()
     if proxy == "discovery":  # the seed's kind of proxy, already running: gated, not drained
         stack.env["ZDD_NGINX_CONF"] = "./compose/proxy/discover.conf"
         stack.compose("up", "-d", "--", "proxy")
-        flags = (*flags, "--proxy", "discovery")
-    stack.deploy(*flags[-2:] if proxy == "discovery" else ())  # the release's flags: not yet
+        mode = ("--proxy", "discovery")
+    stack.deploy(*mode)  # the release's own flags (a 15 s --monitor) only for the release
     before = started_at(stack)
     old_versions = {a["version"] for a in (fetch(stack.url) for _ in range(10))}
 
     release(stack, "2", image_env=image_env)
     load = probe(stack.url).start()
-    result = stack.zdd("deploy", *flags)
+    result = stack.zdd("deploy", *flags, *mode)
     time.sleep(2)
     report = load.stop()
     after = started_at(stack)

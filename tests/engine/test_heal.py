@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import Stack, docker, note, on, probe, record, settle
+from tests.engine.conftest import Stack, docker, note, on, probe, record, settle, version_of
 from tests.engine.test_deploy import SIBLINGS, fetch, wait_serving
 from tests.engine.test_faults import Background, release
 from zdd.lock import lock_path
@@ -95,7 +95,7 @@ def test_a_killed_deploy_heals_itself(stack: Stack, compose_cmd: str) -> None:
     """SIGKILL and SIGHUP at the points of KILLS, one after the other on one stack, under the
     probe: no zdd command is run, yet every ready sibling is back in rotation within seconds,
     and the next deploy (which replaces a sibling left stopped first) serves throughout."""
-    kills = KILLS["v2" if compose_cmd == "docker compose" else "v1"]
+    kills = KILLS[version_of(compose_cmd)]
     stack.env["WARMUP_SECONDS"] = "3"
     stack.deploy()
     load = probe(stack.url).start()
